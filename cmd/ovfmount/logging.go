@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/syslog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
+)
+
+// logSink lets a daemonized mount move its log from the terminal it
+// started on to its log file (or syslog) once the mount is ready, without
+// rebuilding every logger that holds it.
+type logSink struct {
+	mu  sync.Mutex
+	dst zerolog.LevelWriter
+}
+
+func (s *logSink) Write(p []byte) (int, error) {
+	return s.WriteLevel(zerolog.NoLevel, p)
+}
+
+func (s *logSink) WriteLevel(l zerolog.Level, p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dst.WriteLevel(l, p)
+}
+
+func (s *logSink) set(w zerolog.LevelWriter) {
+	s.mu.Lock()
+	s.dst = w
+	s.mu.Unlock()
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// formatted wraps w in the requested format: JSON as is, or zerolog's
+// console writer for people (in colour only on a terminal, and never with
+// NO_COLOR set).
+func formatted(w io.Writer, format string, tty bool) (zerolog.LevelWriter, error) {
+	switch format {
+	case "auto":
+		if !tty {
+			return zerolog.LevelWriterAdapter{Writer: w}, nil
+		}
+	case "json":
+		return zerolog.LevelWriterAdapter{Writer: w}, nil
+	case "console":
+	default:
+		return nil, fmt.Errorf("--log-format must be auto, console or json, not %q", format)
+	}
+	_, noColor := os.LookupEnv("NO_COLOR")
+	cw := zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339, NoColor: noColor || !tty}
+	return zerolog.LevelWriterAdapter{Writer: cw}, nil
+}
+
+// newLogger builds the logger, writing to stderr for now.
+func newLogger(cfg *mountConfig) (zerolog.Logger, *logSink, error) {
+	level, err := zerolog.ParseLevel(cfg.logLevel)
+	if err != nil || cfg.logLevel == "" {
+		return zerolog.Logger{}, nil, fmt.Errorf("--log-level must be trace, debug, info, warn or error, not %q", cfg.logLevel)
+	}
+	w, err := formatted(os.Stderr, cfg.logFormat, isTerminal(os.Stderr))
+	if err != nil {
+		return zerolog.Logger{}, nil, err
+	}
+	sink := &logSink{dst: w}
+	ctx := zerolog.New(sink).Level(level).With().Timestamp()
+	if level <= zerolog.DebugLevel {
+		ctx = ctx.Caller()
+	}
+	return ctx.Logger(), sink, nil
+}
+
+// detachedWriter is where a background mount logs once it no longer has a
+// terminal: the --log-file, else syslog, else nothing.
+func detachedWriter(cfg *mountConfig) (zerolog.LevelWriter, string, error) {
+	if cfg.logFile != "" {
+		f, err := os.OpenFile(cfg.logFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return nil, "", fmt.Errorf("--log-file: %w", err)
+		}
+		format := cfg.logFormat
+		if format == "auto" {
+			format = "json"
+		}
+		w, err := formatted(f, format, false)
+		return w, cfg.logFile, err
+	}
+	if sl, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, "ovfmount"); err == nil {
+		return zerolog.SyslogLevelWriter(sl), "syslog", nil
+	}
+	return zerolog.LevelWriterAdapter{Writer: io.Discard}, "", nil
+}

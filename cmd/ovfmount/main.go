@@ -1,0 +1,79 @@
+// Command ovfmount mounts an OVA appliance, or an unpacked OVF package,
+// read-only, so that its descriptor, manifest, certificate and disks appear
+// as files without extracting anything.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the whole command line, returning the exit code, so that tests
+// can drive it.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "version", "--version":
+			fmt.Fprintln(stdout, versionString())
+			return exitOK
+		case "help", "-h", "--help":
+			usage(stdout)
+			return exitOK
+		}
+	}
+	cfg, _, err := parseMountArgs(args)
+	if errors.Is(err, pflag.ErrHelp) {
+		usage(stdout)
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ovfmount: %v\nRun 'ovfmount --help' for usage.\n", err)
+		return exitUsage
+	}
+	if !cfg.foreground {
+		return daemonize(args, stderr)
+	}
+	err = serve(cfg)
+	if err != nil {
+		if cfg.notifyFD > 0 {
+			notify(cfg.notifyFD, err) // the waiting parent prints it
+		} else {
+			fmt.Fprintf(stderr, "ovfmount: %v\n", err)
+		}
+	}
+	return codeOf(err)
+}
+
+func usage(w io.Writer) {
+	var cfg mountConfig
+	flags := mountFlags(&cfg).FlagUsages()
+	fmt.Fprintf(w, `ovfmount mounts an OVA appliance read-only: its descriptor, manifest,
+certificate and disks appear as files, read in place, without extracting.
+
+Usage:
+  ovfmount [flags] ARCHIVE MOUNTPOINT   mount (returns once the mount is ready)
+  ovfmount version                      print the version
+  ovfmount help                         print this help
+
+ARCHIVE is an .ova file (a tar archive), or the .ovf descriptor of an
+unpacked package (or its folder). MOUNTPOINT must be an empty folder.
+Unmount with: fusermount3 -u MOUNTPOINT (or umount as root).
+
+Flags:
+%s
+%s
+Also works as a mount helper:
+  mount -t fuse.ovfmount /srv/appliance.ova /mnt/app -o allow_other
+  fstab: /srv/appliance.ova /mnt/app fuse.ovfmount ro,allow_other,nofail 0 0
+
+%s`, strings.TrimRight(flags, "\n"), "\n"+mountOptionsHelp, exitCodeHelp)
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// mountConfig is everything the mount command was asked to do.
+type mountConfig struct {
+	archive, mountpoint string
+
+	foreground bool
+	notifyFD   int // set in the background child: where to report readiness
+
+	allowOther, defaultPermissions, nonempty bool
+	uid, gid                                 int // -1: the mounting user
+	fsname                                   string
+	kernelOptions                            []string
+
+	logLevel, logFormat, logFile string
+	debugFUSE                    bool
+}
+
+// mountFlags builds the flag set of the mount command. pflag parses flags
+// anywhere on the line, which mount(8) needs: it passes -o after the
+// positional arguments.
+func mountFlags(cfg *mountConfig) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("ovfmount", pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.BoolVarP(&cfg.foreground, "foreground", "f", false, "stay in the foreground and log to stderr; the mount lasts until SIGINT/SIGTERM or fusermount3 -u")
+	fs.StringSliceP("options", "o", nil, "mount options, comma-separated, as mount(8) passes them (see Mount options below)")
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: trace, debug, info, warn or error")
+	fs.StringVar(&cfg.logFormat, "log-format", "auto", "log format: auto (console on a terminal, JSON otherwise), console or json")
+	fs.StringVar(&cfg.logFile, "log-file", "", "file a background mount appends its log to (default: syslog, or nowhere if syslog is absent)")
+	fs.BoolVar(&cfg.debugFUSE, "debug-fuse", false, "log every FUSE request and reply (very verbose; implies --log-level=debug)")
+	fs.IntVar(&cfg.notifyFD, "notify-fd", 0, "")
+	fs.MarkHidden("notify-fd")
+	return fs
+}
+
+const mountOptionsHelp = `Mount options (-o), also usable in fstab:
+  allow_other            let other users use the mount (non-root mounters need
+                         user_allow_other in /etc/fuse.conf)
+  default_permissions    let the kernel enforce file modes
+  uid=N, gid=N           owner shown for every file (default: the mounting user)
+  fsname=NAME            name shown in df and /proc/mounts (default: the archive path)
+  nonempty               allow mounting over a non-empty folder
+  noexec                 forbid executing files from the mount
+  log_file=PATH          same as --log-file
+  log_level=LEVEL        same as --log-level
+  log_format=FORMAT      same as --log-format
+  ro, rw, dev, nodev, suid, nosuid, exec, atime, noatime, relatime, defaults,
+  auto, noauto, user, users, nofail, _netdev, x-*
+                         accepted for mount(8) and fstab; the mount is always
+                         read-only, nosuid and nodev
+`
+
+// applyOption applies one -o option. Options the kernel would reject are
+// refused here with a clear message instead of an EINVAL from mount(2).
+func (cfg *mountConfig) applyOption(opt string) error {
+	key, val, hasVal := strings.Cut(opt, "=")
+	num := func() (int, error) {
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 0 || !hasVal {
+			return 0, fmt.Errorf("mount option %q needs a non-negative number", opt)
+		}
+		return n, nil
+	}
+	var err error
+	switch key {
+	case "allow_other":
+		cfg.allowOther = true
+	case "default_permissions":
+		cfg.defaultPermissions = true
+	case "nonempty":
+		cfg.nonempty = true
+	case "uid":
+		cfg.uid, err = num()
+	case "gid":
+		cfg.gid, err = num()
+	case "fsname":
+		cfg.fsname = val
+	case "noexec":
+		cfg.kernelOptions = append(cfg.kernelOptions, "noexec")
+	case "log_file":
+		cfg.logFile = val
+	case "log_level":
+		cfg.logLevel = val
+	case "log_format":
+		cfg.logFormat = val
+	case "ro", "rw", "dev", "nodev", "suid", "nosuid", "exec", "atime", "noatime", "relatime", "strictatime",
+		"nodiratime", "diratime", "defaults", "auto", "noauto", "user", "users", "owner", "group", "nofail",
+		"_netdev", "comment", "subtype", "max_read", "kernel_cache", "auto_cache":
+		// Meaningless for a read-only archive view, or handled by mount(8).
+	default:
+		if strings.HasPrefix(key, "x-") {
+			return nil // fstab annotations for systemd and friends
+		}
+		return fmt.Errorf("unknown mount option %q (see ovfmount --help)", opt)
+	}
+	return err
+}
+
+// parseMountArgs parses the mount command line.
+func parseMountArgs(args []string) (*mountConfig, *pflag.FlagSet, error) {
+	cfg := &mountConfig{uid: -1, gid: -1}
+	fs := mountFlags(cfg)
+	if err := fs.Parse(args); err != nil {
+		return nil, fs, err
+	}
+	opts, _ := fs.GetStringSlice("options")
+	for _, o := range opts {
+		if o == "" {
+			continue
+		}
+		if err := cfg.applyOption(o); err != nil {
+			return nil, fs, err
+		}
+	}
+	if fs.NArg() != 2 {
+		return nil, fs, fmt.Errorf("need ARCHIVE and MOUNTPOINT, got %d argument(s)", fs.NArg())
+	}
+	cfg.archive, cfg.mountpoint = fs.Arg(0), fs.Arg(1)
+	if cfg.debugFUSE {
+		cfg.logLevel = "debug"
+	}
+	return cfg, fs, nil
+}

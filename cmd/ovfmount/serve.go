@@ -1,0 +1,146 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ovfmount/ovfmount/fs"
+)
+
+// serve mounts the archive and serves it until it is unmounted, or until
+// SIGINT or SIGTERM unmounts it.
+func serve(cfg *mountConfig) error {
+	log, sink, err := newLogger(cfg)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	src, err := openSource(cfg.archive)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	for _, w := range src.archive.Warnings() {
+		log.Warn().Str("archive", cfg.archive).Msg(w.String())
+	}
+	mnt, err := checkMountpoint(cfg.mountpoint, cfg.nonempty)
+	if err != nil {
+		return err
+	}
+	uid, gid := os.Getuid(), os.Getgid()
+	if cfg.uid >= 0 {
+		uid = cfg.uid
+	}
+	if cfg.gid >= 0 {
+		gid = cfg.gid
+	}
+	root, err := fs.NewRoot(src.archive, fs.Options{UID: uint32(uid), GID: uint32(gid), ModTime: src.modTime, Log: log})
+	if err != nil {
+		return fail(exitInternal, "%v", err)
+	}
+	fsname := cfg.fsname
+	if fsname == "" {
+		fsname = src.path
+	}
+	var detached zerolog.LevelWriter
+	var logDest string
+	if cfg.notifyFD > 0 {
+		// Open the log file before mounting, so a bad path fails the mount
+		// instead of leaving a mount that logs nowhere.
+		if detached, logDest, err = detachedWriter(cfg); err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+	}
+	start := time.Now()
+	srv, err := fs.Mount(mnt, root, fs.MountOptions{
+		FsName: fsname, AllowOther: cfg.allowOther, DefaultPermissions: cfg.defaultPermissions,
+		KernelOptions: cfg.kernelOptions, Debug: cfg.debugFUSE, Log: log,
+	})
+	if err != nil {
+		return fail(exitFUSE, "mounting %s on %s: %v", cfg.archive, mnt, err)
+	}
+	log.Info().Str("archive", src.path).Str("mountpoint", mnt).Int("files", len(src.archive.Files())).
+		Dur("took", time.Since(start)).Msg("mounted")
+
+	if cfg.notifyFD > 0 {
+		if logDest != "" {
+			log.Info().Str("log", logDest).Msg("running in the background")
+		}
+		if err := notify(cfg.notifyFD, nil); err != nil {
+			srv.Unmount()
+			return fail(exitDaemon, "reporting readiness: %v", err)
+		}
+		sink.set(detached)
+		detachStdio()
+	}
+	waitForUnmount(srv, mnt, log)
+	log.Info().Str("mountpoint", mnt).Msg("unmounted")
+	return nil
+}
+
+// waitForUnmount returns once the mount is gone. SIGINT and SIGTERM unmount
+// it; while it is busy (a shell has its working folder there, a file is
+// open) the unmount is retried every second, and a second signal detaches
+// it lazily instead, as gocryptfs does.
+func waitForUnmount(srv *fs.Server, mnt string, log zerolog.Logger) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Ignore(syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	go func() {
+		srv.Wait()
+		close(done)
+	}()
+	var retry <-chan time.Time
+	signalled := 0
+	for {
+		select {
+		case <-done:
+			return
+		case s := <-sigs:
+			signalled++
+			if signalled > 1 {
+				log.Warn().Str("mountpoint", mnt).Msgf("%v again: detaching the busy mount lazily", s)
+				lazyUnmount(mnt, log)
+				continue
+			}
+			log.Info().Msgf("%v: unmounting", s)
+			if tryUnmount(srv, mnt, log) {
+				retry = nil
+				continue
+			}
+			retry = time.Tick(time.Second)
+		case <-retry:
+			if tryUnmount(srv, mnt, log) {
+				retry = nil
+			}
+		}
+	}
+}
+
+func tryUnmount(srv *fs.Server, mnt string, log zerolog.Logger) bool {
+	err := srv.Unmount()
+	if err == nil {
+		return true
+	}
+	log.Warn().Err(err).Str("mountpoint", mnt).Msg("mountpoint busy (close files and leave the folder); retrying every second, or signal again to detach lazily")
+	return false
+}
+
+// lazyUnmount detaches the mount now and lets the kernel finish it when
+// the last user leaves.
+func lazyUnmount(mnt string, log zerolog.Logger) {
+	err := syscall.Unmount(mnt, syscall.MNT_DETACH)
+	if errors.Is(err, syscall.EPERM) {
+		err = exec.Command("fusermount3", "-u", "-z", mnt).Run()
+	}
+	if err != nil {
+		log.Error().Err(err).Str("mountpoint", mnt).Msg("lazy unmount failed")
+	}
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ovfmount/ovfmount/ova"
+)
+
+// source is an opened package: an OVA file, or an unpacked package folder.
+type source struct {
+	archive *ova.Archive
+	file    *os.File // the OVA, kept open: reads are served from it
+	path    string   // absolute path, shown in df
+	modTime time.Time
+}
+
+func (s *source) Close() error {
+	err := s.archive.Close()
+	if s.file != nil {
+		err = errors.Join(err, s.file.Close())
+	}
+	return err
+}
+
+// openSource opens what the user named: an .ova (any name; recognised by
+// content), an .ovf descriptor of an unpacked package, or the folder of
+// one. Errors carry exit code 2 and name the file and the problem.
+func openSource(path string) (*source, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fail(exitUsage, "%s: %v", path, err)
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return nil, fail(exitUsage, "%s: %v", path, describeOSError(err))
+	}
+	if st.IsDir() {
+		ovf, err := findDescriptor(abs)
+		if err != nil {
+			return nil, fail(exitUsage, "%s: %v", path, err)
+		}
+		return openPackageDir(ovf, path)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fail(exitUsage, "%s: not a regular file", path)
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		return nil, fail(exitUsage, "%s: %v", path, describeOSError(err))
+	}
+	head := make([]byte, 512)
+	n, err := f.ReadAt(head, 0)
+	if err != nil && err != io.EOF {
+		f.Close()
+		return nil, fail(exitUsage, "%s: cannot read: %v", path, err)
+	}
+	if looksLikeDescriptor(head[:n]) {
+		f.Close()
+		return openPackageDir(abs, path)
+	}
+	a, err := ova.Open(f, st.Size())
+	if err != nil {
+		f.Close()
+		var fe *ova.FormatError
+		if errors.As(err, &fe) {
+			return nil, fail(exitUsage, "%s: not an OVA: %s", path, fe.Reason)
+		}
+		return nil, fail(exitUsage, "%s: %v", path, err)
+	}
+	return &source{archive: a, file: f, path: abs, modTime: st.ModTime()}, nil
+}
+
+func openPackageDir(ovf, shown string) (*source, error) {
+	a, err := ova.OpenPackageDir(ovf)
+	if err != nil {
+		return nil, fail(exitUsage, "%s: %v", shown, strings.TrimPrefix(err.Error(), "ova: "))
+	}
+	var mt time.Time
+	if st, err := os.Stat(ovf); err == nil {
+		mt = st.ModTime()
+	}
+	return &source{archive: a, path: ovf, modTime: mt}, nil
+}
+
+// looksLikeDescriptor recognises an OVF descriptor by its first bytes, so
+// that an unpacked package works whatever the file is called.
+func looksLikeDescriptor(head []byte) bool {
+	s := strings.TrimLeft(strings.TrimPrefix(string(head), "\xef\xbb\xbf"), " \t\r\n")
+	if strings.HasPrefix(s, "<?xml") {
+		return strings.Contains(s, "Envelope") || !strings.Contains(s, "<")
+	}
+	return strings.HasPrefix(s, "<Envelope") || strings.HasPrefix(s, "<ovf:Envelope")
+}
+
+// findDescriptor picks the one .ovf in a package folder.
+func findDescriptor(dir string) (string, error) {
+	matches, _ := filepath.Glob(filepath.Join(dir, "*.[oO][vV][fF]"))
+	switch len(matches) {
+	case 1:
+		return matches[0], nil
+	case 0:
+		return "", errors.New("a folder is mounted as an unpacked OVF package, but it holds no .ovf descriptor")
+	}
+	var names []string
+	for _, m := range matches {
+		names = append(names, filepath.Base(m))
+	}
+	return "", fmt.Errorf("the folder holds several descriptors (%s); name the one to mount", strings.Join(names, ", "))
+}
+
+func describeOSError(err error) string {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "no such file"
+	case errors.Is(err, os.ErrPermission):
+		return "permission denied"
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}

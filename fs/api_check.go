@@ -1,0 +1,21 @@
+package fs
+
+import gofs "github.com/hanwen/go-fuse/v2/fs"
+
+// The interfaces each node implements; everything else gets go-fuse's
+// defaults, which for a read-only tree means EROFS or ENOTSUP.
+var (
+	_ gofs.NodeOnAdder  = (*Root)(nil)
+	_ gofs.NodeStatfser = (*Root)(nil)
+
+	_ gofs.NodeGetattrer = (*dirNode)(nil)
+	_ gofs.NodeReaddirer = (*dirNode)(nil)
+
+	_ gofs.NodeGetattrer = (*fileNode)(nil)
+	_ gofs.NodeOpener    = (*fileNode)(nil)
+	_ gofs.NodeReader    = (*fileNode)(nil)
+	_ gofs.NodeLseeker   = (*fileNode)(nil)
+
+	_ gofs.NodeGetattrer  = (*symlinkNode)(nil)
+	_ gofs.NodeReadlinker = (*symlinkNode)(nil)
+)

@@ -1,0 +1,98 @@
+package fs
+
+import (
+	"io"
+	"os"
+	"sort"
+
+	"github.com/ovfmount/ovfmount/ova"
+)
+
+// Content is the data behind a regular file of the mount.
+type Content interface {
+	io.ReaderAt
+	Size() int64
+}
+
+// Splicer is implemented by content whose bytes can be sent to the kernel
+// straight from a host file descriptor.
+type Splicer interface {
+	// Splice returns the descriptor and offset holding bytes [off, off+n),
+	// or ok=false when they are not all stored verbatim in one file.
+	Splice(off int64, n int) (fd uintptr, phys int64, ok bool)
+}
+
+// DataMapper is implemented by content with holes, so that SEEK_DATA and
+// SEEK_HOLE, and st_blocks, tell the truth.
+type DataMapper interface {
+	// NextData returns the first offset at or after off holding data, or
+	// ok=false when there is none before the end.
+	NextData(off int64) (int64, bool, error)
+	// NextHole returns the first offset at or after off that is a hole;
+	// the end of the content counts as one.
+	NextHole(off int64) (int64, error)
+	// Allocated is the number of bytes that hold data.
+	Allocated() int64
+}
+
+// memberContent adapts an archive member.
+type memberContent struct {
+	m      *ova.Member
+	fd     uintptr
+	phys   int64
+	splice bool
+	exts   []ova.DataExtent // nil unless the member is sparse
+}
+
+func newMemberContent(m *ova.Member) *memberContent {
+	c := &memberContent{m: m}
+	if src, phys, ok := m.Contiguous(); ok {
+		if f, isFile := src.(*os.File); isFile {
+			c.fd, c.phys, c.splice = f.Fd(), phys, true
+		}
+	}
+	if m.Sparse() {
+		c.exts = m.DataExtents()
+	}
+	return c
+}
+
+func (c *memberContent) ReadAt(p []byte, off int64) (int, error) { return c.m.ReadAt(p, off) }
+func (c *memberContent) Size() int64                             { return c.m.Size }
+
+func (c *memberContent) Splice(off int64, n int) (uintptr, int64, bool) {
+	if !c.splice || off < 0 || off+int64(n) > c.m.Size {
+		return 0, 0, false
+	}
+	return c.fd, c.phys + off, true
+}
+
+// A plain member is one extent of data, so the DataMapper methods only do
+// real work for sparse members.
+
+func (c *memberContent) NextData(off int64) (int64, bool, error) {
+	if off >= c.m.Size {
+		return 0, false, nil
+	}
+	if c.exts == nil {
+		return off, true, nil
+	}
+	i := sort.Search(len(c.exts), func(i int) bool { return c.exts[i].Off+c.exts[i].Len > off })
+	if i == len(c.exts) {
+		return 0, false, nil
+	}
+	return max(off, c.exts[i].Off), true, nil
+}
+
+func (c *memberContent) NextHole(off int64) (int64, error) {
+	if c.exts == nil || off >= c.m.Size {
+		return max(off, c.m.Size), nil
+	}
+	i := sort.Search(len(c.exts), func(i int) bool { return c.exts[i].Off+c.exts[i].Len > off })
+	for ; i < len(c.exts) && c.exts[i].Off <= off; i++ {
+		off = c.exts[i].Off + c.exts[i].Len
+	}
+	return min(off, c.m.Size), nil
+}
+
+func (c *memberContent) Allocated() int64 { return c.m.StoredSize() }

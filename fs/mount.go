@@ -1,0 +1,94 @@
+package fs
+
+import (
+	"fmt"
+	"log"
+	"os"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/rs/zerolog"
+)
+
+// MountOptions are the kernel-facing choices for a mount.
+type MountOptions struct {
+	FsName             string   // first column of df and /proc/mounts: the archive path
+	AllowOther         bool     // let users other than the mounter in (needs user_allow_other for non-root)
+	DefaultPermissions bool     // let the kernel check modes against the caller
+	KernelOptions      []string // further -o options the kernel understands
+	Debug              bool     // log every FUSE request (very verbose)
+	Log                zerolog.Logger
+}
+
+// Server is a running mount.
+type Server struct{ srv *fuse.Server }
+
+// Unmount detaches the mount; it fails with EBUSY while it is in use.
+func (s *Server) Unmount() error { return s.srv.Unmount() }
+
+// Wait returns when the mount is gone, whoever unmounted it.
+func (s *Server) Wait() { s.srv.Wait() }
+
+const (
+	// maxRead is the largest read the kernel sends: 1 MiB, the kernel's
+	// limit (fs.fuse.max_pages_limit). Bigger requests mean fewer round
+	// trips for sequential readers such as dd, cp and qemu.
+	maxRead = 1 << 20
+	// maxBackground bounds the kernel's asynchronous requests (read-ahead
+	// and direct I/O). go-fuse sends 0 when options are given, which would
+	// leave the kernel default of 12; more lets read-ahead keep every core
+	// busy on decoded disk views.
+	maxBackground = 64
+	// cacheTimeout is how long the kernel trusts entries and attributes.
+	// The archive is immutable, so it can trust them for as long as it
+	// likes; a day keeps the number finite.
+	cacheTimeout = 24 * time.Hour
+)
+
+// Mount mounts root at dir and returns once the kernel has accepted the
+// mount (FUSE INIT is done), so the caller can report the mount as ready.
+func Mount(dir string, root *Root, mo MountOptions) (*Server, error) {
+	timeout := cacheTimeout
+	flog := mo.Log
+	opts := &gofs.Options{
+		EntryTimeout:    &timeout,
+		AttrTimeout:     &timeout,
+		NegativeTimeout: &timeout, // nothing will ever appear
+		RootStableAttr:  &gofs.StableAttr{Ino: 1},
+		MountOptions: fuse.MountOptions{
+			FsName:        mo.FsName,
+			Name:          "ovfmount", // df -T shows fuse.ovfmount
+			AllowOther:    mo.AllowOther,
+			MaxWrite:      maxRead, // go-fuse derives max_read and max_pages from it
+			MaxBackground: maxBackground,
+			// The mount is read-only for the kernel too, so writes fail
+			// with EROFS before they reach us.
+			Options: append([]string{"ro"}, mo.KernelOptions...),
+			// As root, mount(2) directly: no fusermount3 process per mount
+			// (faster, and it works where fusermount3 is missing). go-fuse
+			// falls back to fusermount3 when that fails.
+			DirectMount:      os.Geteuid() == 0,
+			DirectMountFlags: syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV,
+			Debug:            mo.Debug,
+			Logger:           log.New(flog, "", 0),
+			// A panic in a handler must not take the mount down: log it
+			// with its stack and answer that one request with EIO.
+			PanicHandler: func(v any) fuse.Status {
+				flog.Error().Str("panic", fmt.Sprint(v)).Str("stack", string(debug.Stack())).Msg("recovered from a panic in a FUSE handler; answered EIO")
+				return fuse.EIO
+			},
+		},
+		Logger: log.New(flog, "", 0),
+	}
+	if mo.DefaultPermissions {
+		opts.MountOptions.Options = append(opts.MountOptions.Options, "default_permissions")
+	}
+	srv, err := gofs.Mount(dir, root, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{srv: srv}, nil
+}

@@ -1,0 +1,171 @@
+package fs
+
+import (
+	"context"
+	"sort"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/rs/zerolog"
+)
+
+// meta is what every node reports in getattr.
+type meta struct {
+	perm     uint32
+	mtime    time.Time
+	uid, gid uint32
+}
+
+func (m *meta) fill(out *fuse.Attr, mode uint32) {
+	// go-fuse recomputes st_blocks from the size unless st_blksize is set,
+	// which would hide holes from du and cp --sparse.
+	out.Blksize = 4096
+	out.Mode = mode | m.perm
+	out.Uid, out.Gid = m.uid, m.gid
+	t := m.mtime
+	out.SetTimes(&t, &t, &t)
+}
+
+// dirNode is a directory: an archive directory (explicit or implied), or a
+// virtual one such as the folder of decoded disks.
+type dirNode struct {
+	gofs.Inode
+	meta
+	subdirs uint32
+}
+
+func (n *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	n.fill(&out.Attr, syscall.S_IFDIR)
+	out.Nlink = 2 + n.subdirs
+	return 0
+}
+
+// Readdir lists the children in name order, after "." and "..", which
+// go-fuse leaves out but ls -a and some scripts expect.
+func (n *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	children := n.Children()
+	names := make([]string, 0, len(children))
+	for name := range children {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	self := n.EmbeddedInode()
+	parentIno := self.StableAttr().Ino
+	if _, p := self.Parent(); p != nil {
+		parentIno = p.StableAttr().Ino
+	}
+	out := make([]fuse.DirEntry, 0, len(names)+2)
+	out = append(out,
+		fuse.DirEntry{Name: ".", Mode: syscall.S_IFDIR, Ino: self.StableAttr().Ino},
+		fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR, Ino: parentIno})
+	for _, name := range names {
+		c := children[name]
+		out = append(out, fuse.DirEntry{Name: name, Mode: c.Mode(), Ino: c.StableAttr().Ino})
+	}
+	return gofs.NewListDirStream(out), 0
+}
+
+// fileNode is a regular file.
+type fileNode struct {
+	gofs.Inode
+	meta
+	path string
+	c    Content
+	log  *zerolog.Logger
+}
+
+func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	n.fill(&out.Attr, syscall.S_IFREG)
+	out.Nlink = 1
+	out.Size = uint64(n.c.Size())
+	alloc := n.c.Size()
+	if dm, ok := n.c.(DataMapper); ok {
+		alloc = dm.Allocated()
+	}
+	out.Blocks = uint64(alloc+511) / 512
+	return 0
+}
+
+func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
+		return nil, 0, syscall.EROFS
+	}
+	// The content never changes, so pages the kernel has cached stay valid
+	// across opens.
+	return nil, fuse.FOPEN_KEEP_CACHE, 0
+}
+
+func (n *fileNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	size := n.c.Size()
+	if off >= size || off < 0 {
+		return fuse.ReadResultData(nil), 0
+	}
+	want := int(min(int64(len(dest)), size-off))
+	if sp, ok := n.c.(Splicer); ok {
+		if fd, phys, ok := sp.Splice(off, want); ok {
+			return fuse.ReadResultFd(fd, phys, want), 0
+		}
+	}
+	k, err := n.c.ReadAt(dest[:want], off)
+	if k < want {
+		if err == nil {
+			err = errShortRead
+		}
+		return nil, Errno(n.log, n.path, off, err)
+	}
+	return fuse.ReadResultData(dest[:k]), 0
+}
+
+// Lseek answers SEEK_DATA and SEEK_HOLE (the kernel handles the other
+// whence values itself), so that cp --sparse and qemu-img skip holes.
+func (n *fileNode) Lseek(ctx context.Context, fh gofs.FileHandle, off uint64, whence uint32) (uint64, syscall.Errno) {
+	const seekData, seekHole = 3, 4
+	size := n.c.Size()
+	if int64(off) >= size {
+		return 0, syscall.ENXIO
+	}
+	dm, ok := n.c.(DataMapper)
+	switch {
+	case whence == seekData && !ok:
+		return off, 0
+	case whence == seekHole && !ok:
+		return uint64(size), 0
+	case whence == seekData:
+		next, found, err := dm.NextData(int64(off))
+		if err != nil {
+			return 0, Errno(n.log, n.path, int64(off), err)
+		}
+		if !found {
+			return 0, syscall.ENXIO
+		}
+		return uint64(next), 0
+	case whence == seekHole:
+		next, err := dm.NextHole(int64(off))
+		if err != nil {
+			return 0, Errno(n.log, n.path, int64(off), err)
+		}
+		return uint64(next), 0
+	}
+	return 0, syscall.EINVAL
+}
+
+// symlinkNode is a symlink, served exactly as stored and never followed
+// by ovfmount.
+type symlinkNode struct {
+	gofs.Inode
+	meta
+	target string
+}
+
+func (n *symlinkNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	n.fill(&out.Attr, syscall.S_IFLNK)
+	out.Nlink = 1
+	out.Size = uint64(len(n.target))
+	return 0
+}
+
+func (n *symlinkNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	return []byte(n.target), 0
+}
