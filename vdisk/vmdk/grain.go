@@ -1,0 +1,142 @@
+package vmdk
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ovfmount/ovfmount/vdisk/blockmap"
+	"github.com/ovfmount/ovfmount/vdisk/codec"
+)
+
+// grainDecoder inflates the compressed grains of one extent placed at
+// virtual offset base. Each extent of a disk has its own, so the shared
+// cache's (Dec, ID) key stays unique even when two extents share a file.
+type grainDecoder struct {
+	sp   *sparse
+	base int64
+}
+
+// recordPool holds read buffers for compressed records. A record is read
+// once per decode and dropped, so pooling removes an allocation of about a
+// grain per decode.
+var recordPool sync.Pool // *[]byte
+
+// firstRead is how many record bytes are fetched in the first ReadAt: the
+// whole record unless deflate expanded the grain by more than 1/16, which
+// only a pathological encoder does; such a record needs a second read.
+func (s *sparse) firstRead() int64 {
+	return s.recordHeader() + s.grain + s.grain/16 + 64
+}
+
+// DecodeUnit inflates the grain u into dst (one whole grain). The record's
+// framing is checked first: the marker's LBA must be the grain's, and its
+// size must fit in the member and in qemu's two-grain bound.
+func (d *grainDecoder) DecodeUnit(dst []byte, u blockmap.Unit) error {
+	s := d.sp
+	rel := u.Off - d.base
+	if int64(len(dst)) != s.grain || rel < 0 || rel >= s.size || rel%s.grain != 0 || u.Phys <= 0 || u.Phys >= s.rsize {
+		return fmt.Errorf("vmdk: %s: unit at %d (record at %d, %d bytes) is not a grain of this extent: %w",
+			s.name, u.Off, u.Phys, len(dst), blockmap.ErrCorrupt)
+	}
+	gi, lba, phys := rel/s.grain, rel/sectorSize, u.Phys
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("vmdk: %s: grain %d (LBA %d) at offset %d: %s: %w",
+			s.name, gi, lba, phys, fmt.Sprintf(format, args...), blockmap.ErrCorrupt)
+	}
+
+	hl := s.recordHeader()
+	avail := s.rsize - phys
+	if avail < hl {
+		return fail("record header runs past the end of the member (%d bytes)", s.rsize)
+	}
+	bp := getRecordBuf(int(min(avail, s.firstRead())))
+	defer recordPool.Put(bp)
+	buf := *bp
+	if err := readFull(s.r, buf, phys); err != nil {
+		return fmt.Errorf("vmdk: %s: reading grain %d (LBA %d) at offset %d: %w", s.name, gi, lba, phys, err)
+	}
+
+	var size int64
+	if s.markers {
+		size = int64(binary.LittleEndian.Uint32(buf[8:]))
+		if size == 0 && len(buf) >= 16 {
+			return fail("a %s marker stands where the grain belongs", markerName(binary.LittleEndian.Uint32(buf[12:])))
+		}
+		if got := binary.LittleEndian.Uint64(buf); got != uint64(lba) {
+			return fail("grain marker says LBA %d", got)
+		}
+	} else {
+		size = int64(binary.LittleEndian.Uint32(buf))
+	}
+	switch {
+	case size == 0:
+		return fail("record has no compressed data")
+	case size > s.maxRecord():
+		return fail("record claims %d compressed bytes, more than two grains", size)
+	case size > avail-hl:
+		return fail("record of %d bytes runs past the end of the member (%d bytes)", size, s.rsize)
+	}
+	if need := int(hl + size); need > len(buf) {
+		// Only a record larger than firstRead gets here, and size is
+		// bounded above, so this is one more bounded read.
+		got := len(buf)
+		if cap(buf) < need {
+			nb := make([]byte, need)
+			copy(nb, buf)
+			buf = nb
+			*bp = nb
+		}
+		buf = buf[:need]
+		if err := readFull(s.r, buf[got:], phys+int64(got)); err != nil {
+			return fmt.Errorf("vmdk: %s: reading grain %d (LBA %d) at offset %d: %w", s.name, gi, lba, phys, err)
+		}
+	}
+
+	n, err := codec.Zlib(dst, buf[hl:hl+size])
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, codec.ErrShort):
+		// qemu compresses only the part of the last grain inside the
+		// disk, and accepts any output that covers the bytes read.
+		if covered := s.size - rel; covered < s.grain && int64(n) >= covered {
+			clear(dst[n:])
+			return nil
+		}
+		return fail("inflates to only %d of %d bytes", n, s.grain)
+	case errors.Is(err, codec.ErrOverflow):
+		return fail("inflates to more than the grain size of %d bytes", s.grain)
+	default:
+		return fail("inflate: %v", err)
+	}
+}
+
+// getRecordBuf returns a pooled buffer of length n.
+func getRecordBuf(n int) *[]byte {
+	bp, _ := recordPool.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	if cap(*bp) < n {
+		*bp = make([]byte, n)
+	}
+	*bp = (*bp)[:n]
+	return bp
+}
+
+// markerName names a metadata marker type for errors.
+func markerName(t uint32) string {
+	switch t {
+	case markerEOS:
+		return "end-of-stream"
+	case markerGT:
+		return "grain table"
+	case markerGD:
+		return "grain directory"
+	case markerFooter:
+		return "footer"
+	}
+	return fmt.Sprintf("type %d metadata", t)
+}
