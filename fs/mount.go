@@ -11,6 +11,7 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 )
 
 // MountOptions are the kernel-facing choices for a mount.
@@ -42,6 +43,12 @@ const (
 	// leave the kernel default of 12; more lets read-ahead keep every core
 	// busy on decoded disk views.
 	maxBackground = 64
+	// readAheadKiB is the read-ahead window set on the mount's backing
+	// device. The kernel gives FUSE 128 KiB, so sequential readers get
+	// 128 KiB requests however large max_read is; 4 MiB measured 2.3 GB/s
+	// against 1.4 GB/s for a stored member. Read-ahead only grows on
+	// sequential access, so random readers do not pay for it.
+	readAheadKiB = 4096
 	// cacheTimeout is how long the kernel trusts entries and attributes.
 	// The archive is immutable, so it can trust them for as long as it
 	// likes; a day keeps the number finite.
@@ -90,5 +97,19 @@ func Mount(dir string, root *Root, mo MountOptions) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := setReadAhead(dir, readAheadKiB); err != nil {
+		flog.Debug().Err(err).Msg("read-ahead left at the kernel's default (raising it needs root)")
+	}
 	return &Server{srv: srv}, nil
+}
+
+// setReadAhead sets the read-ahead of the mount's backing device (a per
+// mount "bdi" in sysfs named after its device number).
+func setReadAhead(dir string, kib int) error {
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return err
+	}
+	path := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
+	return os.WriteFile(path, []byte(fmt.Sprint(kib)), 0)
 }

@@ -30,6 +30,14 @@ func (s *logSink) WriteLevel(l zerolog.Level, p []byte) (int, error) {
 	return s.dst.WriteLevel(l, p)
 }
 
+// tee sends the log to w as well as to the current destination, so that a
+// background mount's log file also holds its start-up lines.
+func (s *logSink) tee(w zerolog.LevelWriter) {
+	s.mu.Lock()
+	s.dst = zerolog.MultiLevelWriter(s.dst, w)
+	s.mu.Unlock()
+}
+
 func (s *logSink) set(w zerolog.LevelWriter) {
 	s.mu.Lock()
 	s.dst = w

@@ -16,9 +16,28 @@ import (
 // serve mounts the archive and serves it until it is unmounted, or until
 // SIGINT or SIGTERM unmounts it.
 func serve(cfg *mountConfig) error {
+	// Catch signals before the mount exists: one that arrived between the
+	// mount appearing and the handler being installed would kill us with
+	// the mount left behind, stale.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Ignore(syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
 	log, sink, err := newLogger(cfg)
 	if err != nil {
 		return fail(exitUsage, "%v", err)
+	}
+	var detached zerolog.LevelWriter
+	var logDest string
+	if cfg.notifyFD > 0 {
+		// A background mount opens its log first, so a bad path fails the
+		// mount instead of leaving one that logs nowhere, and the log
+		// holds everything from the start.
+		if detached, logDest, err = detachedWriter(cfg); err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+		sink.tee(detached)
 	}
 	src, err := openSource(cfg.archive)
 	if err != nil {
@@ -47,15 +66,6 @@ func serve(cfg *mountConfig) error {
 	if fsname == "" {
 		fsname = src.path
 	}
-	var detached zerolog.LevelWriter
-	var logDest string
-	if cfg.notifyFD > 0 {
-		// Open the log file before mounting, so a bad path fails the mount
-		// instead of leaving a mount that logs nowhere.
-		if detached, logDest, err = detachedWriter(cfg); err != nil {
-			return fail(exitUsage, "%v", err)
-		}
-	}
 	start := time.Now()
 	srv, err := fs.Mount(mnt, root, fs.MountOptions{
 		FsName: fsname, AllowOther: cfg.allowOther, DefaultPermissions: cfg.defaultPermissions,
@@ -78,7 +88,7 @@ func serve(cfg *mountConfig) error {
 		sink.set(detached)
 		detachStdio()
 	}
-	waitForUnmount(srv, mnt, log)
+	waitForUnmount(srv, mnt, sigs, log)
 	log.Info().Str("mountpoint", mnt).Msg("unmounted")
 	return nil
 }
@@ -87,11 +97,7 @@ func serve(cfg *mountConfig) error {
 // it; while it is busy (a shell has its working folder there, a file is
 // open) the unmount is retried every second, and a second signal detaches
 // it lazily instead, as gocryptfs does.
-func waitForUnmount(srv *fs.Server, mnt string, log zerolog.Logger) {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	signal.Ignore(syscall.SIGHUP)
-	defer signal.Stop(sigs)
+func waitForUnmount(srv *fs.Server, mnt string, sigs <-chan os.Signal, log zerolog.Logger) {
 	done := make(chan struct{})
 	go func() {
 		srv.Wait()

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// readSeq reads a file sequentially with 1 MiB reads, as dd bs=1M does, for
+// at most limit (0: to the end), and returns bytes read and seconds.
+func readSeq(path string, limit time.Duration) (int64, float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	var n int64
+	start := time.Now()
+	for {
+		k, err := f.Read(buf)
+		n += int64(k)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return n, 0, err
+		}
+		if limit > 0 && time.Since(start) > limit {
+			break
+		}
+	}
+	return n, time.Since(start).Seconds(), nil
+}
+
+// timeCmd runs a command and returns its wall time.
+func timeCmd(name string, args ...string) (float64, error) {
+	start := time.Now()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return time.Since(start).Seconds(), nil
+}
+
+// mountOvfmount mounts archive at a fresh folder with the real command and
+// returns the folder and how long the command took to report it ready.
+func mountOvfmount(archive string, extra ...string) (string, float64, error) {
+	mnt, err := os.MkdirTemp(*work, "mnt-")
+	if err != nil {
+		return "", 0, err
+	}
+	args := append(append([]string{"--log-level=warn"}, extra...), archive, mnt)
+	secs, err := timeCmd(*binary, args...)
+	return mnt, secs, err
+}
+
+func unmount(mnt string) {
+	for range 50 {
+		if exec.Command("fusermount3", "-u", mnt).Run() == nil || exec.Command("fusermount", "-u", mnt).Run() == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	os.Remove(mnt)
+}
+
+// warm reads a file once so that the host page cache holds it: every tool
+// then starts from the same cache state, and the comparison measures the
+// tools rather than the disk.
+func warm(path string) error {
+	_, _, err := readSeq(path, 0)
+	return err
+}
+
+// dropCaches empties the host page cache where permitted (root), so a
+// "first read" really reads the archive.
+func dropCaches() bool {
+	syscall.Sync()
+	return os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0) == nil
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+// randomFile writes size bytes of fast pseudo-random data.
+func randomFile(path string, size int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 4<<20)
+	src := rand.NewChaCha8([32]byte{1})
+	buf := make([]byte, 1<<20)
+	for left := size; left > 0; {
+		src.Read(buf)
+		n := min(int64(len(buf)), left)
+		w.Write(buf[:n])
+		left -= n
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// cached returns path, building it with build unless it already exists, so
+// repeated runs reuse multi-gigabyte fixtures.
+func cached(name string, build func(path string) error) (string, error) {
+	path := filepath.Join(*work, name)
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	fmt.Printf("  building %s ...\n", name)
+	tmp := path + ".partial"
+	if err := build(tmp); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return path, os.Rename(tmp, path)
+}
+
+var errSkip = errors.New("skipped")
