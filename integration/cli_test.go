@@ -86,7 +86,7 @@ func TestBadInputs(t *testing.T) {
 		os.WriteFile(locked, data, 0o600)
 		mnt := filepath.Join(dir, "mnt")
 		os.Mkdir(mnt, 0o777)
-		cmd := exec.Command(binary, locked, mnt)
+		cmd := exec.Command(ovfmountBin, locked, mnt)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 		out, err := cmd.CombinedOutput()
 		ee, ok := err.(*exec.ExitError)
@@ -136,7 +136,7 @@ func foreground(t *testing.T, archive string) *fgMount {
 	t.Helper()
 	testutil.RequireFUSE(t)
 	m := &fgMount{dir: t.TempDir(), stderr: &syncBuffer{}, done: make(chan error, 1)}
-	m.cmd = exec.Command(binary, "-f", "--log-format=json", archive, m.dir)
+	m.cmd = exec.Command(ovfmountBin, "-f", "--log-format=json", archive, m.dir)
 	m.cmd.Stderr = m.stderr
 	if err := m.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -282,7 +282,7 @@ func TestMountHelper(t *testing.T) {
 	}
 	t.Run("mount -t", func(t *testing.T) {
 		mnt := t.TempDir()
-		out, err := exec.Command("mount", "-t", "fuse", binary+"#"+archive, mnt, "-o", "allow_other,uid=1234,nofail").CombinedOutput()
+		out, err := exec.Command("mount", "-t", "fuse", ovfmountBin+"#"+archive, mnt, "-o", "allow_other,uid=1234,nofail").CombinedOutput()
 		if err != nil {
 			t.Fatalf("mount: %v %s", err, out)
 		}
@@ -296,7 +296,7 @@ func TestMountHelper(t *testing.T) {
 		mnt := t.TempDir()
 		logFile := filepath.Join(t.TempDir(), "log")
 		fstab := filepath.Join(t.TempDir(), "fstab")
-		line := binary + "#" + archive + " " + mnt + " fuse defaults,ro,allow_other,noauto,nofail,_netdev,x-systemd.automount,log_file=" + logFile + " 0 0\n"
+		line := ovfmountBin + "#" + archive + " " + mnt + " fuse defaults,ro,allow_other,noauto,nofail,_netdev,x-systemd.automount,log_file=" + logFile + " 0 0\n"
 		os.WriteFile(fstab, []byte(line), 0o644)
 		if out, err := exec.Command("mount", "-T", fstab, mnt).CombinedOutput(); err != nil {
 			t.Fatalf("mount -T: %v %s", err, out)

@@ -9,8 +9,8 @@ import (
 	"testing"
 )
 
-// binary is the ovfmount executable under test, built once by TestMain.
-var binary string
+// ovfmountBin is the ovfmount executable under test, built once by TestMain.
+var ovfmountBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "ovfmount-integration-")
@@ -18,9 +18,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	os.Chmod(dir, 0o755) // tests run the binary as another user too
-	binary = filepath.Join(dir, "ovfmount")
-	args := []string{"build", "-o", binary}
+	os.Chmod(dir, 0o755) // tests run the ovfmountBin as another user too
+	ovfmountBin = filepath.Join(dir, "ovfmount")
+	args := []string{"build", "-o", ovfmountBin}
 	if raceEnabled {
 		args = append(args, "-race")
 	}

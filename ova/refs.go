@@ -24,10 +24,41 @@ type FileRef struct {
 	ChunkSize   int64 // 0 unless the file is split into chunks
 }
 
-// ParseFileRefs reads the References section of an OVF descriptor. Elements
-// are matched by local name, so every OVF version and namespace spelling
-// works. The XML decoder never resolves external entities or reads a DTD.
+// DiskRef is a Disk element of a descriptor's DiskSection.
+type DiskRef struct {
+	ID, FileRef, Format string
+}
+
+// Refs are what a descriptor says the package is made of.
+type Refs struct {
+	Files []FileRef
+	Disks []DiskRef
+}
+
+// DiskFiles returns the File elements that DiskSection says are disks.
+func (r Refs) DiskFiles() []FileRef {
+	var out []FileRef
+	for _, d := range r.Disks {
+		for _, f := range r.Files {
+			if f.ID == d.FileRef && d.FileRef != "" {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// ParseFileRefs reads the References section of an OVF descriptor.
 func ParseFileRefs(r io.Reader) ([]FileRef, error) {
+	refs, err := ParseRefs(r)
+	return refs.Files, err
+}
+
+// ParseRefs reads the References and DiskSection of an OVF descriptor.
+// Elements are matched by local name, so every OVF version and namespace
+// spelling works (OVF 0.9's generic Section elements included). The XML
+// decoder never resolves external entities or reads a DTD.
+func ParseRefs(r io.Reader) (Refs, error) {
 	lr := &io.LimitedReader{R: r, N: maxDescriptorSize + 1}
 	d := xml.NewDecoder(lr)
 	d.Strict = false
@@ -36,7 +67,7 @@ func ParseFileRefs(r io.Reader) ([]FileRef, error) {
 		// bytes are what counts, and the decoder rejects invalid UTF-8.
 		return input, nil
 	}
-	var refs []FileRef
+	var refs Refs
 	var stack []string
 	for {
 		tok, err := d.Token()
@@ -55,8 +86,15 @@ func ParseFileRefs(r io.Reader) ([]FileRef, error) {
 				return refs, errors.New("ova: descriptor nested more than 64 elements deep")
 			}
 			stack = append(stack, t.Name.Local)
-			if t.Name.Local == "File" && len(stack) >= 2 && stack[len(stack)-2] == "References" {
-				refs = append(refs, fileRefFrom(t))
+			parent := ""
+			if len(stack) >= 2 {
+				parent = stack[len(stack)-2]
+			}
+			switch {
+			case t.Name.Local == "File" && parent == "References":
+				refs.Files = append(refs.Files, fileRefFrom(t))
+			case t.Name.Local == "Disk" && (parent == "DiskSection" || parent == "Section"):
+				refs.Disks = append(refs.Disks, diskRefFrom(t))
 			}
 		case xml.EndElement:
 			if len(stack) > 0 {
@@ -65,6 +103,21 @@ func ParseFileRefs(r io.Reader) ([]FileRef, error) {
 		}
 	}
 	return refs, nil
+}
+
+func diskRefFrom(t xml.StartElement) DiskRef {
+	var d DiskRef
+	for _, a := range t.Attr {
+		switch a.Name.Local {
+		case "diskId":
+			d.ID = a.Value
+		case "fileRef":
+			d.FileRef = a.Value
+		case "format":
+			d.Format = a.Value
+		}
+	}
+	return d
 }
 
 func fileRefFrom(t xml.StartElement) FileRef {

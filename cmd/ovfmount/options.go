@@ -22,6 +22,8 @@ type mountConfig struct {
 
 	logLevel, logFormat, logFile string
 	debugFUSE                    bool
+
+	cacheSize int64 // bytes of decoded disk data kept in memory
 }
 
 // mountFlags builds the flag set of the mount command. pflag parses flags
@@ -32,6 +34,14 @@ func mountFlags(cfg *mountConfig) *pflag.FlagSet {
 	fs.SortFlags = false
 	fs.BoolVarP(&cfg.foreground, "foreground", "f", false, "stay in the foreground and log to stderr; the mount lasts until SIGINT/SIGTERM or fusermount3 -u")
 	fs.StringSliceP("options", "o", nil, "mount options, comma-separated, as mount(8) passes them (see Mount options below)")
+	fs.Func("cache-size", "memory for decoded disk data shared by all raw views, e.g. 64M, 1G (default 64M)", func(v string) error {
+		n, err := parseSize(v)
+		if err != nil {
+			return err
+		}
+		cfg.cacheSize = n
+		return nil
+	})
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: trace, debug, info, warn or error")
 	fs.StringVar(&cfg.logFormat, "log-format", "auto", "log format: auto (console on a terminal, JSON otherwise), console or json")
 	fs.StringVar(&cfg.logFile, "log-file", "", "file a background mount appends its log to (default: syslog, or nowhere if syslog is absent)")
@@ -52,6 +62,7 @@ const mountOptionsHelp = `Mount options (-o), also usable in fstab:
   log_file=PATH          same as --log-file
   log_level=LEVEL        same as --log-level
   log_format=FORMAT      same as --log-format
+  cache_size=SIZE        same as --cache-size
   ro, rw, dev, nodev, suid, nosuid, exec, atime, noatime, relatime, defaults,
   auto, noauto, user, users, nofail, _netdev, x-*
                          accepted for mount(8) and fstab; the mount is always
@@ -91,6 +102,8 @@ func (cfg *mountConfig) applyOption(opt string) error {
 		cfg.logLevel = val
 	case "log_format":
 		cfg.logFormat = val
+	case "cache_size":
+		cfg.cacheSize, err = parseSize(val)
 	case "ro", "rw", "dev", "nodev", "suid", "nosuid", "exec", "atime", "noatime", "relatime", "strictatime",
 		"nodiratime", "diratime", "defaults", "auto", "noauto", "user", "users", "owner", "group", "nofail",
 		"_netdev", "comment", "subtype", "max_read", "kernel_cache", "auto_cache":
@@ -128,4 +141,32 @@ func parseMountArgs(args []string) (*mountConfig, *pflag.FlagSet, error) {
 		cfg.logLevel = "debug"
 	}
 	return cfg, fs, nil
+}
+
+// parseSize reads a byte count with an optional binary suffix: K, M, G or
+// T (KiB, MiB, GiB, TiB), with or without a trailing "B" or "iB".
+func parseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	shift := 0
+	if t != "" {
+		switch t[len(t)-1] {
+		case 'K':
+			shift = 10
+		case 'M':
+			shift = 20
+		case 'G':
+			shift = 30
+		case 'T':
+			shift = 40
+		}
+		if shift > 0 {
+			t = t[:len(t)-1]
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)>>shift {
+		return 0, fmt.Errorf("invalid size %q (use a number of bytes, or K, M, G or T)", s)
+	}
+	return n << shift, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ovfmount/ovfmount/fs"
+	"github.com/ovfmount/ovfmount/vdisk"
 )
 
 // serve mounts the archive and serves it until it is unmounted, or until
@@ -58,7 +59,10 @@ func serve(cfg *mountConfig) error {
 	if cfg.gid >= 0 {
 		gid = cfg.gid
 	}
-	root, err := fs.NewRoot(src.archive, fs.Options{UID: uint32(uid), GID: uint32(gid), ModTime: src.modTime, Log: log})
+	cache := vdisk.NewCache(cfg.cacheSize, 0)
+	defer cache.Close()
+	views := fs.DiskViews(src.archive, cache, log)
+	root, err := fs.NewRoot(src.archive, fs.Options{UID: uint32(uid), GID: uint32(gid), ModTime: src.modTime, Virtual: views, Log: log})
 	if err != nil {
 		return fail(exitInternal, "%v", err)
 	}

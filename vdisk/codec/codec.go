@@ -29,9 +29,10 @@ var ErrOverflow = errors.New("codec: output larger than the unit")
 // ErrShort means the stream ended before filling the destination.
 var ErrShort = errors.New("codec: output shorter than the unit")
 
-type byteReader struct{ bytes.Reader }
-
-var readerPool = sync.Pool{New: func() any { return new(byteReader) }}
+// readerPool holds *bytes.Reader: klauspost's inflate has a fast path for
+// that exact type (and a few others) and falls back to a generic, much
+// slower one for any other io.ByteReader, wrappers included.
+var readerPool = sync.Pool{New: func() any { return new(bytes.Reader) }}
 
 var zlibPool sync.Pool // io.ReadCloser implementing zlib.Resetter
 
@@ -39,7 +40,7 @@ var zlibPool sync.Pool // io.ReadCloser implementing zlib.Resetter
 // Adler-32. It returns the number of bytes written. n < len(dst) comes with
 // ErrShort, and a stream with more data than dst with ErrOverflow.
 func Zlib(dst, src []byte) (int, error) {
-	br := readerPool.Get().(*byteReader)
+	br := readerPool.Get().(*bytes.Reader)
 	defer readerPool.Put(br)
 	br.Reset(src)
 
@@ -66,7 +67,7 @@ var flatePool sync.Pool // io.ReadCloser implementing flate.Resetter
 // Trailing bytes after the end of the stream are ignored, because a QCOW2
 // span is sector-granular and may run into the next cluster's data.
 func Deflate(dst, src []byte) (int, error) {
-	br := readerPool.Get().(*byteReader)
+	br := readerPool.Get().(*bytes.Reader)
 	defer readerPool.Put(br)
 	br.Reset(src)
 
@@ -112,7 +113,7 @@ func Zstd(dst, src []byte) (int, error) {
 		return 0, fmt.Errorf("zstd: %v", v)
 	}
 	defer zstdPool.Put(d)
-	br := readerPool.Get().(*byteReader)
+	br := readerPool.Get().(*bytes.Reader)
 	defer readerPool.Put(br)
 	br.Reset(src)
 	if err := d.Reset(br); err != nil {

@@ -27,6 +27,7 @@ type section struct {
 
 var sections = []section{
 	{"stored", benchStored},
+	{"vmdk", benchVMDK},
 }
 
 func sectionNames() []string {

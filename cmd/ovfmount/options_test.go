@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseMountArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want mountConfig
+		err  string
+	}{
+		{args: []string{"a.ova", "/mnt"},
+			want: mountConfig{archive: "a.ova", mountpoint: "/mnt", uid: -1, gid: -1, logLevel: "info", logFormat: "auto"}},
+		// mount.fuse3 puts -o after the positional arguments, and adds rw,dev,suid.
+		{args: []string{"a.ova", "/mnt", "-o", "rw,allow_other,uid=1000,gid=100,dev,suid"},
+			want: mountConfig{archive: "a.ova", mountpoint: "/mnt", allowOther: true, uid: 1000, gid: 100, logLevel: "info", logFormat: "auto"}},
+		{args: []string{"-f", "-o", "default_permissions", "-o", "fsname=app,nonempty,noexec,x-systemd.automount", "a.ova", "m"},
+			want: mountConfig{archive: "a.ova", mountpoint: "m", foreground: true, defaultPermissions: true, fsname: "app", nonempty: true,
+				kernelOptions: []string{"noexec"}, uid: -1, gid: -1, logLevel: "info", logFormat: "auto"}},
+		{args: []string{"-o", "log_file=/var/log/x,log_level=debug,log_format=json", "a", "m"},
+			want: mountConfig{archive: "a", mountpoint: "m", logFile: "/var/log/x", uid: -1, gid: -1, logLevel: "debug", logFormat: "json"}},
+		{args: []string{"--debug-fuse", "a", "m"},
+			want: mountConfig{archive: "a", mountpoint: "m", debugFUSE: true, uid: -1, gid: -1, logLevel: "debug", logFormat: "auto"}},
+		{args: []string{"-o", "uid=-1", "a", "m"}, err: "needs a non-negative number"},
+		{args: []string{"-o", "uid", "a", "m"}, err: "needs a non-negative number"},
+		{args: []string{"-o", "frobnicate", "a", "m"}, err: `unknown mount option "frobnicate"`},
+		{args: []string{"a"}, err: "need ARCHIVE and MOUNTPOINT, got 1"},
+		{args: []string{"a", "b", "c"}, err: "got 3"},
+		{args: []string{"--bogus", "a", "b"}, err: "unknown flag: --bogus"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			cfg, _, err := parseMountArgs(tc.args)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(*cfg, tc.want) {
+				t.Errorf("got  %+v\nwant %+v", *cfg, tc.want)
+			}
+		})
+	}
+}
+
+func TestRunUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"--help"}, exitOK, "Exit codes:"},
+		{[]string{"help"}, exitOK, "Mount options"},
+		{[]string{"version"}, exitOK, "ovfmount "},
+		{[]string{"-f"}, exitUsage, "need ARCHIVE and MOUNTPOINT"},
+		{[]string{"-f", "--log-level=loud", "a", "b"}, exitUsage, "--log-level must be"},
+		{[]string{"-f", "/nonexistent.ova", "/tmp"}, exitUsage, "/nonexistent.ova: no such file"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(tc.args, &stdout, &stderr)
+		if code != tc.code || !strings.Contains(stdout.String()+stderr.String(), tc.out) {
+			t.Errorf("%v: exit %d, output %q; want %d and %q", tc.args, code, stdout.String()+stderr.String(), tc.code, tc.out)
+		}
+	}
+}
+
+func TestCodeOf(t *testing.T) {
+	if codeOf(nil) != exitOK || codeOf(errors.New("x")) != exitInternal || codeOf(fail(exitMountpoint, "m")) != exitMountpoint {
+		t.Error("codeOf misclassifies")
+	}
+}

@@ -1,0 +1,183 @@
+package fs
+
+import (
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ovfmount/ovfmount/ova"
+	"github.com/ovfmount/ovfmount/vdisk"
+)
+
+// DisksFolder is where the decoded raw views go, unless the archive has a
+// top-level member of that name; then DisksFolder+".ovfmount" is used (or
+// with "-2", "-3"... appended, until a free name is found), so the archive's
+// own files are never hidden.
+const DisksFolder = "disks"
+
+// DiskViews decides which members are disk images and opens a raw view of
+// each: disks/<member path>.raw, holding the virtual disk's bytes. A member
+// is a disk image when its magic bytes say VMDK, VHD, VHDX or QCOW2, or when
+// a descriptor's DiskSection names it (then an unrecognised one is a raw
+// disk, served as it is). Members consumed as extents of a VMDK descriptor
+// get no view of their own. A disk that cannot be decoded keeps its member
+// file but gets no view, and the log says exactly why.
+func DiskViews(a *ova.Archive, cache *vdisk.Cache, log zerolog.Logger) []VirtualFile {
+	folder := disksFolder(a)
+	named := descriptorDisks(a, log)
+	claimed := map[string]bool{} // extents a descriptor uses
+	type opened struct {
+		m   *ova.Member
+		im  vdisk.Image
+		raw bool
+		err error
+	}
+	var all []opened
+	for _, m := range a.Files() {
+		format := vdisk.Detect(m, m.Size)
+		if format == vdisk.Unknown && !named[m.Name] {
+			continue
+		}
+		if format == vdisk.Unknown {
+			all = append(all, opened{m: m, raw: true})
+			continue
+		}
+		im, err := vdisk.Open(m, m.Size, vdisk.Options{
+			Name:  m.Name,
+			Cache: cache,
+			Resolve: func(name string) (io.ReaderAt, int64, error) {
+				sib, err := sibling(a, m, name)
+				if err != nil {
+					return nil, 0, err
+				}
+				claimed[sib.Name] = true
+				return sib, sib.Size, nil
+			},
+		})
+		all = append(all, opened{m: m, im: im, err: err})
+	}
+	var views []VirtualFile
+	for _, o := range all {
+		if claimed[o.m.Name] {
+			log.Debug().Str("member", o.m.Name).Msg("no raw view: the member is an extent of a descriptor's disk")
+			continue
+		}
+		view := path.Join(folder, strings.TrimSuffix(o.m.Name, ".gz")+".raw")
+		switch {
+		case o.raw:
+			// A raw disk is its own raw view, served zero-copy.
+			views = append(views, VirtualFile{Path: view, Content: newMemberContent(o.m), ModTime: o.m.ModTime})
+			log.Info().Str("view", view).Str("format", "raw").Int64("size", o.m.Size).Msg("raw view")
+		case o.err != nil:
+			log.Warn().Str("member", o.m.Name).Err(o.err).Msg("no raw view: the disk cannot be decoded")
+		default:
+			for _, w := range o.im.Warnings() {
+				log.Warn().Str("member", o.m.Name).Msg(w)
+			}
+			views = append(views, VirtualFile{Path: view, Content: &diskContent{im: o.im, path: view, log: log}, ModTime: o.m.ModTime})
+			log.Info().Str("view", view).Str("format", o.im.Format()).Int64("size", o.im.Size()).Msg("raw view")
+		}
+	}
+	return views
+}
+
+// disksFolder picks the raw views' folder name.
+func disksFolder(a *ova.Archive) string {
+	name := DisksFolder
+	for i := 1; ; i++ {
+		if _, taken := a.Lookup(name); !taken {
+			return name
+		}
+		name = DisksFolder + ".ovfmount"
+		if i > 1 {
+			name += fmt.Sprintf("-%d", i)
+		}
+	}
+}
+
+// descriptorDisks returns the members the descriptors' DiskSections name.
+func descriptorDisks(a *ova.Archive, log zerolog.Logger) map[string]bool {
+	disks := map[string]bool{}
+	for _, d := range a.FilesWithSuffix(".ovf") {
+		refs, err := ova.ParseRefs(d.Open())
+		if err != nil {
+			log.Warn().Str("member", d.Name).Err(err).Msg("descriptor unreadable; disks are found by their magic bytes only")
+		}
+		for _, f := range refs.DiskFiles() {
+			href, err := ova.LocalHref(f.Href)
+			if err != nil {
+				continue // the archive warnings already name bad hrefs
+			}
+			disks[path.Join(path.Dir(d.Name), href)] = true
+		}
+	}
+	return disks
+}
+
+// sibling finds a file a VMDK descriptor names, next to the descriptor in
+// the archive. Never a host path: the name is checked and looked up in the
+// archive index only.
+func sibling(a *ova.Archive, from *ova.Member, name string) (*ova.Member, error) {
+	rel, err := ova.LocalHref(name)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := a.Lookup(path.Join(path.Dir(from.Name), rel))
+	if !ok || m.Type != ova.TypeFile {
+		return nil, fmt.Errorf("extent %q is not in the archive", name)
+	}
+	return m, nil
+}
+
+// diskContent serves a decoded disk.
+type diskContent struct {
+	im   vdisk.Image
+	path string
+	log  zerolog.Logger
+}
+
+func (c *diskContent) ReadAt(p []byte, off int64) (int, error) { return c.im.ReadAt(p, off) }
+func (c *diskContent) Size() int64                             { return c.im.Size() }
+
+func (c *diskContent) NextData(off int64) (int64, bool, error) {
+	for off < c.im.Size() {
+		e, err := c.im.Extent(off)
+		if err != nil {
+			return 0, false, err
+		}
+		if e.Data {
+			return off, true, nil
+		}
+		off = e.Off + e.Len
+	}
+	return 0, false, nil
+}
+
+func (c *diskContent) NextHole(off int64) (int64, error) {
+	for off < c.im.Size() {
+		e, err := c.im.Extent(off)
+		if err != nil {
+			return 0, err
+		}
+		if !e.Data {
+			return off, nil
+		}
+		off = e.Off + e.Len
+	}
+	return c.im.Size(), nil
+}
+
+// Allocated is the disk's data bytes, for st_blocks; if the allocation map
+// cannot be walked (a damaged table), the full size is reported rather
+// than a number that would look sparse.
+func (c *diskContent) Allocated() int64 {
+	n, err := c.im.Allocated()
+	if err != nil {
+		c.log.Debug().Err(err).Str("view", c.path).Msg("allocation map unreadable; st_blocks shows the full size")
+		return c.im.Size()
+	}
+	return n
+}

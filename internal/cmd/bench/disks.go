@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ovfmount/ovfmount/internal/sample"
+)
+
+const (
+	benchDiskSize    = 4 << 30
+	benchDiskContent = 3_000_000_000
+)
+
+// benchRaw is the 4 GiB partitioned disk with an ext4 file system holding
+// about 3 GB of real files from /usr: it compresses like a real appliance.
+func benchRaw() (string, error) {
+	return cached("disk-4G.raw", func(path string) error {
+		files := path + ".files"
+		defer os.RemoveAll(files)
+		if err := sample.CopyRealFiles(files, benchDiskContent); err != nil {
+			return err
+		}
+		return sample.PartitionedDisk(path, files, benchDiskSize)
+	})
+}
+
+// benchImage converts the raw disk with qemu-img into another format.
+func benchImage(name, format string, opts ...string) (string, error) {
+	raw, err := benchRaw()
+	if err != nil {
+		return "", err
+	}
+	return cached(name, func(path string) error {
+		args := append([]string{"convert", "-O", format}, opts...)
+		_, err := timeCmd("qemu-img", append(args, raw, path)...)
+		return err
+	})
+}
+
+// benchOVA packs one disk image into an OVA as disk1.<ext>.
+func benchOVA(name, img, member string) (string, error) {
+	return cached(name, func(path string) error {
+		return tarFiles(path, map[string]string{member: img})
+	})
+}
+
+// qemuConvert times qemu-img convert -O raw of img into qemu's null
+// driver: the decoding cost alone, with no output file to write.
+func qemuConvert(img, format string) (float64, int64, error) {
+	out, err := exec.Command("qemu-img", "info", "-f", format, "--output=json", img).Output()
+	if err != nil {
+		return 0, 0, fmt.Errorf("qemu-img info: %v", err)
+	}
+	var size int64
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, `"virtual-size"`) {
+			size, _ = strconv.ParseInt(strings.Trim(strings.Fields(line)[1], ","), 10, 64)
+			break
+		}
+	}
+	target := fmt.Sprintf(`json:{"driver":"raw","file":{"driver":"null-co","size":%d}}`, size)
+	secs, err := timeCmd("qemu-img", "convert", "-f", format, "-n", "-O", "raw", img, target)
+	return secs, size, err
+}
+
+// randomReads does one reader's random 4 KiB preads over the file for d,
+// at 4 KiB-aligned offsets that never repeat, and returns reads per second.
+func randomReads(path string, d time.Duration) (float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	pages := st.Size() / 4096
+	rng := rand.New(rand.NewPCG(1, 2))
+	perm := func() int64 { return rng.Int64N(pages) } // collisions are rare over 1M pages
+	buf := make([]byte, 4096)
+	n := 0
+	start := time.Now()
+	for time.Since(start) < d {
+		if _, err := f.ReadAt(buf, perm()*4096); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// daemonPID finds the ovfmount process serving mnt.
+func daemonPID(mnt string) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		args := strings.Split(string(cmd), "\x00")
+		if len(args) > 0 && strings.HasSuffix(args[0], "ovfmount") && strings.Contains(string(cmd), mnt) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// peakRSS reads a process's high-water resident set (VmHWM) in bytes.
+func peakRSS(pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "VmHWM:") {
+			kb, _ := strconv.ParseInt(strings.Fields(sc.Text())[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// rawViewRun mounts an OVA and measures a first sequential read of its raw
+// view, the daemon's peak RSS, and random 4 KiB reads per second on a
+// fresh mount (so no page is cached by the kernel).
+type viewResult struct {
+	seqSecs  float64
+	size     int64
+	rss      int64
+	randRate float64
+}
+
+func measureView(archive, view string, random bool) (viewResult, error) {
+	var r viewResult
+	mnt, _, err := mountOvfmount(archive)
+	if err != nil {
+		return r, err
+	}
+	n, secs, err := readSeq(filepath.Join(mnt, view), 0)
+	r.rss = peakRSS(daemonPID(mnt))
+	unmount(mnt)
+	if err != nil {
+		return r, err
+	}
+	r.seqSecs, r.size = secs, n
+	if random {
+		mnt, _, err := mountOvfmount(archive)
+		if err != nil {
+			return r, err
+		}
+		r.randRate, err = randomReads(filepath.Join(mnt, view), 10*time.Second)
+		unmount(mnt)
+		if err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// vmdkmountRun does the same with libvmdk's vmdkmount.
+func vmdkmountRun(img string) (seqSecs float64, size int64, randRate float64, err error) {
+	if _, err := exec.LookPath("vmdkmount"); err != nil {
+		return 0, 0, 0, fmt.Errorf("vmdkmount not installed")
+	}
+	run := func(f func(path string) error) error {
+		mnt, err := os.MkdirTemp(*work, "vm-")
+		if err != nil {
+			return err
+		}
+		defer unmount(mnt)
+		cmd := exec.Command("vmdkmount", img, mnt)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("vmdkmount: %v %s", err, out)
+		}
+		for range 100 {
+			if _, err := os.Stat(filepath.Join(mnt, "vmdk1")); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return f(filepath.Join(mnt, "vmdk1"))
+	}
+	err = run(func(p string) error {
+		var e error
+		size, seqSecs, e = readSeq(p, 0)
+		return e
+	})
+	if err != nil {
+		return
+	}
+	err = run(func(p string) error {
+		var e error
+		randRate, e = randomReads(p, 10*time.Second)
+		return e
+	})
+	return
+}
+
+func mib(b int64) string { return fmt.Sprintf("%d MiB", b>>20) }

@@ -1,0 +1,174 @@
+package vdisk
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+
+	"github.com/ovfmount/ovfmount/vdisk/blockmap"
+)
+
+func defaultWorkers() int { return runtime.GOMAXPROCS(0) }
+
+// image is the shared read path over one format's block map.
+type image struct {
+	m     formatMapper
+	size  int64
+	cache *Cache
+	ra    readAhead
+
+	allocOnce sync.Once
+	alloc     int64
+	allocErr  error
+}
+
+func newImage(m formatMapper, c *Cache) *image {
+	return &image{m: m, size: m.Size(), cache: c}
+}
+
+func (im *image) Size() int64        { return im.size }
+func (im *image) Format() string     { return im.m.Format() }
+func (im *image) Warnings() []string { return im.m.Warnings() }
+
+type panicError struct{ v any }
+
+func (e *panicError) Error() string { return fmt.Sprintf("vdisk: decoder panicked: %v", e.v) }
+
+// mapRun maps off and checks the answer, so that a confused format fails
+// the read instead of looping or copying out of range.
+func (im *image) mapRun(off int64) (r blockmap.Run, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &panicError{v}
+		}
+	}()
+	r, err = im.m.Map(off)
+	if err != nil {
+		return r, err
+	}
+	return r, r.Check(off, im.size)
+}
+
+// ReadAt reads virtual bytes. The runs the request covers are mapped
+// first; then every compressed unit not yet cached is decoded in parallel
+// while stored runs are read (contiguous ones with a single ReadAt) and
+// holes cleared; then the units are copied out.
+func (im *image) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("vdisk: negative offset")
+	}
+	if off >= im.size {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), im.size-off))
+	if err := im.read(p[:n], off); err != nil {
+		return 0, err
+	}
+	im.ra.observe(im, off, int64(n))
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// piece is the part of a read served by one run: dst is p[pos-off:...].
+type piece struct {
+	pos int64 // virtual offset of the piece's first byte
+	len int
+	run blockmap.Run
+}
+
+func (im *image) read(p []byte, off int64) error {
+	var pieces []piece
+	var units []blockmap.Unit
+	end := off + int64(len(p))
+	for pos := off; pos < end; {
+		r, err := im.mapRun(pos)
+		if err != nil {
+			return err
+		}
+		stop := min(r.End(), end)
+		pieces = append(pieces, piece{pos: pos, len: int(stop - pos), run: r})
+		if r.Kind == blockmap.Compressed && (len(units) == 0 || units[len(units)-1] != r.Unit) {
+			units = append(units, r.Unit)
+		}
+		pos = stop
+	}
+
+	// Decodes are the slow part: all but the last start on goroutines
+	// (the cache bounds how many run at once), the stored I/O runs
+	// meanwhile, and the last unit is decoded on this goroutine.
+	entries := make([]*unitEntry, len(units))
+	errs := make([]error, len(units))
+	var wg sync.WaitGroup
+	for i := 0; i < len(units)-1; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			entries[i], errs[i] = im.cache.acquire(units[i])
+		}()
+	}
+	storedErr := im.readStored(p, off, pieces)
+	if last := len(units) - 1; last >= 0 {
+		entries[last], errs[last] = im.cache.acquire(units[last])
+	}
+	wg.Wait()
+	defer func() {
+		for _, e := range entries {
+			if e != nil {
+				im.cache.release(e)
+			}
+		}
+	}()
+	if storedErr != nil {
+		return storedErr
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	u := 0
+	for _, pc := range pieces {
+		if pc.run.Kind != blockmap.Compressed {
+			continue
+		}
+		for units[u] != pc.run.Unit {
+			u++
+		}
+		copy(p[pc.pos-off:][:pc.len], entries[u].data[pc.pos-pc.run.Unit.Off:])
+	}
+	return nil
+}
+
+// readStored clears the holes and reads the stored pieces of p, joining
+// pieces that are contiguous in one source into a single ReadAt.
+func (im *image) readStored(p []byte, off int64, pieces []piece) error {
+	for i := 0; i < len(pieces); {
+		pc := pieces[i]
+		dst := p[pc.pos-off:][:pc.len]
+		switch pc.run.Kind {
+		case blockmap.Hole, blockmap.Zero:
+			clear(dst)
+			i++
+			continue
+		case blockmap.Compressed:
+			i++
+			continue
+		}
+		phys := pc.run.Phys + (pc.pos - pc.run.Off)
+		j, length := i+1, pc.len
+		for ; j < len(pieces); j++ {
+			q := pieces[j]
+			if q.run.Kind != blockmap.Stored || q.run.Src != pc.run.Src || q.run.Phys+(q.pos-q.run.Off) != phys+int64(length) {
+				break
+			}
+			length += q.len
+		}
+		if err := blockmap.ReadStored(pc.run.Src, p[pc.pos-off:][:length], phys); err != nil {
+			return fmt.Errorf("vdisk: reading %d bytes at image offset %d: %w", length, phys, err)
+		}
+		i = j
+	}
+	return nil
+}

@@ -1,0 +1,49 @@
+package vdisk
+
+import (
+	"fmt"
+)
+
+// maxExtentRuns bounds how many runs one Extent call merges, so that a
+// disk of alternating tiny runs cannot make one call walk the whole disk;
+// callers simply ask again from the end of the extent.
+const maxExtentRuns = 1 << 16
+
+// Extent returns the run of data, or of zeros, that contains off, merging
+// neighbouring runs of the same class.
+func (im *image) Extent(off int64) (Extent, error) {
+	if off < 0 || off >= im.size {
+		return Extent{}, fmt.Errorf("vdisk: offset %d outside the disk (%d bytes)", off, im.size)
+	}
+	r, err := im.mapRun(off)
+	if err != nil {
+		return Extent{}, err
+	}
+	e := Extent{Off: off, Len: r.End() - off, Data: r.Kind.HasData()}
+	for i := 0; i < maxExtentRuns && e.Off+e.Len < im.size; i++ {
+		next, err := im.mapRun(e.Off + e.Len)
+		if err != nil || next.Kind.HasData() != e.Data {
+			break
+		}
+		e.Len = next.End() - e.Off
+	}
+	return e, nil
+}
+
+// Allocated sums the data extents over the whole disk, once.
+func (im *image) Allocated() (int64, error) {
+	im.allocOnce.Do(func() {
+		for pos := int64(0); pos < im.size; {
+			r, err := im.mapRun(pos)
+			if err != nil {
+				im.allocErr = err
+				return
+			}
+			if r.Kind.HasData() {
+				im.alloc += r.End() - pos
+			}
+			pos = r.End()
+		}
+	})
+	return im.alloc, im.allocErr
+}

@@ -1,0 +1,146 @@
+package vdisk
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ovfmount/ovfmount/vdisk/blockmap"
+	"github.com/ovfmount/ovfmount/vdisk/qcow2"
+	"github.com/ovfmount/ovfmount/vdisk/vhd"
+	"github.com/ovfmount/ovfmount/vdisk/vhdx"
+	"github.com/ovfmount/ovfmount/vdisk/vmdk"
+)
+
+// Image is a decoded disk.
+type Image interface {
+	// ReadAt reads virtual bytes. It is safe for concurrent use.
+	io.ReaderAt
+	// Size is the virtual disk size in bytes.
+	Size() int64
+	// Extent returns the longest run of data, or of zeros, that contains
+	// off: the allocation map, one run at a time.
+	Extent(off int64) (Extent, error)
+	// Allocated is the number of bytes that hold data (for st_blocks). It
+	// walks the allocation map once and remembers the result.
+	Allocated() (int64, error)
+	// Format describes the image, e.g. "vmdk streamOptimized v3".
+	Format() string
+	// Warnings lists what the format tolerated when it was opened.
+	Warnings() []string
+}
+
+// Extent is a run of virtual bytes that all hold data, or all read as
+// zeros without being stored.
+type Extent struct {
+	Off, Len int64
+	Data     bool
+}
+
+// Format is a disk image format, as recognised by its magic bytes.
+type Format int
+
+const (
+	Unknown Format = iota
+	VMDK
+	VHD
+	VHDX
+	QCOW2
+	Raw
+)
+
+func (f Format) String() string {
+	return [...]string{"unknown", "vmdk", "vhd", "vhdx", "qcow2", "raw"}[f]
+}
+
+var (
+	// ErrCorrupt: the image's structures are invalid (see blockmap).
+	ErrCorrupt = blockmap.ErrCorrupt
+	// ErrUnsupported: the image needs something an archive cannot give,
+	// such as a parent disk or a backing file, or a feature not decoded.
+	ErrUnsupported = blockmap.ErrUnsupported
+	// ErrNotDisk: no disk image format recognised the bytes.
+	ErrNotDisk = errors.New("not a disk image")
+)
+
+// Detect recognises a disk image format by its magic bytes. It reads only
+// the first and last sectors.
+func Detect(r io.ReaderAt, size int64) Format {
+	switch {
+	case vhdx.Detect(r, size):
+		return VHDX
+	case qcow2.Detect(r, size):
+		return QCOW2
+	case vmdk.Detect(r, size):
+		return VMDK
+	case vhd.Detect(r, size):
+		return VHD
+	}
+	return Unknown
+}
+
+// Options configure Open.
+type Options struct {
+	// Name is how errors and logs name the image (the member path).
+	Name string
+	// Resolve finds a file a VMDK descriptor names, among the sibling
+	// members of the archive. Host paths are never opened.
+	Resolve func(name string) (io.ReaderAt, int64, error)
+	// Cache holds decoded units; images of one mount share it. Nil means
+	// a cache of DefaultCacheSize shared by every image without one.
+	Cache *Cache
+	// Raw opens r as a raw disk when no format matches, instead of
+	// failing with ErrNotDisk. Use it for files a descriptor says are
+	// disks.
+	Raw bool
+}
+
+// Open decodes the image of size bytes that r reads.
+func Open(r io.ReaderAt, size int64, opts Options) (Image, error) {
+	m, err := openMapper(r, size, opts)
+	if err != nil {
+		return nil, err
+	}
+	c := opts.Cache
+	if c == nil {
+		c = defaultCache()
+	}
+	return newImage(m, c), nil
+}
+
+// formatMapper is what every format package's image provides.
+type formatMapper interface {
+	blockmap.Mapper
+	Format() string
+	Warnings() []string
+}
+
+func openMapper(r io.ReaderAt, size int64, opts Options) (formatMapper, error) {
+	switch Detect(r, size) {
+	case VHDX:
+		return vhdx.Open(r, size, vhdx.Options{Name: opts.Name})
+	case QCOW2:
+		return qcow2.Open(r, size, qcow2.Options{Name: opts.Name})
+	case VMDK:
+		return vmdk.Open(r, size, vmdk.Options{Name: opts.Name, Resolve: opts.Resolve})
+	case VHD:
+		return vhd.Open(r, size, vhd.Options{Name: opts.Name})
+	}
+	if opts.Raw {
+		return &rawMapper{r: r, size: size}, nil
+	}
+	return nil, fmt.Errorf("vdisk: %s: %w", opts.Name, ErrNotDisk)
+}
+
+// rawMapper is a raw disk: the file is the disk.
+type rawMapper struct {
+	r    io.ReaderAt
+	size int64
+}
+
+func (m *rawMapper) Size() int64        { return m.size }
+func (m *rawMapper) Format() string     { return "raw" }
+func (m *rawMapper) Warnings() []string { return nil }
+func (m *rawMapper) Map(off int64) (blockmap.Run, error) {
+	return blockmap.Run{Off: 0, Len: m.size, Kind: blockmap.Stored, Src: m.r, Phys: 0}, nil
+}
