@@ -1,0 +1,99 @@
+package ovf
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/ovfmount/ovfmount/internal/testutil"
+)
+
+// FuzzParse checks that no input makes Parse panic, exceed its bounds,
+// return numbers outside their documented ranges, or answer differently
+// twice. It is seeded with every dialect, the hand-made hostile inputs and,
+// where the fixtures are present, every real descriptor.
+func FuzzParse(f *testing.F) {
+	for _, d := range dialects {
+		f.Add([]byte(d.build()))
+	}
+	f.Add([]byte(env10(`<References><File ovf:id="f" ovf:href="../x" ovf:size="-1" ovf:chunkSize="9"/></References>` +
+		`<DiskSection><Disk ovf:diskId="d" ovf:fileRef="f" ovf:capacity="${p}" ovf:capacityAllocationUnits="byte * 2^30" ovf:parentRef="d"/></DiskSection>` +
+		`<DeploymentOptionSection><Configuration ovf:id="a"/><Configuration ovf:id="b" ovf:default="true"/></DeploymentOptionSection>` +
+		`<VirtualSystemCollection ovf:id="c">` + vsXML("vm", `<ProductSection ovf:class="k"><Property ovf:key="p" ovf:value="2"><Value ovf:value="3" ovf:configuration="b"/></Property></ProductSection>`,
+		itemXML(`ovf:configuration="a b"`, "1", rtCPU, "VirtualQuantity", "4"), itemXML("", "2", rtSCSI),
+		itemXML("", "3", rtDisk, "HostResource", "ovf:/disk/d", "Parent", "2"), itemXML(`ovf:bound="max"`, "4", rtMemory, "VirtualQuantity", "9")) +
+		`</VirtualSystemCollection>`)))
+	f.Add([]byte(`<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><Envelope>&e;</Envelope>`))
+	f.Add([]byte("\xff\xfe<\x00E\x00n\x00v\x00e\x00l\x00o\x00p\x00e\x00/\x00>\x00"))
+	f.Add([]byte(`<?xml version="1.0" encoding="utf-16"?><Envelope/>`))
+	f.Add([]byte(`<?xml version="1.0" encoding="ISO-8859-1"?><Envelope><Name>caf` + "\xe9" + `</Name></Envelope>`))
+	f.Add([]byte("<Envelope><a><a><a></a></a></a></Envelope>garbage"))
+
+	dir := os.Getenv("OVFMOUNT_FIXTURES")
+	if dir == "" {
+		dir = filepath.Join(testutil.RepoRoot(f), "..", "shared", "fixtures", "real")
+	}
+	paths, _ := filepath.Glob(filepath.Join(dir, "descriptors", "*", "*.ovf"))
+	more, _ := filepath.Glob(filepath.Join(dir, "glennmatthews-cot", "*.ovf"))
+	for _, p := range append(paths, more...) {
+		if data, err := os.ReadFile(p); err == nil {
+			f.Add(data)
+		}
+	}
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, err := Parse(bytes.NewReader(data))
+		if err != nil {
+			if e != nil {
+				t.Fatal("an envelope with an error")
+			}
+			if !errors.Is(err, ErrNotOVF) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrTooDeep) && !errors.Is(err, ErrEntity) {
+				t.Fatalf("error %v wraps no sentinel", err)
+			}
+			return
+		}
+		checkInvariants(t, e)
+		again, err := Parse(bytes.NewReader(data))
+		if err != nil || !reflect.DeepEqual(e, again) {
+			t.Fatalf("a second parse differs: %v", err)
+		}
+	})
+}
+
+// checkInvariants asserts what every successfully parsed envelope promises.
+func checkInvariants(t *testing.T, e *Envelope) {
+	t.Helper()
+	if len(e.Warnings) > maxWarnings+1 {
+		t.Fatalf("%d warnings", len(e.Warnings))
+	}
+	if e.Files == nil || e.Disks == nil || e.Networks == nil || e.Systems == nil || e.Warnings == nil {
+		t.Fatal("a nil list")
+	}
+	for _, f := range e.Files {
+		if f.Size < -1 || f.ChunkSize < 0 {
+			t.Fatalf("file %+v", f)
+		}
+	}
+	for _, d := range e.Disks {
+		if d.Capacity < -1 || d.PopulatedSize < -1 {
+			t.Fatalf("disk %+v", d)
+		}
+	}
+	for _, s := range e.Systems {
+		if s.CPUs < 0 || s.MemoryBytes < 0 || s.OS.ID < -1 || s.Disks == nil || s.NICs == nil {
+			t.Fatalf("system %+v", s)
+		}
+	}
+	for _, df := range e.DiskFiles() {
+		if df.Disk.FileRef == "" || df.Disk.FileRef != df.File.ID {
+			t.Fatalf("DiskFile %+v", df)
+		}
+	}
+	if _, err := json.Marshal(e); err != nil {
+		t.Fatal(err)
+	}
+}
