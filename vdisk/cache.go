@@ -119,6 +119,50 @@ func (c *Cache) acquire(u blockmap.Unit) (*unitEntry, error) {
 // the memory a burst of read-ahead can claim.
 const aheadQueue = 512
 
+// decodeInto serves a unit a read covers whole straight into dst (the
+// reply buffer), without a cache entry. A reader that wants whole units is
+// a sequential one (dd, cp, a backup), which never rereads them and whose
+// pages the kernel keeps anyway; caching them would flush the units that
+// random readers (a running VM) depend on. A unit cached or being decoded
+// is copied from there instead.
+func (c *Cache) decodeInto(u blockmap.Unit, dst []byte) error {
+	key := unitKey{u.Dec, u.ID}
+	c.mu.Lock()
+	if e := c.entries[key]; e != nil {
+		e.refs++
+		if e.elem != nil {
+			c.lru.MoveToFront(e.elem)
+		}
+		c.mu.Unlock()
+		<-e.done
+		defer c.release(e)
+		if e.err != nil {
+			return e.err
+		}
+		c.hits.Add(1)
+		copy(dst, e.data)
+		return nil
+	}
+	c.mu.Unlock()
+	c.misses.Add(1)
+	c.sem <- struct{}{}
+	defer func() { <-c.sem }()
+	c.decodes.Add(1)
+	return safeDecode(u, dst)
+}
+
+// safeDecode turns a decoder's panic into an error, so a bug in one
+// format fails one read instead of the process (decodes also run on
+// read-ahead goroutines, where nothing else would recover it).
+func safeDecode(u blockmap.Unit, dst []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{r}
+		}
+	}()
+	return u.Dec.DecodeUnit(dst, u)
+}
+
 // prefetch queues u to be decoded in the background unless it is cached or
 // being decoded. A full queue drops it: read-ahead is a hint.
 func (c *Cache) prefetch(u blockmap.Unit) {
@@ -181,14 +225,7 @@ func (c *Cache) load(e *unitEntry, u blockmap.Unit) {
 func (c *Cache) decode(e *unitEntry, u blockmap.Unit) {
 	c.decodes.Add(1)
 	buf := getBuf(u.Size)
-	err := func() (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				err = &panicError{r}
-			}
-		}()
-		return u.Dec.DecodeUnit(buf, u)
-	}()
+	err := safeDecode(u, buf)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {

@@ -82,7 +82,7 @@ type piece struct {
 
 func (im *image) read(p []byte, off int64) error {
 	var pieces []piece
-	var units []blockmap.Unit
+	var units []unitRead
 	end := off + int64(len(p))
 	for pos := off; pos < end; {
 		r, err := im.mapRun(pos)
@@ -91,54 +91,84 @@ func (im *image) read(p []byte, off int64) error {
 		}
 		stop := min(r.End(), end)
 		pieces = append(pieces, piece{pos: pos, len: int(stop - pos), run: r})
-		if r.Kind == blockmap.Compressed && (len(units) == 0 || units[len(units)-1] != r.Unit) {
-			units = append(units, r.Unit)
+		if r.Kind == blockmap.Compressed {
+			if n := len(units); n > 0 && units[n-1].u == r.Unit {
+				units[n-1].covered += stop - pos
+			} else {
+				units = append(units, unitRead{u: r.Unit, first: pos, covered: stop - pos})
+			}
 		}
 		pos = stop
+	}
+	// Units the read covers whole are decoded straight into p; the others
+	// go through the cache, since a later read will want the rest of them.
+	for i := range units {
+		u := &units[i]
+		u.direct = u.first == u.u.Off && u.covered == int64(u.u.Size)
 	}
 
 	// Decodes are the slow part: all but the last start on goroutines
 	// (the cache bounds how many run at once), the stored I/O runs
 	// meanwhile, and the last unit is decoded on this goroutine.
-	entries := make([]*unitEntry, len(units))
-	errs := make([]error, len(units))
 	var wg sync.WaitGroup
 	for i := 0; i < len(units)-1; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			entries[i], errs[i] = im.cache.acquire(units[i])
+			units[i].load(im.cache, p, off)
 		}()
 	}
 	storedErr := im.readStored(p, off, pieces)
 	if last := len(units) - 1; last >= 0 {
-		entries[last], errs[last] = im.cache.acquire(units[last])
+		units[last].load(im.cache, p, off)
 	}
 	wg.Wait()
 	defer func() {
-		for _, e := range entries {
-			if e != nil {
-				im.cache.release(e)
+		for _, u := range units {
+			if u.e != nil {
+				im.cache.release(u.e)
 			}
 		}
 	}()
 	if storedErr != nil {
 		return storedErr
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
+	for _, u := range units {
+		if u.err != nil {
+			return u.err
+		}
 	}
-	u := 0
+	i := 0
 	for _, pc := range pieces {
 		if pc.run.Kind != blockmap.Compressed {
 			continue
 		}
-		for units[u] != pc.run.Unit {
-			u++
+		for units[i].u != pc.run.Unit {
+			i++
 		}
-		copy(p[pc.pos-off:][:pc.len], entries[u].data[pc.pos-pc.run.Unit.Off:])
+		if !units[i].direct {
+			copy(p[pc.pos-off:][:pc.len], units[i].e.data[pc.pos-pc.run.Unit.Off:])
+		}
 	}
 	return nil
+}
+
+// unitRead is one compressed unit a read needs.
+type unitRead struct {
+	u       blockmap.Unit
+	first   int64 // virtual offset of the first byte the read wants
+	covered int64 // how many of its bytes the read wants
+	direct  bool  // decoded straight into the read's buffer
+	e       *unitEntry
+	err     error
+}
+
+func (ur *unitRead) load(c *Cache, p []byte, off int64) {
+	if ur.direct {
+		ur.err = c.decodeInto(ur.u, p[ur.u.Off-off:][:ur.u.Size])
+		return
+	}
+	ur.e, ur.err = c.acquire(ur.u)
 }
 
 // readStored clears the holes and reads the stored pieces of p, joining

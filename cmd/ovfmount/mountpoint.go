@@ -27,12 +27,21 @@ func checkMountpoint(path string, nonempty bool) (string, error) {
 	case !st.IsDir():
 		return "", fail(exitMountpoint, "mountpoint %s is not a directory", path)
 	}
-	if nonempty {
-		return abs, nil
-	}
 	if parent, err := os.Stat(filepath.Dir(abs)); err == nil && abs != "/" &&
 		parent.Sys().(*syscall.Stat_t).Dev != st.Sys().(*syscall.Stat_t).Dev {
-		return "", fail(exitMountpoint, "mountpoint %s is already a mount point (unmount it first; -o nonempty mounts on top)", path)
+		// A mount point. The kernel may answer stat from its attribute
+		// cache even when the FUSE daemon behind it is dead; statfs always
+		// asks the daemon, so it tells a stale mount from a live one.
+		var sfs syscall.Statfs_t
+		if err := syscall.Statfs(abs, &sfs); errors.Is(err, syscall.ENOTCONN) {
+			return "", fail(exitMountpoint, "mountpoint %s is a stale FUSE mount whose process has died; clean it up with: fusermount3 -u %s", path, abs)
+		}
+		if !nonempty {
+			return "", fail(exitMountpoint, "mountpoint %s is already a mount point (unmount it first; -o nonempty mounts on top)", path)
+		}
+	}
+	if nonempty {
+		return abs, nil
 	}
 	d, err := os.Open(abs)
 	if err != nil {

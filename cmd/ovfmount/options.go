@@ -24,6 +24,8 @@ type mountConfig struct {
 	debugFUSE                    bool
 
 	cacheSize int64 // bytes of decoded disk data kept in memory
+
+	cpuProfile string // hidden: write a CPU profile of the mount's life here
 }
 
 // mountFlags builds the flag set of the mount command. pflag parses flags
@@ -48,6 +50,8 @@ func mountFlags(cfg *mountConfig) *pflag.FlagSet {
 	fs.BoolVar(&cfg.debugFUSE, "debug-fuse", false, "log every FUSE request and reply (very verbose; implies --log-level=debug)")
 	fs.IntVar(&cfg.notifyFD, "notify-fd", 0, "")
 	fs.MarkHidden("notify-fd")
+	fs.StringVar(&cfg.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole mount to this file (for developers)")
+	fs.MarkHidden("cpu-profile")
 	return fs
 }
 

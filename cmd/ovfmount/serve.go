@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -28,6 +29,13 @@ func serve(cfg *mountConfig) error {
 	log, sink, err := newLogger(cfg)
 	if err != nil {
 		return fail(exitUsage, "%v", err)
+	}
+	if cfg.cpuProfile != "" {
+		stop, err := startCPUProfile(cfg.cpuProfile)
+		if err != nil {
+			return fail(exitUsage, "--cpu-profile: %v", err)
+		}
+		defer stop()
 	}
 	var detached zerolog.LevelWriter
 	var logDest string
@@ -93,7 +101,8 @@ func serve(cfg *mountConfig) error {
 		detachStdio()
 	}
 	waitForUnmount(srv, mnt, sigs, log)
-	log.Info().Str("mountpoint", mnt).Msg("unmounted")
+	hits, misses, decodes := cache.Stats()
+	log.Info().Str("mountpoint", mnt).Int64("cacheHits", hits).Int64("cacheMisses", misses).Int64("decodes", decodes).Msg("unmounted")
 	return nil
 }
 
@@ -153,4 +162,19 @@ func lazyUnmount(mnt string, log zerolog.Logger) {
 	if err != nil {
 		log.Error().Err(err).Str("mountpoint", mnt).Msg("lazy unmount failed")
 	}
+}
+
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -71,6 +71,14 @@ func qemuConvert(img, format string) (float64, int64, error) {
 	return secs, size, err
 }
 
+// qemuConvertFile times qemu-img convert -O raw into a file next to the
+// fixtures (the host page cache absorbs the writes), as a user runs it.
+func qemuConvertFile(img, format string) (float64, error) {
+	out := filepath.Join(*work, "convert-out.raw")
+	defer os.Remove(out)
+	return timeCmd("qemu-img", "convert", "-f", format, "-O", "raw", img, out)
+}
+
 // randomReads does one reader's random 4 KiB preads over the file for d,
 // at 4 KiB-aligned offsets that never repeat, and returns reads per second.
 func randomReads(path string, d time.Duration) (float64, error) {

@@ -124,9 +124,16 @@ func cached(name string, build func(path string) error) (string, error) {
 		return path, nil
 	}
 	fmt.Printf("  building %s ...\n", name)
-	tmp := path + ".partial"
+	// Build under the final file name, in a scratch folder: some formats
+	// record their own file name (a VMDK's embedded descriptor names its
+	// extent, and libvmdk opens that name).
+	dir, err := os.MkdirTemp(*work, ".building-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, name)
 	if err := build(tmp); err != nil {
-		os.Remove(tmp)
 		return "", err
 	}
 	return path, os.Rename(tmp, path)

@@ -28,9 +28,14 @@ func benchVMDK(r *report) error {
 	if err != nil {
 		return err
 	}
+	qfSecs, err := qemuConvertFile(img, "vmdk")
+	if err != nil {
+		return err
+	}
 	ovf := float64(v.size) / v.seqSecs
 	r.add("vmdk", "ovfmount: sequential read of disks/disk1.vmdk.raw", mbps(v.size, v.seqSecs), "")
-	r.add("vmdk", "qemu-img convert -O raw (null output)", mbps(qSize, qSecs), ratio(ovf, float64(qSize)/qSecs, "ovfmount/qemu-img"))
+	r.add("vmdk", "qemu-img convert -O raw to a file (what users run)", mbps(qSize, qfSecs), ratio(ovf, float64(qSize)/qfSecs, "ovfmount/qemu-img"))
+	r.add("vmdk", "qemu-img convert -O raw to qemu's null driver (decoding only)", mbps(qSize, qSecs), ratio(ovf, float64(qSize)/qSecs, "ovfmount/qemu-img"))
 	vmSecs, vmSize, vmRand, vmErr := vmdkmountRun(img)
 	if vmErr == nil {
 		r.add("vmdk", "vmdkmount: sequential read of vmdk1", mbps(vmSize, vmSecs), ratio(ovf, float64(vmSize)/vmSecs, "ovfmount/vmdkmount"))
