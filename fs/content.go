@@ -15,11 +15,19 @@ type Content interface {
 }
 
 // Splicer is implemented by content whose bytes can be sent to the kernel
-// straight from a host file descriptor.
+// straight from host file descriptors, without passing through memory.
 type Splicer interface {
-	// Splice returns the descriptor and offset holding bytes [off, off+n),
-	// or ok=false when they are not all stored verbatim in one file.
-	Splice(off int64, n int) (fd uintptr, phys int64, ok bool)
+	// Pieces returns, in order, the file ranges holding bytes
+	// [off, off+n), or ok=false when some of them must be produced in
+	// memory (decoded, or checked first).
+	Pieces(off int64, n int) ([]FilePiece, bool)
+}
+
+// FilePiece is a range of a host file.
+type FilePiece struct {
+	FD  uintptr
+	Off int64
+	Len int
 }
 
 // DataMapper is implemented by content with holes, so that SEEK_DATA and
@@ -46,25 +54,35 @@ type memberContent struct {
 
 func newMemberContent(m *ova.Member) *memberContent {
 	c := &memberContent{m: m}
-	if src, phys, ok := m.Contiguous(); ok {
-		if f, isFile := src.(*os.File); isFile {
-			c.fd, c.phys, c.splice = f.Fd(), phys, true
-		}
-	}
+	c.fd, c.phys, c.splice = fileOf(m)
 	if m.Sparse() {
 		c.exts = m.DataExtents()
 	}
 	return c
 }
 
+// fileOf returns the host file descriptor and offset holding a member's
+// bytes, when the member is stored in one piece in a host file.
+func fileOf(m *ova.Member) (fd uintptr, phys int64, ok bool) {
+	src, phys, ok := m.Contiguous()
+	if !ok {
+		return 0, 0, false
+	}
+	f, isFile := src.(*os.File)
+	if !isFile {
+		return 0, 0, false
+	}
+	return f.Fd(), phys, true
+}
+
 func (c *memberContent) ReadAt(p []byte, off int64) (int, error) { return c.m.ReadAt(p, off) }
 func (c *memberContent) Size() int64                             { return c.m.Size }
 
-func (c *memberContent) Splice(off int64, n int) (uintptr, int64, bool) {
+func (c *memberContent) Pieces(off int64, n int) ([]FilePiece, bool) {
 	if !c.splice || off < 0 || off+int64(n) > c.m.Size {
-		return 0, 0, false
+		return nil, false
 	}
-	return c.fd, c.phys + off, true
+	return []FilePiece{{FD: c.fd, Off: c.phys + off, Len: n}}, true
 }
 
 // A plain member is one extent of data, so the DataMapper methods only do

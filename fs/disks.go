@@ -142,6 +142,56 @@ type diskContent struct {
 func (c *diskContent) ReadAt(p []byte, off int64) (int, error) { return c.im.ReadAt(p, off) }
 func (c *diskContent) Size() int64                             { return c.im.Size() }
 
+// Pieces serves the uncompressed parts of a disk (VHD, VHDX and QCOW2
+// blocks, flat extents) straight from the archive's file, as members are,
+// and its holes from a file of zeros.
+func (c *diskContent) Pieces(off int64, n int) ([]FilePiece, bool) {
+	segs, ok := c.im.Segments(off, n)
+	if !ok {
+		return nil, false
+	}
+	pieces := make([]FilePiece, 0, len(segs))
+	for _, sg := range segs {
+		if sg.Zero {
+			fd, ok := zeroFD()
+			if !ok {
+				return nil, false
+			}
+			pieces = append(pieces, FilePiece{FD: fd, Len: sg.Len})
+			continue
+		}
+		fd, phys, ok := resolveFile(sg.Src, sg.Phys, sg.Len)
+		if !ok {
+			return nil, false
+		}
+		pieces = append(pieces, FilePiece{FD: fd, Off: phys, Len: sg.Len})
+	}
+	return pieces, true
+}
+
+// resolveFile finds the host file holding n bytes at phys of src, looking
+// through the SectionReaders formats bound their source with down to the
+// archive member.
+func resolveFile(src io.ReaderAt, phys int64, n int) (uintptr, int64, bool) {
+	for {
+		sr, isSection := src.(*io.SectionReader)
+		if !isSection {
+			break
+		}
+		outer, base, size := sr.Outer()
+		if phys < 0 || phys+int64(n) > size {
+			return 0, 0, false
+		}
+		src, phys = outer, base+phys
+	}
+	m, isMember := src.(*ova.Member)
+	if !isMember || phys < 0 || phys+int64(n) > m.Size {
+		return 0, 0, false // e.g. a short last cluster that reads as zeros
+	}
+	fd, base, ok := fileOf(m)
+	return fd, base + phys, ok
+}
+
 func (c *diskContent) NextData(off int64) (int64, bool, error) {
 	for off < c.im.Size() {
 		e, err := c.im.Extent(off)

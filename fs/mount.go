@@ -34,10 +34,16 @@ func (s *Server) Unmount() error { return s.srv.Unmount() }
 func (s *Server) Wait() { s.srv.Wait() }
 
 const (
-	// maxRead is the largest read the kernel sends: 1 MiB, the kernel's
-	// limit (fs.fuse.max_pages_limit). Bigger requests mean fewer round
-	// trips for sequential readers such as dd, cp and qemu.
-	maxRead = 1 << 20
+	pageSize = 4096
+	// maxRead is the largest read the kernel sends. Bigger requests mean
+	// fewer round trips for sequential readers such as dd, cp and qemu, up
+	// to the kernel's 1 MiB. Three pages less, because a reply is spliced
+	// through a pipe that holds at most fs.pipe-max-size (1 MiB, 256 page
+	// slots by default): the header takes a slot, go-fuse keeps one spare,
+	// and data that does not start on a page boundary spans one more page
+	// than its length. A reply that does not fit is cut short by the pipe,
+	// and the kernel would take the short reply for the end of the file.
+	maxRead = 1<<20 - 3*pageSize
 	// maxBackground bounds the kernel's asynchronous requests (read-ahead
 	// and direct I/O). go-fuse sends 0 when options are given, which would
 	// leave the kernel default of 12; more lets read-ahead keep every core

@@ -104,8 +104,10 @@ func (n *fileNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, of
 	}
 	want := int(min(int64(len(dest)), size-off))
 	if sp, ok := n.c.(Splicer); ok {
-		if fd, phys, ok := sp.Splice(off, want); ok {
-			return fuse.ReadResultFd(fd, phys, want), 0
+		if pieces, ok := sp.Pieces(off, want); ok {
+			if res, ok := spliceResult(pieces, want); ok {
+				return res, 0
+			}
 		}
 	}
 	k, err := n.c.ReadAt(dest[:want], off)

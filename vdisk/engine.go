@@ -73,6 +73,52 @@ func (im *image) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
+// Segment is a part of a read that needs no decoding: zeros, or bytes
+// stored verbatim at Phys in Src.
+type Segment struct {
+	Len  int
+	Zero bool
+	Src  io.ReaderAt
+	Phys int64
+}
+
+// maxSegments bounds how finely a read may be split before copying it is
+// the cheaper way to serve it.
+const maxSegments = 64
+
+// Segments describes [off, off+n) as zero and stored pieces, merging
+// neighbours, so that a caller can move the bytes without copying them
+// (the FUSE layer splices them). ok is false when any part is compressed,
+// or the read would need more than a few dozen pieces.
+func (im *image) Segments(off int64, n int) ([]Segment, bool) {
+	if off < 0 || n <= 0 || off+int64(n) > im.size {
+		return nil, false
+	}
+	var segs []Segment
+	end := off + int64(n)
+	for pos := off; pos < end; {
+		r, err := im.mapRun(pos)
+		if err != nil || r.Kind == blockmap.Compressed {
+			return nil, false
+		}
+		length := min(r.End(), end) - pos
+		seg := Segment{Len: int(length), Zero: r.Kind != blockmap.Stored}
+		if !seg.Zero {
+			seg.Src, seg.Phys = r.Src, r.Phys+(pos-r.Off)
+		}
+		if k := len(segs) - 1; k >= 0 && segs[k].Zero == seg.Zero &&
+			(seg.Zero || (segs[k].Src == seg.Src && segs[k].Phys+int64(segs[k].Len) == seg.Phys)) {
+			segs[k].Len += seg.Len
+		} else if len(segs) == maxSegments {
+			return nil, false
+		} else {
+			segs = append(segs, seg)
+		}
+		pos += length
+	}
+	return segs, true
+}
+
 // piece is the part of a read served by one run: dst is p[pos-off:...].
 type piece struct {
 	pos int64 // virtual offset of the piece's first byte

@@ -28,6 +28,10 @@ type Image interface {
 	Format() string
 	// Warnings lists what the format tolerated when it was opened.
 	Warnings() []string
+	// Segments describes [off, off+n) as zero and stored pieces when no
+	// part of it needs decoding, so that a caller can serve the bytes
+	// without copying them.
+	Segments(off int64, n int) ([]Segment, bool)
 }
 
 // Extent is a run of virtual bytes that all hold data, or all read as

@@ -28,6 +28,7 @@ type section struct {
 var sections = []section{
 	{"stored", benchStored},
 	{"vmdk", benchVMDK},
+	{"formats", benchFormats},
 }
 
 func sectionNames() []string {
