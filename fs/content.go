@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"context"
 	"io"
 	"os"
 	"sort"
@@ -41,6 +42,23 @@ type DataMapper interface {
 	NextHole(off int64) (int64, error)
 	// Allocated is the number of bytes that hold data.
 	Allocated() int64
+}
+
+// ContextReader is implemented by content whose reads may wait (strict
+// verification), so that an interrupted read stops waiting.
+type ContextReader interface {
+	ReadAtContext(ctx context.Context, p []byte, off int64) (int, error)
+}
+
+// Verifiable is implemented by content checked against the manifest: its
+// state and digest are what the user.ovfmount.* attributes show.
+type Verifiable interface {
+	// VerifyStatus returns the state ("pending", "verified", "mismatch",
+	// "unlisted" or "off") and the manifest digest ("ALG:hex", or "").
+	VerifyStatus() (status, digest string)
+	// Opened is called when the file is opened; lazy verification starts
+	// there.
+	Opened()
 }
 
 // memberContent adapts an archive member.
@@ -114,3 +132,42 @@ func (c *memberContent) NextHole(off int64) (int64, error) {
 }
 
 func (c *memberContent) Allocated() int64 { return c.m.StoredSize() }
+
+// verifiedContent serves a member through the package's integrity checks:
+// spliced straight from the archive while no check is due, read and
+// checked chunk by chunk otherwise.
+type verifiedContent struct {
+	*memberContent
+	vf *ova.VerifiedFile
+}
+
+func (c *verifiedContent) ReadAt(p []byte, off int64) (int, error) { return c.vf.ReadAt(p, off) }
+
+func (c *verifiedContent) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	return c.vf.ReadAtContext(ctx, p, off)
+}
+
+func (c *verifiedContent) Pieces(off int64, n int) ([]FilePiece, bool) {
+	if c.vf.NeedsCheck() {
+		return nil, false
+	}
+	return c.memberContent.Pieces(off, n)
+}
+
+func (c *verifiedContent) VerifyStatus() (string, string) {
+	return string(c.vf.Status()), c.vf.Digest()
+}
+func (c *verifiedContent) Opened() { c.vf.Start() }
+
+// contentOf is how a member is served: through its integrity checks when
+// the package has them.
+func contentOf(m *ova.Member, in *ova.Integrity) Content {
+	mc := newMemberContent(m)
+	if in == nil {
+		return mc
+	}
+	if vf := in.File(m); vf != nil {
+		return &verifiedContent{memberContent: mc, vf: vf}
+	}
+	return mc
+}

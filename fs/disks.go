@@ -5,6 +5,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/rs/zerolog"
 
@@ -25,15 +26,21 @@ const DisksFolder = "disks"
 // disk, served as it is). Members consumed as extents of a VMDK descriptor
 // get no view of their own. A disk that cannot be decoded keeps its member
 // file but gets no view, and the log says exactly why.
-func DiskViews(a *ova.Archive, cache *vdisk.Cache, log zerolog.Logger) []VirtualFile {
+//
+// With integrity checks (in != nil), disks are decoded from their members'
+// verifying readers, so a view fails exactly when its file does, and it
+// shows that file's verification state.
+func DiskViews(a *ova.Archive, in *ova.Integrity, cache *vdisk.Cache, log zerolog.Logger) []VirtualFile {
 	folder := disksFolder(a)
 	named := descriptorDisks(a, log)
 	claimed := map[string]bool{} // extents a descriptor uses
 	type opened struct {
-		m   *ova.Member
-		im  vdisk.Image
-		raw bool
-		err error
+		m      *ova.Member
+		im     vdisk.Image
+		raw    bool
+		err    error
+		srcs   []*ova.VerifiedFile // the files the view reads
+		reopen func() (vdisk.Image, error)
 	}
 	var all []opened
 	for _, m := range a.Files() {
@@ -45,19 +52,47 @@ func DiskViews(a *ova.Archive, cache *vdisk.Cache, log zerolog.Logger) []Virtual
 			all = append(all, opened{m: m, raw: true})
 			continue
 		}
-		im, err := vdisk.Open(m, m.Size, vdisk.Options{
-			Name:  m.Name,
-			Cache: cache,
-			Resolve: func(name string) (io.ReaderAt, int64, error) {
-				sib, err := sibling(a, m, name)
-				if err != nil {
-					return nil, 0, err
+		o := opened{m: m}
+		// openWith opens the image from checked or unchecked reads, and
+		// returns the checked files of every member it touched (the disk
+		// and its extents), whose state the view shows.
+		openWith := func(checked bool) (vdisk.Image, []*ova.VerifiedFile, error) {
+			var srcs []*ova.VerifiedFile
+			reader := func(m *ova.Member) io.ReaderAt {
+				r := readerOf(m, in, &srcs)
+				if checked {
+					return r
 				}
-				claimed[sib.Name] = true
-				return sib, sib.Size, nil
-			},
-		})
-		all = append(all, opened{m: m, im: im, err: err})
+				return m
+			}
+			im, err := vdisk.Open(reader(m), m.Size, vdisk.Options{
+				Name:  m.Name,
+				Cache: cache,
+				Resolve: func(name string) (io.ReaderAt, int64, error) {
+					sib, err := sibling(a, m, name)
+					if err != nil {
+						return nil, 0, err
+					}
+					claimed[sib.Name] = true
+					return reader(sib), sib.Size, nil
+				},
+			})
+			return im, srcs, err
+		}
+		strict := in != nil && in.Mode() == ova.VerifyStrict
+		// A strict mount must not wait at mount time for whole disks to
+		// be hashed, nor serve data through tables read before they were
+		// checked: it learns the size from the unchecked header, and
+		// opens the image that serves data on the first read, through the
+		// checked readers, once the files are verified.
+		o.im, o.srcs, o.err = openWith(!strict)
+		if strict && o.err == nil {
+			o.reopen = func() (vdisk.Image, error) {
+				im, _, err := openWith(true)
+				return im, err
+			}
+		}
+		all = append(all, o)
 	}
 	var views []VirtualFile
 	for _, o := range all {
@@ -69,7 +104,7 @@ func DiskViews(a *ova.Archive, cache *vdisk.Cache, log zerolog.Logger) []Virtual
 		switch {
 		case o.raw:
 			// A raw disk is its own raw view, served zero-copy.
-			views = append(views, VirtualFile{Path: view, Content: newMemberContent(o.m), ModTime: o.m.ModTime})
+			views = append(views, VirtualFile{Path: view, Content: contentOf(o.m, in), ModTime: o.m.ModTime})
 			log.Info().Str("view", view).Str("format", "raw").Int64("size", o.m.Size).Msg("raw view")
 		case o.err != nil:
 			log.Warn().Str("member", o.m.Name).Err(o.err).Msg("no raw view: the disk cannot be decoded")
@@ -77,11 +112,25 @@ func DiskViews(a *ova.Archive, cache *vdisk.Cache, log zerolog.Logger) []Virtual
 			for _, w := range o.im.Warnings() {
 				log.Warn().Str("member", o.m.Name).Msg(w)
 			}
-			views = append(views, VirtualFile{Path: view, Content: &diskContent{im: o.im, path: view, log: log}, ModTime: o.m.ModTime})
+			views = append(views, VirtualFile{Path: view, Content: &diskContent{probe: o.im, reopen: o.reopen, path: view, log: log, srcs: o.srcs}, ModTime: o.m.ModTime})
 			log.Info().Str("view", view).Str("format", o.im.Format()).Int64("size", o.im.Size()).Msg("raw view")
 		}
 	}
 	return views
+}
+
+// readerOf is what a disk is decoded from: the member's verifying reader
+// when the package is checked, else the member. srcs collects the former.
+func readerOf(m *ova.Member, in *ova.Integrity, srcs *[]*ova.VerifiedFile) io.ReaderAt {
+	if in == nil {
+		return m
+	}
+	vf := in.File(m)
+	if vf == nil {
+		return m
+	}
+	*srcs = append(*srcs, vf)
+	return vf
 }
 
 // disksFolder picks the raw views' folder name.
@@ -134,19 +183,76 @@ func sibling(a *ova.Archive, from *ova.Member, name string) (*ova.Member, error)
 
 // diskContent serves a decoded disk.
 type diskContent struct {
-	im   vdisk.Image
+	// probe is the image opened at mount. On a strict mount it was read
+	// unchecked and only gives the size and st_blocks; reopen then opens,
+	// on the first read, the image that serves data.
+	probe  vdisk.Image
+	reopen func() (vdisk.Image, error)
+	once   sync.Once
+	im     vdisk.Image
+	imErr  error
+
 	path string
 	log  zerolog.Logger
+	srcs []*ova.VerifiedFile // the checked files it is decoded from
 }
 
-func (c *diskContent) ReadAt(p []byte, off int64) (int, error) { return c.im.ReadAt(p, off) }
-func (c *diskContent) Size() int64                             { return c.im.Size() }
+// image is the image that serves data.
+func (c *diskContent) image() (vdisk.Image, error) {
+	if c.reopen == nil {
+		return c.probe, nil
+	}
+	c.once.Do(func() {
+		c.im, c.imErr = c.reopen()
+		if c.imErr == nil && c.im.Size() != c.probe.Size() {
+			c.imErr = fmt.Errorf("vdisk: %s: the verified image is %d bytes, the header read at mount said %d", c.path, c.im.Size(), c.probe.Size())
+		}
+	})
+	return c.im, c.imErr
+}
+
+// VerifyStatus is the state of the file the disk is decoded from; for a
+// disk made of several extents, the worst of theirs.
+func (c *diskContent) VerifyStatus() (string, string) {
+	if len(c.srcs) == 0 {
+		return string(ova.StatusOff), ""
+	}
+	rank := map[ova.Status]int{ova.StatusMismatch: 5, ova.StatusPending: 4, ova.StatusUnlisted: 3, ova.StatusVerified: 2, ova.StatusOff: 1}
+	worst := c.srcs[0].Status()
+	for _, f := range c.srcs[1:] {
+		if st := f.Status(); rank[st] > rank[worst] {
+			worst = st
+		}
+	}
+	return string(worst), c.srcs[0].Digest()
+}
+
+// Opened starts the lazy verification of the files the disk reads.
+func (c *diskContent) Opened() {
+	for _, f := range c.srcs {
+		f.Start()
+	}
+}
+
+func (c *diskContent) ReadAt(p []byte, off int64) (int, error) {
+	im, err := c.image()
+	if err != nil {
+		return 0, err
+	}
+	return im.ReadAt(p, off)
+}
+
+func (c *diskContent) Size() int64 { return c.probe.Size() }
 
 // Pieces serves the uncompressed parts of a disk (VHD, VHDX and QCOW2
 // blocks, flat extents) straight from the archive's file, as members are,
 // and its holes from a file of zeros.
 func (c *diskContent) Pieces(off int64, n int) ([]FilePiece, bool) {
-	segs, ok := c.im.Segments(off, n)
+	im, err := c.image()
+	if err != nil {
+		return nil, false
+	}
+	segs, ok := im.Segments(off, n)
 	if !ok {
 		return nil, false
 	}
@@ -184,6 +290,12 @@ func resolveFile(src io.ReaderAt, phys int64, n int) (uintptr, int64, bool) {
 		}
 		src, phys = outer, base+phys
 	}
+	if vf, isChecked := src.(*ova.VerifiedFile); isChecked {
+		if vf.NeedsCheck() {
+			return 0, 0, false // its bytes must be read and checked first
+		}
+		src = vf.Member()
+	}
 	m, isMember := src.(*ova.Member)
 	if !isMember || phys < 0 || phys+int64(n) > m.Size {
 		return 0, 0, false // e.g. a short last cluster that reads as zeros
@@ -193,8 +305,12 @@ func resolveFile(src io.ReaderAt, phys int64, n int) (uintptr, int64, bool) {
 }
 
 func (c *diskContent) NextData(off int64) (int64, bool, error) {
-	for off < c.im.Size() {
-		e, err := c.im.Extent(off)
+	im, err := c.image()
+	if err != nil {
+		return 0, false, err
+	}
+	for off < im.Size() {
+		e, err := im.Extent(off)
 		if err != nil {
 			return 0, false, err
 		}
@@ -207,8 +323,12 @@ func (c *diskContent) NextData(off int64) (int64, bool, error) {
 }
 
 func (c *diskContent) NextHole(off int64) (int64, error) {
-	for off < c.im.Size() {
-		e, err := c.im.Extent(off)
+	im, err := c.image()
+	if err != nil {
+		return 0, err
+	}
+	for off < im.Size() {
+		e, err := im.Extent(off)
 		if err != nil {
 			return 0, err
 		}
@@ -217,17 +337,17 @@ func (c *diskContent) NextHole(off int64) (int64, error) {
 		}
 		off = e.Off + e.Len
 	}
-	return c.im.Size(), nil
+	return im.Size(), nil
 }
 
 // Allocated is the disk's data bytes, for st_blocks; if the allocation map
 // cannot be walked (a damaged table), the full size is reported rather
 // than a number that would look sparse.
 func (c *diskContent) Allocated() int64 {
-	n, err := c.im.Allocated()
+	n, err := c.probe.Allocated()
 	if err != nil {
 		c.log.Debug().Err(err).Str("view", c.path).Msg("allocation map unreadable; st_blocks shows the full size")
-		return c.im.Size()
+		return c.probe.Size()
 	}
 	return n
 }

@@ -92,8 +92,12 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
 		return nil, 0, syscall.EROFS
 	}
+	if v, ok := n.c.(Verifiable); ok {
+		v.Opened()
+	}
 	// The content never changes, so pages the kernel has cached stay valid
-	// across opens.
+	// across opens. (They were checked, where checks apply, when they were
+	// read.)
 	return nil, fuse.FOPEN_KEEP_CACHE, 0
 }
 
@@ -110,7 +114,13 @@ func (n *fileNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, of
 			}
 		}
 	}
-	k, err := n.c.ReadAt(dest[:want], off)
+	var k int
+	var err error
+	if cr, ok := n.c.(ContextReader); ok {
+		k, err = cr.ReadAtContext(ctx, dest[:want], off)
+	} else {
+		k, err = n.c.ReadAt(dest[:want], off)
+	}
 	if k < want {
 		if err == nil {
 			err = errShortRead

@@ -30,7 +30,10 @@ type Options struct {
 	UID, GID uint32    // owner of every node
 	ModTime  time.Time // for nodes the archive gives no time (the archive file's mtime)
 	Virtual  []VirtualFile
-	Log      zerolog.Logger
+	// Integrity checks members against the manifest; nil serves them
+	// unchecked.
+	Integrity *ova.Integrity
+	Log       zerolog.Logger
 }
 
 // Root is the root of the mount. Build it with [NewRoot] and pass it to
@@ -79,7 +82,7 @@ func (r *Root) OnAdd(ctx context.Context) {
 			dirNodes[m.Name] = d
 			dirNodes[parent].subdirs++
 		case ova.TypeFile:
-			add(parent, m.Base(), &fileNode{meta: mt, path: m.Name, c: newMemberContent(m), log: &r.opts.Log}, syscall.S_IFREG, 'm', m.Name)
+			add(parent, m.Base(), &fileNode{meta: mt, path: m.Name, c: contentOf(m, r.opts.Integrity), log: &r.opts.Log}, syscall.S_IFREG, 'm', m.Name)
 		case ova.TypeSymlink:
 			add(parent, m.Base(), &symlinkNode{meta: mt, target: m.Linkname}, syscall.S_IFLNK, 'm', m.Name)
 		}

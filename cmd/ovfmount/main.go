@@ -28,6 +28,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case "help", "-h", "--help":
 			usage(stdout)
 			return exitOK
+		case "verify":
+			return runVerify(args[1:], stdout, stderr)
 		}
 	}
 	cfg, _, err := parseMountArgs(args)
@@ -61,6 +63,7 @@ certificate and disks appear as files, read in place, without extracting.
 
 Usage:
   ovfmount [flags] ARCHIVE MOUNTPOINT   mount (returns once the mount is ready)
+  ovfmount verify [flags] ARCHIVE       check every file against the manifest and signature
   ovfmount version                      print the version
   ovfmount help                         print this help
 

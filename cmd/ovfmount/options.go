@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -26,6 +28,39 @@ type mountConfig struct {
 	cacheSize int64 // bytes of decoded disk data kept in memory
 
 	cpuProfile string // hidden: write a CPU profile of the mount's life here
+
+	verify
+}
+
+// verify holds the integrity options, shared by the mount and verify
+// commands.
+type verify struct {
+	mode                 string
+	cacheDir             string
+	caFile               string
+	requireTrustedSigner bool
+	allowUnlisted        bool
+}
+
+func (v *verify) flags(fs *pflag.FlagSet, mount bool) {
+	if mount {
+		fs.StringVar(&v.mode, "verify", "lazy", "check files against the manifest: off, lazy (serve at once, verify in the background, then check every read) or strict (serve nothing unverified)")
+		fs.BoolVar(&v.allowUnlisted, "allow-unlisted", false, "with --verify=strict, also serve files the manifest does not list")
+	}
+	fs.StringVar(&v.cacheDir, "cache-dir", defaultCacheDir(), "where trusted chunk tables are kept between runs (empty: nowhere)")
+	fs.StringVar(&v.caFile, "ca", "", "PEM file of CA certificates to check the signer against, instead of the system roots")
+	fs.BoolVar(&v.requireTrustedSigner, "require-trusted-signer", false, "treat a signer whose chain is not trusted (self-signed, unknown CA, expired) as a bad signature")
+}
+
+// defaultCacheDir is $XDG_CACHE_HOME/ovfmount, or ~/.cache/ovfmount.
+func defaultCacheDir() string {
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "ovfmount")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".cache", "ovfmount")
+	}
+	return ""
 }
 
 // mountFlags builds the flag set of the mount command. pflag parses flags
@@ -48,6 +83,7 @@ func mountFlags(cfg *mountConfig) *pflag.FlagSet {
 	fs.StringVar(&cfg.logFormat, "log-format", "auto", "log format: auto (console on a terminal, JSON otherwise), console or json")
 	fs.StringVar(&cfg.logFile, "log-file", "", "file a background mount appends its log to (default: syslog, or nowhere if syslog is absent)")
 	fs.BoolVar(&cfg.debugFUSE, "debug-fuse", false, "log every FUSE request and reply (very verbose; implies --log-level=debug)")
+	cfg.verify.flags(fs, true)
 	fs.IntVar(&cfg.notifyFD, "notify-fd", 0, "")
 	fs.MarkHidden("notify-fd")
 	fs.StringVar(&cfg.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole mount to this file (for developers)")
@@ -67,6 +103,8 @@ const mountOptionsHelp = `Mount options (-o), also usable in fstab:
   log_level=LEVEL        same as --log-level
   log_format=FORMAT      same as --log-format
   cache_size=SIZE        same as --cache-size
+  verify=MODE, cache_dir=DIR, ca=FILE, require_trusted_signer, allow_unlisted
+                         same as the flags of those names
   ro, rw, dev, nodev, suid, nosuid, exec, atime, noatime, relatime, defaults,
   auto, noauto, user, users, nofail, _netdev, x-*
                          accepted for mount(8) and fstab; the mount is always
@@ -108,6 +146,16 @@ func (cfg *mountConfig) applyOption(opt string) error {
 		cfg.logFormat = val
 	case "cache_size":
 		cfg.cacheSize, err = parseSize(val)
+	case "verify":
+		cfg.mode = val
+	case "cache_dir":
+		cfg.cacheDir = val
+	case "ca":
+		cfg.caFile = val
+	case "require_trusted_signer":
+		cfg.requireTrustedSigner = true
+	case "allow_unlisted":
+		cfg.allowUnlisted = true
 	case "ro", "rw", "dev", "nodev", "suid", "nosuid", "exec", "atime", "noatime", "relatime", "strictatime",
 		"nodiratime", "diratime", "defaults", "auto", "noauto", "user", "users", "owner", "group", "nofail",
 		"_netdev", "comment", "subtype", "max_read", "kernel_cache", "auto_cache":

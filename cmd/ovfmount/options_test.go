@@ -26,6 +26,12 @@ func TestParseMountArgs(t *testing.T) {
 			want: mountConfig{archive: "a", mountpoint: "m", logFile: "/var/log/x", uid: -1, gid: -1, logLevel: "debug", logFormat: "json"}},
 		{args: []string{"--debug-fuse", "a", "m"},
 			want: mountConfig{archive: "a", mountpoint: "m", debugFUSE: true, uid: -1, gid: -1, logLevel: "debug", logFormat: "auto"}},
+		{args: []string{"-o", "verify=strict,allow_unlisted,require_trusted_signer,ca=/etc/ca.pem,cache_dir=/var/cache/o", "a", "m"},
+			want: mountConfig{archive: "a", mountpoint: "m", uid: -1, gid: -1, logLevel: "info", logFormat: "auto",
+				verify: verify{mode: "strict", allowUnlisted: true, requireTrustedSigner: true, caFile: "/etc/ca.pem", cacheDir: "/var/cache/o"}}},
+		{args: []string{"--verify=off", "--cache-dir=", "a", "m"},
+			want: mountConfig{archive: "a", mountpoint: "m", uid: -1, gid: -1, logLevel: "info", logFormat: "auto",
+				verify: verify{mode: "off", cacheDir: ""}}},
 		{args: []string{"-o", "uid=-1", "a", "m"}, err: "needs a non-negative number"},
 		{args: []string{"-o", "uid", "a", "m"}, err: "needs a non-negative number"},
 		{args: []string{"-o", "frobnicate", "a", "m"}, err: `unknown mount option "frobnicate"`},
@@ -43,6 +49,10 @@ func TestParseMountArgs(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.want.verify == (verify{}) {
+				// The cases that do not set them expect the defaults.
+				tc.want.verify = verify{mode: "lazy", cacheDir: defaultCacheDir()}
 			}
 			if !reflect.DeepEqual(*cfg, tc.want) {
 				t.Errorf("got  %+v\nwant %+v", *cfg, tc.want)

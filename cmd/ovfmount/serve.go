@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ovfmount/ovfmount/fs"
+	"github.com/ovfmount/ovfmount/ova"
 	"github.com/ovfmount/ovfmount/vdisk"
 )
 
@@ -48,11 +49,20 @@ func serve(cfg *mountConfig) error {
 		}
 		sink.tee(detached)
 	}
+	mode, err := verifyMode(cfg.mode)
+	if err != nil {
+		return err
+	}
 	src, err := openSource(cfg.archive)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
+	iopts, err := cfg.verify.integrityOptions(mode, src)
+	if err != nil {
+		return err
+	}
+	iopts.OnEvent = func(e ova.Event) { logEvent(log, e) }
 	for _, w := range src.archive.Warnings() {
 		log.Warn().Str("archive", cfg.archive).Msg(w.String())
 	}
@@ -67,10 +77,13 @@ func serve(cfg *mountConfig) error {
 	if cfg.gid >= 0 {
 		gid = cfg.gid
 	}
+	integrity := ova.NewIntegrity(src.archive, iopts)
+	logIntegrity(log, integrity)
 	cache := vdisk.NewCache(cfg.cacheSize, 0)
 	defer cache.Close()
-	views := fs.DiskViews(src.archive, cache, log)
-	root, err := fs.NewRoot(src.archive, fs.Options{UID: uint32(uid), GID: uint32(gid), ModTime: src.modTime, Virtual: views, Log: log})
+	views := fs.DiskViews(src.archive, integrity, cache, log)
+	root, err := fs.NewRoot(src.archive, fs.Options{UID: uint32(uid), GID: uint32(gid), ModTime: src.modTime, Virtual: views,
+		Integrity: integrity, Log: log})
 	if err != nil {
 		return fail(exitInternal, "%v", err)
 	}

@@ -29,6 +29,7 @@ var sections = []section{
 	{"stored", benchStored},
 	{"vmdk", benchVMDK},
 	{"formats", benchFormats},
+	{"verify", benchVerify},
 }
 
 func sectionNames() []string {

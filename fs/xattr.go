@@ -1,0 +1,87 @@
+package fs
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+)
+
+// The extended attributes that show verification from the mount:
+//
+//	user.ovfmount.verify     pending, verified, mismatch, unlisted or off
+//	user.ovfmount.digest     ALG:hex, from the manifest
+//	user.ovfmount.signature  on the root: ok, bad, absent, or
+//	                         "ok-untrusted <signer subject>"
+const (
+	xattrVerify    = "user.ovfmount.verify"
+	xattrDigest    = "user.ovfmount.digest"
+	xattrSignature = "user.ovfmount.signature"
+)
+
+func (n *fileNode) xattrs() map[string]string {
+	v, ok := n.c.(Verifiable)
+	if !ok {
+		return nil
+	}
+	status, digest := v.VerifyStatus()
+	attrs := map[string]string{xattrVerify: status}
+	if digest != "" {
+		attrs[xattrDigest] = digest
+	}
+	return attrs
+}
+
+func (n *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	return getxattr(n.xattrs(), attr, dest)
+}
+
+func (n *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	return listxattr(n.xattrs(), dest)
+}
+
+func (r *Root) xattrs() map[string]string {
+	if r.opts.Integrity == nil {
+		return nil
+	}
+	return map[string]string{xattrSignature: r.opts.Integrity.Signature().String()}
+}
+
+func (r *Root) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	return getxattr(r.xattrs(), attr, dest)
+}
+
+func (r *Root) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	return listxattr(r.xattrs(), dest)
+}
+
+// getxattr answers one attribute; a size probe (empty dest) learns the
+// length through ERANGE, which go-fuse turns into success.
+func getxattr(attrs map[string]string, name string, dest []byte) (uint32, syscall.Errno) {
+	val, ok := attrs[name]
+	if !ok {
+		return 0, gofs.ENOATTR
+	}
+	if len(dest) < len(val) {
+		return uint32(len(val)), syscall.ERANGE
+	}
+	return uint32(copy(dest, val)), 0
+}
+
+func listxattr(attrs map[string]string, dest []byte) (uint32, syscall.Errno) {
+	names := make([]string, 0, len(attrs))
+	for k := range attrs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	list := ""
+	if len(names) > 0 {
+		list = strings.Join(names, "\x00") + "\x00"
+	}
+	if len(dest) < len(list) {
+		return uint32(len(list)), syscall.ERANGE
+	}
+	return uint32(copy(dest, list)), 0
+}

@@ -1,0 +1,426 @@
+package ova
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/ovfmount/ovfmount/ova/manifest"
+)
+
+// VerifiedFile reads a member through the package's integrity checks
+// (see VerifyMode). It implements io.ReaderAt.
+type VerifiedFile struct {
+	in     *Integrity
+	m      *Member
+	entry  manifest.Entry
+	listed bool
+	meta   bool // a manifest or certificate: always readable
+
+	start sync.Once
+	done  chan struct{} // closed once verification has concluded
+
+	mu     sync.Mutex
+	status Status
+	table  *chunkTable
+	fail   error
+	actual []byte // the digest computed, once the whole file was hashed
+}
+
+func (in *Integrity) newFile(m *Member) *VerifiedFile {
+	f := &VerifiedFile{in: in, m: m, done: make(chan struct{})}
+	lower := strings.ToLower(m.Name)
+	f.meta = strings.HasSuffix(lower, ".mf") || strings.HasSuffix(lower, ".cert")
+	if in.opts.Mode == VerifyOff {
+		f.status = StatusOff
+		close(f.done)
+		return f
+	}
+	if rel, ok := in.relName(m); ok && in.mf != nil && !f.meta {
+		f.entry, f.listed = in.mf.Lookup(rel)
+	}
+	switch {
+	case f.meta && strings.HasSuffix(lower, ".mf") && strings.HasPrefix(in.sig.State, "ok"):
+		f.status = StatusVerified // the signature covers it
+		close(f.done)
+	case !f.listed:
+		f.status = StatusUnlisted
+		close(f.done)
+	default:
+		f.status = StatusPending
+		if t := in.tables[m.Name]; t != nil && t.Size == m.Size && t.Algorithm == string(f.entry.Algorithm) &&
+			bytes.Equal(t.Digest, f.entry.Digest) {
+			f.status, f.table = StatusVerified, t
+			close(f.done)
+			f.start.Do(func() {})
+			in.event(Event{File: m.Name, Status: StatusVerified, Algorithm: t.Algorithm, Expected: hex.EncodeToString(t.Digest),
+				Actual: hex.EncodeToString(t.Digest), Chunk: -1, Cached: true})
+		}
+	}
+	return f
+}
+
+// Member is the archive member read.
+func (f *VerifiedFile) Member() *Member { return f.m }
+
+// Size is the member's size.
+func (f *VerifiedFile) Size() int64 { return f.m.Size }
+
+// Status is the file's verification state now.
+func (f *VerifiedFile) Status() Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.status
+}
+
+// Digest is the manifest's digest for the file as "ALG:hex", or "".
+func (f *VerifiedFile) Digest() string {
+	if !f.listed {
+		return ""
+	}
+	return string(f.entry.Algorithm) + ":" + hex.EncodeToString(f.entry.Digest)
+}
+
+// Listed reports whether the manifest lists the file.
+func (f *VerifiedFile) Listed() bool { return f.listed }
+
+// Algorithm is the manifest's algorithm for the file ("" if unlisted).
+func (f *VerifiedFile) Algorithm() string { return string(f.entry.Algorithm) }
+
+// Expected is the manifest's digest in hex ("" if unlisted).
+func (f *VerifiedFile) Expected() string {
+	if !f.listed {
+		return ""
+	}
+	return hex.EncodeToString(f.entry.Digest)
+}
+
+// Actual is the digest computed over the whole file, in hex, once it was
+// hashed ("" before, and for a file trusted from an earlier run's table,
+// whose digest matched then: Expected).
+func (f *VerifiedFile) Actual() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.actual == nil && f.table != nil {
+		return hex.EncodeToString(f.table.Digest)
+	}
+	return hex.EncodeToString(f.actual)
+}
+
+// Start begins verifying the file in the background, once; the mount calls
+// it when the file is first opened.
+func (f *VerifiedFile) Start() {
+	f.start.Do(func() {
+		if f.Status() != StatusPending {
+			return
+		}
+		go f.verify(nil)
+	})
+}
+
+// Wait blocks until the file's verification has concluded or ctx ends.
+func (f *VerifiedFile) Wait(ctx context.Context) error {
+	select {
+	case <-f.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// NeedsCheck reports whether reads must pass through ReadAt: false when
+// the bytes may go straight from the archive to the reader (verification
+// off, an unlisted file that may be read, or a lazy mount whose
+// verification is still pending).
+func (f *VerifiedFile) NeedsCheck() bool {
+	strict := f.in.opts.Mode == VerifyStrict
+	switch st := f.Status(); {
+	case st == StatusOff || f.meta:
+		return false
+	case st == StatusUnlisted:
+		return strict && !f.in.opts.AllowUnlisted
+	case st == StatusPending:
+		return strict
+	}
+	return true
+}
+
+// ReadAt reads the member's bytes under the integrity checks.
+func (f *VerifiedFile) ReadAt(p []byte, off int64) (int, error) {
+	return f.ReadAtContext(context.Background(), p, off)
+}
+
+// ReadAtContext is ReadAt that gives up waiting for verification when ctx
+// ends (an interrupted read).
+func (f *VerifiedFile) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	mode := f.in.opts.Mode
+	if mode == VerifyOff || f.meta {
+		return f.m.ReadAt(p, off)
+	}
+	if !f.listed {
+		if mode == VerifyStrict && !f.in.opts.AllowUnlisted {
+			return 0, fmt.Errorf("ova: %s: %w (strict verification; --allow-unlisted serves it)", f.m.Name, ErrUnlisted)
+		}
+		return f.m.ReadAt(p, off)
+	}
+	if mode == VerifyStrict && f.in.sig.State == "bad" {
+		return 0, fmt.Errorf("ova: %s: %w: %v", f.m.Name, ErrBadSignature, f.in.sig.Err)
+	}
+	for {
+		f.mu.Lock()
+		st, fail := f.status, f.fail
+		f.mu.Unlock()
+		switch st {
+		case StatusMismatch:
+			return 0, fail
+		case StatusVerified:
+			return f.checkedRead(p, off)
+		}
+		if mode == VerifyLazy {
+			// Served at once. The check starts when the file is opened
+			// (Start), not on any read: reading a disk's header to build
+			// its view at mount time must not hash the whole disk.
+			return f.m.ReadAt(p, off)
+		}
+		f.Start()
+		if err := f.Wait(ctx); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// checkedRead reads whole chunks, checks each against the trusted table,
+// and copies out only bytes that passed.
+func (f *VerifiedFile) checkedRead(p []byte, off int64) (int, error) {
+	size := f.m.Size
+	if off < 0 {
+		return 0, fmt.Errorf("ova: %s: negative offset", f.m.Name)
+	}
+	if off >= size {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), size-off))
+	// A read usually straddles two chunks; they are checked in parallel,
+	// so that neighbouring read-ahead requests, which share chunks, do not
+	// queue behind each other's first one.
+	first, last := int(off/ChunkSize), int((off+int64(n)-1)/ChunkSize)
+	errs := make([]error, last-first+1)
+	var wg sync.WaitGroup
+	for c := first; c <= last; c++ {
+		lo := max(int64(c)*ChunkSize, off)
+		dst := p[lo-off : min(int64(c+1)*ChunkSize, off+int64(n))-off]
+		load := func() { _, errs[c-first] = f.chunkInto(c, dst, int(lo-int64(c)*ChunkSize)) }
+		if c == last {
+			load()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			load()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return 0, err
+		}
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// chunkInto copies verified bytes of chunk c, from offset from within it,
+// into dst, and returns how many it copied. Concurrent readers of a chunk
+// (the kernel's read-ahead requests straddle chunks) share one check.
+func (f *VerifiedFile) chunkInto(c int, dst []byte, from int) (int, error) {
+	e, err := recent.get(f, c, func() ([]byte, error) {
+		start := int64(c) * ChunkSize
+		buf := make([]byte, int(min(ChunkSize, f.m.Size-start)))
+		if _, err := f.m.ReadAt(buf, start); err != nil && err != io.EOF {
+			return nil, err
+		}
+		if sum := sha256.Sum256(buf); sum != f.table.Chunks[c] {
+			return nil, f.mismatch(c, f.table.Chunks[c][:], sum[:], "SHA256")
+		}
+		return buf, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return copy(dst, e[from:]), nil
+}
+
+// mismatch marks the file damaged for good, reports it once, and returns
+// the error every read of the file gets from now on.
+func (f *VerifiedFile) mismatch(chunk int, want, got []byte, alg string) error {
+	where := "the file"
+	if chunk >= 0 {
+		where = fmt.Sprintf("chunk %d (bytes %d-%d)", chunk, int64(chunk)*ChunkSize, min(int64(chunk+1)*ChunkSize, f.m.Size)-1)
+	}
+	err := fmt.Errorf("ova: %s: %s digest of %s is %x, the manifest says %x: %w", f.m.Name, alg, where, got, want, ErrMismatch)
+	f.mu.Lock()
+	first := f.status != StatusMismatch
+	f.status, f.fail = StatusMismatch, err
+	f.mu.Unlock()
+	if first {
+		f.in.event(Event{File: f.m.Name, Status: StatusMismatch, Algorithm: alg, Expected: hex.EncodeToString(want),
+			Actual: hex.EncodeToString(got), Chunk: chunk, Err: err})
+	}
+	return err
+}
+
+// verify hashes the whole file: its manifest digest, and a SHA-256 of
+// each chunk for the table later reads are checked against. The two run
+// on separate goroutines over the same buffers, so a SHA-256 manifest
+// costs two cores' time, not twice one core's. progress, if set, gets the
+// bytes hashed as they go.
+func (f *VerifiedFile) verify(progress func(int64)) {
+	defer close(f.done)
+	f.in.sem <- struct{}{}
+	defer func() { <-f.in.sem }()
+
+	size := f.m.Size
+	n := int((size + ChunkSize - 1) / ChunkSize)
+	chunks := make([][sha256.Size]byte, n)
+	h := f.entry.Algorithm.New()
+	if h == nil {
+		f.mismatch(-1, f.entry.Digest, nil, string(f.entry.Algorithm))
+		return
+	}
+	const inFlight = 4
+	free := make(chan []byte, inFlight)
+	for range inFlight {
+		free <- make([]byte, ChunkSize)
+	}
+	type job struct {
+		c   int
+		buf []byte
+	}
+	jobs := make(chan job, inFlight)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for j := range jobs {
+			chunks[j.c] = sha256.Sum256(j.buf)
+			free <- j.buf[:cap(j.buf)]
+		}
+	}()
+	var readErr error
+	for c := 0; c < n && readErr == nil; c++ {
+		buf := <-free
+		start := int64(c) * ChunkSize
+		buf = buf[:min(ChunkSize, size-start)]
+		if _, err := f.m.ReadAt(buf, start); err != nil && err != io.EOF {
+			readErr = err
+			free <- buf
+			break
+		}
+		h.Write(buf)
+		jobs <- job{c, buf}
+		if progress != nil {
+			progress(int64(len(buf)))
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if readErr != nil {
+		err := fmt.Errorf("ova: %s: cannot be verified: %w", f.m.Name, readErr)
+		f.mu.Lock()
+		f.status, f.fail = StatusMismatch, err
+		f.mu.Unlock()
+		f.in.event(Event{File: f.m.Name, Status: StatusMismatch, Algorithm: string(f.entry.Algorithm),
+			Expected: hex.EncodeToString(f.entry.Digest), Chunk: -1, Err: err})
+		return
+	}
+	got := h.Sum(nil)
+	f.mu.Lock()
+	f.actual = got
+	f.mu.Unlock()
+	if !bytes.Equal(got, f.entry.Digest) {
+		f.mismatch(-1, f.entry.Digest, got, string(f.entry.Algorithm))
+		return
+	}
+	t := &chunkTable{Name: f.m.Name, Size: size, Algorithm: string(f.entry.Algorithm), Digest: f.entry.Digest, Chunks: chunks}
+	f.mu.Lock()
+	f.status, f.table = StatusVerified, t
+	f.mu.Unlock()
+	ev := Event{File: f.m.Name, Status: StatusVerified, Algorithm: t.Algorithm, Expected: hex.EncodeToString(got),
+		Actual: hex.EncodeToString(got), Chunk: -1}
+	if err := f.in.trusted(t); err != nil {
+		ev.Err = fmt.Errorf("verified, but the chunk table could not be kept: %w", err)
+	}
+	f.in.event(ev)
+}
+
+// recent keeps recently verified chunks for a second, so that readers that
+// ask for one chunk in pieces (a disk decoder reading grain by grain, or
+// the kernel's read-ahead requests, which straddle chunks) check it once,
+// while a chunk damaged on disk after it was read is caught within a
+// second. It holds at most recentChunks chunks (recentChunks MiB).
+var recent = &chunkCache{entries: map[chunkKey]*cachedChunk{}}
+
+const (
+	recentChunks = 32
+	recentLife   = int64(1e9) // nanoseconds
+)
+
+type chunkKey struct {
+	f *VerifiedFile
+	c int
+}
+
+type chunkCache struct {
+	mu      sync.Mutex
+	entries map[chunkKey]*cachedChunk
+	order   []chunkKey // insertion order, oldest first
+}
+
+type cachedChunk struct {
+	done chan struct{}
+	data []byte
+	err  error
+	at   int64
+}
+
+// get returns chunk c of f, checking it with load unless it was checked
+// within the last second or is being checked now.
+func (cc *chunkCache) get(f *VerifiedFile, c int, load func() ([]byte, error)) ([]byte, error) {
+	key := chunkKey{f, c}
+	now := nowNano()
+	cc.mu.Lock()
+	if e := cc.entries[key]; e != nil && (e.at == 0 || now-e.at < recentLife) {
+		cc.mu.Unlock()
+		<-e.done
+		return e.data, e.err
+	}
+	e := &cachedChunk{done: make(chan struct{})}
+	cc.entries[key] = e
+	cc.order = append(cc.order, key)
+	for len(cc.order) > recentChunks {
+		old := cc.order[0]
+		cc.order = cc.order[1:]
+		if cc.entries[old] != nil && cc.entries[old] != e {
+			delete(cc.entries, old)
+		}
+	}
+	cc.mu.Unlock()
+
+	e.data, e.err = load()
+	cc.mu.Lock()
+	e.at = nowNano()
+	if e.err != nil && cc.entries[key] == e {
+		delete(cc.entries, key) // a failure is not remembered
+	}
+	cc.mu.Unlock()
+	close(e.done)
+	return e.data, e.err
+}
