@@ -171,3 +171,33 @@ func contentOf(m *ova.Member, in *ova.Integrity) Content {
 	}
 	return mc
 }
+
+// logicalContent serves a file joined from chunk members. Its state is
+// the worst of its chunks' states.
+type logicalContent struct {
+	r    *ova.JoinedReader
+	srcs []*ova.VerifiedFile
+}
+
+func (c *logicalContent) ReadAt(p []byte, off int64) (int, error) { return c.r.ReadAt(p, off) }
+func (c *logicalContent) Size() int64                             { return c.r.Size() }
+
+func (c *logicalContent) VerifyStatus() (string, string) { return worstStatus(c.srcs), "" }
+
+// Opened does nothing: each chunk is verified when a read first needs it.
+func (c *logicalContent) Opened() {}
+
+// worstStatus is the state a file made of several checked files shows.
+func worstStatus(srcs []*ova.VerifiedFile) string {
+	if len(srcs) == 0 {
+		return string(ova.StatusOff)
+	}
+	rank := map[ova.Status]int{ova.StatusMismatch: 5, ova.StatusPending: 4, ova.StatusUnlisted: 3, ova.StatusVerified: 2, ova.StatusOff: 1}
+	worst := srcs[0].Status()
+	for _, f := range srcs[1:] {
+		if st := f.Status(); rank[st] > rank[worst] {
+			worst = st
+		}
+	}
+	return string(worst)
+}

@@ -6,6 +6,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -19,67 +20,184 @@ import (
 // own files are never hidden.
 const DisksFolder = "disks"
 
-// DiskViews decides which members are disk images and opens a raw view of
-// each: disks/<member path>.raw, holding the virtual disk's bytes. A member
-// is a disk image when its magic bytes say VMDK, VHD, VHDX or QCOW2, or when
-// a descriptor's DiskSection names it (then an unrecognised one is a raw
-// disk, served as it is). Members consumed as extents of a VMDK descriptor
-// get no view of their own. A disk that cannot be decoded keeps its member
-// file but gets no view, and the log says exactly why.
+// Layout decides what the mount shows besides the members:
 //
-// With integrity checks (in != nil), disks are decoded from their members'
-// verifying readers, so a view fails exactly when its file does, and it
-// shows that file's verification state.
-func DiskViews(a *ova.Archive, in *ova.Integrity, cache *vdisk.Cache, log zerolog.Logger) []VirtualFile {
-	folder := disksFolder(a)
-	named := descriptorDisks(a, log)
-	claimed := map[string]bool{} // extents a descriptor uses
+//   - the logical files of the descriptor: a file split into chunks
+//     (ovf:chunkSize) appears whole at its href, reading across its chunk
+//     members, each verified on its own when first read;
+//   - a raw view, disks/<file>.raw, of every disk image: every member whose
+//     magic bytes say VMDK, VHD, VHDX or QCOW2, and every file the
+//     descriptor's DiskSection names (an unrecognised one is a raw disk,
+//     served as it is). Members consumed as extents of a VMDK descriptor,
+//     or as chunks of a logical file, get no view of their own. A disk
+//     that cannot be decoded keeps its member file but gets no view, and
+//     the log says exactly why.
+//
+// With integrity checks (in != nil), everything is read through the
+// members' verifying readers, so a view fails exactly when its file does,
+// and shows that file's verification state.
+func Layout(a *ova.Archive, in *ova.Integrity, cache *vdisk.Cache, log zerolog.Logger) []VirtualFile {
+	var out []VirtualFile
+	l := &layout{a: a, in: in, cache: cache, log: log, claimed: map[string]bool{}}
+	for _, d := range a.Descriptors() {
+		if d.Err != nil {
+			log.Warn().Str("descriptor", d.Member.Name).Err(d.Err).Msg("descriptor unreadable; disks are found by their magic bytes only")
+			continue
+		}
+		for _, w := range d.Env.Warnings {
+			log.Warn().Str("descriptor", d.Member.Name).Msg(w)
+		}
+		files, warns := ova.ResolveFiles(a, d)
+		for _, w := range warns {
+			log.Warn().Msg(w.String())
+		}
+		for _, f := range files {
+			src := l.logical(f)
+			if src == nil {
+				continue
+			}
+			if f.Chunked || f.Gzip {
+				for _, m := range f.Members {
+					l.claimed[m.Name] = true // its content is the logical file's
+				}
+				if m, taken := a.Lookup(f.DecodedName()); !taken || m.Name == "" {
+					out = append(out, VirtualFile{Path: f.DecodedName(), Content: src.content, ModTime: f.Members[0].ModTime})
+				}
+			}
+			if f.Disk != nil {
+				l.disks = append(l.disks, diskCandidate{name: f.DecodedName(), src: src, raw: true, modTime: f.Members[0].ModTime})
+				for _, m := range f.Members {
+					l.named[m.Name] = true
+				}
+			}
+		}
+	}
+	for _, m := range a.Files() {
+		if l.claimed[m.Name] || l.named[m.Name] || vdisk.Detect(m, m.Size) == vdisk.Unknown {
+			continue
+		}
+		l.disks = append(l.disks, diskCandidate{name: m.Name, src: l.memberSource(m), modTime: m.ModTime})
+	}
+	return append(out, l.views()...)
+}
+
+// source is where a logical file's bytes come from, checked or not.
+type source struct {
+	r       io.ReaderAt // the bytes, through integrity checks where they apply
+	unckd   io.ReaderAt // the same bytes, unchecked (for a strict mount's size probe)
+	size    int64
+	member  *ova.Member // set when the file is exactly one member
+	srcs    []*ova.VerifiedFile
+	content Content
+}
+
+type diskCandidate struct {
+	name    string // the file's name; its view is disks/<name>.raw
+	src     *source
+	raw     bool // named by DiskSection: no known format means a raw disk
+	modTime time.Time
+}
+
+type layout struct {
+	a       *ova.Archive
+	in      *ova.Integrity
+	cache   *vdisk.Cache
+	log     zerolog.Logger
+	claimed map[string]bool // members whose content belongs to another file
+	named   map[string]bool // members the descriptor names as disks
+	disks   []diskCandidate
+}
+
+func (l *layout) memberSource(m *ova.Member) *source {
+	s := &source{unckd: m, size: m.Size, member: m}
+	s.r = readerOf(m, l.in, &s.srcs)
+	s.content = contentOf(m, l.in)
+	return s
+}
+
+// logical returns the source of a descriptor's file.
+func (l *layout) logical(f *ova.LogicalFile) *source {
+	if l.named == nil {
+		l.named = map[string]bool{}
+	}
+	if !f.Chunked && !f.Gzip {
+		return l.memberSource(f.Members[0])
+	}
+	if f.Gzip {
+		l.log.Warn().Str("file", f.Name).Msg("gzip-compressed files are served as stored; their decompressed content is not available")
+		return nil
+	}
+	s := &source{}
+	parts := make([]io.ReaderAt, len(f.Members))
+	unckd := make([]io.ReaderAt, len(f.Members))
+	sizes := make([]int64, len(f.Members))
+	for i, m := range f.Members {
+		parts[i] = readerOf(m, l.in, &s.srcs)
+		unckd[i], sizes[i] = m, m.Size
+	}
+	srcs := s.srcs
+	joined := ova.NewJoinedReader(parts, sizes, func(i int) {
+		// Each chunk is verified on its own, the first time a read needs
+		// it: no pass over the whole file.
+		if i < len(srcs) {
+			srcs[i].Start()
+		}
+	})
+	s.r, s.unckd, s.size = joined, ova.NewJoinedReader(unckd, sizes, nil), joined.Size()
+	s.content = &logicalContent{r: joined, srcs: srcs}
+	return s
+}
+
+// views opens a raw view of every disk candidate.
+func (l *layout) views() []VirtualFile {
+	folder := disksFolder(l.a)
 	type opened struct {
-		m      *ova.Member
+		c      diskCandidate
 		im     vdisk.Image
-		raw    bool
 		err    error
-		srcs   []*ova.VerifiedFile // the files the view reads
+		srcs   []*ova.VerifiedFile
 		reopen func() (vdisk.Image, error)
 	}
 	var all []opened
-	for _, m := range a.Files() {
-		format := vdisk.Detect(m, m.Size)
-		if format == vdisk.Unknown && !named[m.Name] {
+	for _, c := range l.disks {
+		o := opened{c: c}
+		if c.raw && c.src.member != nil && vdisk.Detect(c.src.member, c.src.size) == vdisk.Unknown {
+			all = append(all, o) // a raw disk: its member is its view
 			continue
 		}
-		if format == vdisk.Unknown {
-			all = append(all, opened{m: m, raw: true})
-			continue
-		}
-		o := opened{m: m}
+		base := c.src.member
 		// openWith opens the image from checked or unchecked reads, and
 		// returns the checked files of every member it touched (the disk
 		// and its extents), whose state the view shows.
 		openWith := func(checked bool) (vdisk.Image, []*ova.VerifiedFile, error) {
-			var srcs []*ova.VerifiedFile
-			reader := func(m *ova.Member) io.ReaderAt {
-				r := readerOf(m, in, &srcs)
-				if checked {
-					return r
-				}
-				return m
+			srcs := append([]*ova.VerifiedFile(nil), c.src.srcs...)
+			r := c.src.unckd
+			if checked {
+				r = c.src.r
 			}
-			im, err := vdisk.Open(reader(m), m.Size, vdisk.Options{
-				Name:  m.Name,
-				Cache: cache,
+			im, err := vdisk.Open(r, c.src.size, vdisk.Options{
+				Name:  c.name,
+				Cache: l.cache,
+				Raw:   c.raw,
 				Resolve: func(name string) (io.ReaderAt, int64, error) {
-					sib, err := sibling(a, m, name)
+					if base == nil {
+						return nil, 0, fmt.Errorf("extent %q: a split or compressed descriptor cannot name extents", name)
+					}
+					sib, err := sibling(l.a, base, name)
 					if err != nil {
 						return nil, 0, err
 					}
-					claimed[sib.Name] = true
-					return reader(sib), sib.Size, nil
+					l.claimed[sib.Name] = true
+					sr := readerOf(sib, l.in, &srcs)
+					if checked {
+						return sr, sib.Size, nil
+					}
+					return sib, sib.Size, nil
 				},
 			})
 			return im, srcs, err
 		}
-		strict := in != nil && in.Mode() == ova.VerifyStrict
+		strict := l.in != nil && l.in.Mode() == ova.VerifyStrict
 		// A strict mount must not wait at mount time for whole disks to
 		// be hashed, nor serve data through tables read before they were
 		// checked: it learns the size from the unchecked header, and
@@ -96,24 +214,23 @@ func DiskViews(a *ova.Archive, in *ova.Integrity, cache *vdisk.Cache, log zerolo
 	}
 	var views []VirtualFile
 	for _, o := range all {
-		if claimed[o.m.Name] {
-			log.Debug().Str("member", o.m.Name).Msg("no raw view: the member is an extent of a descriptor's disk")
+		if o.c.src.member != nil && l.claimed[o.c.src.member.Name] && !o.c.raw {
+			l.log.Debug().Str("member", o.c.name).Msg("no raw view: the member is an extent of a descriptor's disk")
 			continue
 		}
-		view := path.Join(folder, strings.TrimSuffix(o.m.Name, ".gz")+".raw")
+		view := path.Join(folder, strings.TrimSuffix(o.c.name, ".gz")+".raw")
 		switch {
-		case o.raw:
-			// A raw disk is its own raw view, served zero-copy.
-			views = append(views, VirtualFile{Path: view, Content: contentOf(o.m, in), ModTime: o.m.ModTime})
-			log.Info().Str("view", view).Str("format", "raw").Int64("size", o.m.Size).Msg("raw view")
+		case o.im == nil && o.err == nil:
+			views = append(views, VirtualFile{Path: view, Content: o.c.src.content, ModTime: o.c.modTime})
+			l.log.Info().Str("view", view).Str("format", "raw").Int64("size", o.c.src.size).Msg("raw view")
 		case o.err != nil:
-			log.Warn().Str("member", o.m.Name).Err(o.err).Msg("no raw view: the disk cannot be decoded")
+			l.log.Warn().Str("file", o.c.name).Err(o.err).Msg("no raw view: the disk cannot be decoded")
 		default:
 			for _, w := range o.im.Warnings() {
-				log.Warn().Str("member", o.m.Name).Msg(w)
+				l.log.Warn().Str("file", o.c.name).Msg(w)
 			}
-			views = append(views, VirtualFile{Path: view, Content: &diskContent{probe: o.im, reopen: o.reopen, path: view, log: log, srcs: o.srcs}, ModTime: o.m.ModTime})
-			log.Info().Str("view", view).Str("format", o.im.Format()).Int64("size", o.im.Size()).Msg("raw view")
+			views = append(views, VirtualFile{Path: view, Content: &diskContent{probe: o.im, reopen: o.reopen, path: view, log: l.log, srcs: o.srcs}, ModTime: o.c.modTime})
+			l.log.Info().Str("view", view).Str("format", o.im.Format()).Int64("size", o.im.Size()).Msg("raw view")
 		}
 	}
 	return views
@@ -145,25 +262,6 @@ func disksFolder(a *ova.Archive) string {
 			name += fmt.Sprintf("-%d", i)
 		}
 	}
-}
-
-// descriptorDisks returns the members the descriptors' DiskSections name.
-func descriptorDisks(a *ova.Archive, log zerolog.Logger) map[string]bool {
-	disks := map[string]bool{}
-	for _, d := range a.FilesWithSuffix(".ovf") {
-		refs, err := ova.ParseRefs(d.Open())
-		if err != nil {
-			log.Warn().Str("member", d.Name).Err(err).Msg("descriptor unreadable; disks are found by their magic bytes only")
-		}
-		for _, f := range refs.DiskFiles() {
-			href, err := ova.LocalHref(f.Href)
-			if err != nil {
-				continue // the archive warnings already name bad hrefs
-			}
-			disks[path.Join(path.Dir(d.Name), href)] = true
-		}
-	}
-	return disks
 }
 
 // sibling finds a file a VMDK descriptor names, next to the descriptor in
@@ -212,19 +310,13 @@ func (c *diskContent) image() (vdisk.Image, error) {
 }
 
 // VerifyStatus is the state of the file the disk is decoded from; for a
-// disk made of several extents, the worst of theirs.
+// disk made of several extents or chunks, the worst of theirs.
 func (c *diskContent) VerifyStatus() (string, string) {
-	if len(c.srcs) == 0 {
-		return string(ova.StatusOff), ""
+	digest := ""
+	if len(c.srcs) == 1 {
+		digest = c.srcs[0].Digest()
 	}
-	rank := map[ova.Status]int{ova.StatusMismatch: 5, ova.StatusPending: 4, ova.StatusUnlisted: 3, ova.StatusVerified: 2, ova.StatusOff: 1}
-	worst := c.srcs[0].Status()
-	for _, f := range c.srcs[1:] {
-		if st := f.Status(); rank[st] > rank[worst] {
-			worst = st
-		}
-	}
-	return string(worst), c.srcs[0].Digest()
+	return worstStatus(c.srcs), digest
 }
 
 // Opened starts the lazy verification of the files the disk reads.

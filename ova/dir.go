@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/ovfmount/ovfmount/ova/ovf"
 )
 
 // OpenPackageDir indexes an unpacked OVF package from its descriptor: the
@@ -34,9 +36,11 @@ func OpenPackageDir(descriptor string) (*Archive, error) {
 	if err != nil {
 		return nil, err
 	}
-	refs, perr := ParseFileRefs(d.Open())
-	if perr != nil {
+	var refs []ovf.File
+	if env, perr := ovf.Parse(d.Open()); perr != nil {
 		p.warnf(base, "%v; only the descriptor, manifests and certificates are served", perr)
+	} else {
+		refs = env.Files
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -117,7 +121,7 @@ func (p *dirPackage) add(name string) (*Member, error) {
 }
 
 // addRef adds the file an href names, or its chunks.
-func (p *dirPackage) addRef(ref FileRef) {
+func (p *dirPackage) addRef(ref ovf.File) {
 	name, err := LocalHref(ref.Href)
 	if err != nil {
 		p.warnf(ref.Href, "%v", err)

@@ -81,7 +81,7 @@ func serve(cfg *mountConfig) error {
 	logIntegrity(log, integrity)
 	cache := vdisk.NewCache(cfg.cacheSize, 0)
 	defer cache.Close()
-	views := fs.DiskViews(src.archive, integrity, cache, log)
+	views := fs.Layout(src.archive, integrity, cache, log)
 	root, err := fs.NewRoot(src.archive, fs.Options{UID: uint32(uid), GID: uint32(gid), ModTime: src.modTime, Virtual: views,
 		Integrity: integrity, Log: log})
 	if err != nil {
