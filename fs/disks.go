@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ovfmount/ovfmount/ova"
+	"github.com/ovfmount/ovfmount/ova/ovf"
 	"github.com/ovfmount/ovfmount/vdisk"
 )
 
@@ -65,7 +66,7 @@ func Layout(a *ova.Archive, in *ova.Integrity, cache *vdisk.Cache, log zerolog.L
 				}
 			}
 			if f.Disk != nil {
-				l.disks = append(l.disks, diskCandidate{name: f.DecodedName(), src: src, raw: true, modTime: f.Members[0].ModTime})
+				l.disks = append(l.disks, diskCandidate{name: f.DecodedName(), src: src, raw: true, disk: f.Disk, modTime: f.Members[0].ModTime})
 				for _, m := range f.Members {
 					l.named[m.Name] = true
 				}
@@ -94,7 +95,8 @@ type source struct {
 type diskCandidate struct {
 	name    string // the file's name; its view is disks/<name>.raw
 	src     *source
-	raw     bool // named by DiskSection: no known format means a raw disk
+	raw     bool      // named by DiskSection: no known format means a raw disk
+	disk    *ovf.Disk // the DiskSection entry, if any
 	modTime time.Time
 }
 
@@ -229,6 +231,11 @@ func (l *layout) views() []VirtualFile {
 			for _, w := range o.im.Warnings() {
 				l.log.Warn().Str("file", o.c.name).Msg(w)
 			}
+			if o.c.disk != nil {
+				for _, w := range ovf.CheckDisk(*o.c.disk, o.im.Format(), o.im.Size()) {
+					l.log.Warn().Str("file", o.c.name).Msg(w)
+				}
+			}
 			views = append(views, VirtualFile{Path: view, Content: &diskContent{probe: o.im, reopen: o.reopen, path: view, log: l.log, srcs: o.srcs}, ModTime: o.c.modTime})
 			l.log.Info().Str("view", view).Str("format", o.im.Format()).Int64("size", o.im.Size()).Msg("raw view")
 		}
@@ -249,6 +256,9 @@ func readerOf(m *ova.Member, in *ova.Integrity, srcs *[]*ova.VerifiedFile) io.Re
 	*srcs = append(*srcs, vf)
 	return vf
 }
+
+// DisksFolderOf is the folder the raw views of a package go to.
+func DisksFolderOf(a *ova.Archive) string { return disksFolder(a) }
 
 // disksFolder picks the raw views' folder name.
 func disksFolder(a *ova.Archive) string {

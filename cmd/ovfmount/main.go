@@ -30,6 +30,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitOK
 		case "verify":
 			return runVerify(args[1:], stdout, stderr)
+		case "info":
+			return runInfo(args[1:], stdout, stderr)
 		}
 	}
 	cfg, _, err := parseMountArgs(args)
@@ -63,6 +65,7 @@ certificate and disks appear as files, read in place, without extracting.
 
 Usage:
   ovfmount [flags] ARCHIVE MOUNTPOINT   mount (returns once the mount is ready)
+  ovfmount info [--json] ARCHIVE        summarise the appliance: systems, disks, networks, signature
   ovfmount verify [flags] ARCHIVE       check every file against the manifest and signature
   ovfmount version                      print the version
   ovfmount help                         print this help
