@@ -64,15 +64,13 @@ type Verifiable interface {
 // memberContent adapts an archive member.
 type memberContent struct {
 	m      *ova.Member
-	fd     uintptr
-	phys   int64
-	splice bool
+	splice bool             // stored in one piece in a host file
 	exts   []ova.DataExtent // nil unless the member is sparse
 }
 
 func newMemberContent(m *ova.Member) *memberContent {
 	c := &memberContent{m: m}
-	c.fd, c.phys, c.splice = fileOf(m)
+	_, _, c.splice = fileOf(m)
 	if m.Sparse() {
 		c.exts = m.DataExtents()
 	}
@@ -80,17 +78,26 @@ func newMemberContent(m *ova.Member) *memberContent {
 }
 
 // fileOf returns the host file descriptor and offset holding a member's
-// bytes, when the member is stored in one piece in a host file.
+// bytes, when the member is stored in one piece in a host file that still
+// is what was indexed.
 func fileOf(m *ova.Member) (fd uintptr, phys int64, ok bool) {
 	src, phys, ok := m.Contiguous()
 	if !ok {
 		return 0, 0, false
 	}
-	f, isFile := src.(*os.File)
-	if !isFile {
-		return 0, 0, false
+	switch f := src.(type) {
+	case *os.File:
+		return f.Fd(), phys, true
+	case *ova.WatchedFile:
+		// A splice from a file that shrank would come back short, which
+		// the kernel takes for the end of the file: check first, and let
+		// the copying path report the change.
+		if f.Check() != nil {
+			return 0, 0, false
+		}
+		return f.Fd(), phys, true
 	}
-	return f.Fd(), phys, true
+	return 0, 0, false
 }
 
 func (c *memberContent) ReadAt(p []byte, off int64) (int, error) { return c.m.ReadAt(p, off) }
@@ -100,7 +107,11 @@ func (c *memberContent) Pieces(off int64, n int) ([]FilePiece, bool) {
 	if !c.splice || off < 0 || off+int64(n) > c.m.Size {
 		return nil, false
 	}
-	return []FilePiece{{FD: c.fd, Off: c.phys + off, Len: n}}, true
+	fd, phys, ok := fileOf(c.m)
+	if !ok {
+		return nil, false
+	}
+	return []FilePiece{{FD: fd, Off: phys + off, Len: n}}, true
 }
 
 // A plain member is one extent of data, so the DataMapper methods only do

@@ -3,7 +3,6 @@ package fs
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"syscall"
 
 	"github.com/rs/zerolog"
@@ -11,8 +10,10 @@ import (
 
 // Errno maps an error from a read to the errno the caller sees, and logs
 // it: this is where read errors are handled, so this is the one place they
-// are logged. Damaged or unavailable data is EIO: a reader must never get
-// zeros or garbage in its place.
+// are logged. Damaged, changed or unreachable data is EIO, whatever the
+// underlying errno (a vanished backing mount says ENOTCONN, for one): a
+// reader must never get zeros or garbage in its place, and the log keeps
+// the real cause. Only an interrupted read is EINTR.
 func Errno(log *zerolog.Logger, path string, off int64, err error) syscall.Errno {
 	var errno syscall.Errno
 	switch {
@@ -20,13 +21,6 @@ func Errno(log *zerolog.Logger, path string, off int64, err error) syscall.Errno
 		return 0
 	case errors.Is(err, context.Canceled):
 		return syscall.EINTR
-	case errors.As(err, &errno):
-		// An errno from the host (for example reading a vanished file) is
-		// already what the caller should see.
-	case errors.Is(err, fs.ErrNotExist):
-		errno = syscall.ENOENT
-	case errors.Is(err, fs.ErrPermission):
-		errno = syscall.EACCES
 	default:
 		errno = syscall.EIO
 	}

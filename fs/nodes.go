@@ -109,7 +109,7 @@ func (n *fileNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, of
 	want := int(min(int64(len(dest)), size-off))
 	if sp, ok := n.c.(Splicer); ok {
 		if pieces, ok := sp.Pieces(off, want); ok {
-			if res, ok := spliceResult(pieces, want); ok {
+			if res, ok := spliceResult(pieces, want, n.log, n.path); ok {
 				return res, 0
 			}
 		}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/hanwen/go-fuse/v2/splice"
+	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,7 +39,7 @@ func slots(off int64, n int) int {
 // when the pieces would not fit in a pipe, or the kernel refuses, and the
 // caller then copies instead. Never may a splice come back short: the
 // kernel would take a short reply for the end of the file.
-func spliceResult(pieces []FilePiece, total int) (fuse.ReadResult, bool) {
+func spliceResult(pieces []FilePiece, total int, log *zerolog.Logger, path string) (fuse.ReadResult, bool) {
 	need := 2 // the reply header, and the spare page go-fuse grows the pipe by
 	for _, p := range pieces {
 		need += slots(p.Off, p.Len)
@@ -47,7 +48,7 @@ func spliceResult(pieces []FilePiece, total int) (fuse.ReadResult, bool) {
 		return nil, false
 	}
 	if len(pieces) == 1 {
-		return fuse.ReadResultFd(pieces[0].FD, pieces[0].Off, pieces[0].Len), true
+		return &fdResult{fd: pieces[0].FD, off: pieces[0].Off, size: pieces[0].Len, log: log, path: path}, true
 	}
 	pair, err := splice.Get()
 	if err != nil {
@@ -68,4 +69,39 @@ func spliceResult(pieces []FilePiece, total int) (fuse.ReadResult, bool) {
 		}
 	}
 	return fuse.ReadResultPipe(pair, total), true
+}
+
+// fdResult is a reply spliced from a file, like go-fuse's ReadResultFd,
+// except when the splice fails: go-fuse then reads the file itself and
+// replies with whatever errno that read gave (ENOTCONN from a vanished
+// backing mount, say), or with a short reply, which the kernel takes for
+// the end of the file. Here any failure of that read is EIO, logged once,
+// as every read error is (see Errno).
+type fdResult struct {
+	fd   uintptr
+	off  int64
+	size int
+	log  *zerolog.Logger
+	path string
+}
+
+// Seekable is what go-fuse splices from.
+func (r *fdResult) Seekable() (uintptr, int64, int) { return r.fd, r.off, r.size }
+func (r *fdResult) Size() int                       { return r.size }
+func (r *fdResult) Done()                           {}
+
+// Bytes is go-fuse's fallback when the splice fails.
+func (r *fdResult) Bytes(buf []byte) ([]byte, fuse.Status) {
+	if len(buf) < r.size {
+		buf = make([]byte, r.size)
+	}
+	n, err := unix.Pread(int(r.fd), buf[:r.size], r.off)
+	if err == nil && n < r.size {
+		err = errShortRead
+	}
+	if err != nil {
+		Errno(r.log, r.path, r.off, err)
+		return nil, fuse.EIO
+	}
+	return buf[:n], fuse.OK
 }

@@ -35,7 +35,7 @@ func TestSpliceResultFits(t *testing.T) {
 	defer f.Close()
 	fd := f.Fd()
 
-	res, ok := spliceResult([]FilePiece{{FD: fd, Off: 512, Len: maxRead}}, maxRead)
+	res, ok := spliceResult([]FilePiece{{FD: fd, Off: 512, Len: maxRead}}, maxRead, nopLog(), "f")
 	if !ok {
 		t.Fatal("the largest unaligned read must be spliced")
 	}
@@ -51,13 +51,13 @@ func TestSpliceResultFits(t *testing.T) {
 		pieces = append(pieces, FilePiece{FD: fd, Off: int64(i*8192 + 100), Len: 4096})
 		total += 4096
 	}
-	if _, ok := spliceResult(pieces, total); ok {
+	if _, ok := spliceResult(pieces, total, nopLog(), "f"); ok {
 		t.Error("pieces needing 400 pipe slots were accepted")
 	}
 
 	// A few pieces are gathered in a pipe, in order.
 	pieces = []FilePiece{{FD: fd, Off: 100, Len: 5000}, {FD: fd, Off: 70000, Len: 3}, {FD: fd, Off: 0, Len: 16}}
-	res, ok = spliceResult(pieces, 5019)
+	res, ok = spliceResult(pieces, 5019, nopLog(), "f")
 	if !ok {
 		t.Fatal("three small pieces refused")
 	}

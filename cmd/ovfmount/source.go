@@ -15,12 +15,16 @@ import (
 // source is an opened package: an OVA file, or an unpacked package folder.
 type source struct {
 	archive *ova.Archive
-	file    *os.File // the OVA, kept open: reads are served from it
-	path    string   // absolute path, shown in df
+	file    *os.File         // the OVA, kept open: reads are served from it
+	watched *ova.WatchedFile // the OVA, watched for changes underneath
+	path    string           // absolute path, shown in df
 	modTime time.Time
 }
 
 func (s *source) Close() error {
+	if s.watched != nil {
+		s.watched.Close()
+	}
 	err := s.archive.Close()
 	if s.file != nil {
 		err = errors.Join(err, s.file.Close())
@@ -64,8 +68,14 @@ func openSource(path string) (*source, error) {
 		f.Close()
 		return openPackageDir(abs, path)
 	}
-	a, err := ova.Open(f, st.Size())
+	w, err := ova.WatchFile(f, abs)
 	if err != nil {
+		f.Close()
+		return nil, fail(exitUsage, "%s: %v", path, err)
+	}
+	a, err := ova.Open(w, st.Size())
+	if err != nil {
+		w.Close()
 		f.Close()
 		var fe *ova.FormatError
 		if errors.As(err, &fe) {
@@ -73,7 +83,7 @@ func openSource(path string) (*source, error) {
 		}
 		return nil, fail(exitUsage, "%s: %v", path, err)
 	}
-	return &source{archive: a, file: f, path: abs, modTime: st.ModTime()}, nil
+	return &source{archive: a, file: f, watched: w, path: abs, modTime: st.ModTime()}, nil
 }
 
 func openPackageDir(ovf, shown string) (*source, error) {
