@@ -5,6 +5,7 @@
 #   make test     every test, race detector on (installs what it needs as root)
 #   make bench    ovfmount beside dd, archivemount and friends, with ratios
 #   make fuzz     run every fuzz target for FUZZTIME each (default 1m)
+#   make stress   32 readers against a mounted appliance for STRESS_SECONDS (default 300)
 #   make lint     gofmt and go vet
 #   make install  copy bin/ovfmount to $(PREFIX)/bin (mount -t fuse.ovfmount finds it there)
 
@@ -14,12 +15,13 @@ BIN      := bin/ovfmount
 VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS  := -X main.version=$(VERSION)
 FUZZTIME ?= 1m
+STRESS_SECONDS ?= 300
 
 # Debian packages the tests use as oracles and tools, by the command they provide.
 TEST_TOOLS  := fusermount3:fuse3 qemu-img:qemu-utils mkfs.ext4:e2fsprogs openssl:openssl tar:tar
 BENCH_TOOLS := archivemount:archivemount vmdkmount:libvmdk-utils
 
-.PHONY: build test demo bench fuzz lint install deps bench-deps clean
+.PHONY: build test demo bench fuzz stress lint install deps bench-deps clean
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ovfmount
@@ -84,6 +86,12 @@ fuzz:
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# stress is the long run of the integration stress test (make test runs it
+# for a few seconds): every read checked against an oracle, memory bounded.
+stress: deps
+	OVFMOUNT_REQUIRE_TOOLS=1 OVFMOUNT_REQUIRE_FUSE=1 OVFMOUNT_STRESS_SECONDS=$(STRESS_SECONDS) \
+		$(GO) test -count=1 -timeout 0 -run '^TestStress$$' -v ./integration
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/ovfmount

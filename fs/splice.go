@@ -28,23 +28,41 @@ var zeroFD = sync.OnceValues(func() (uintptr, bool) {
 // and go-fuse's spare page, or the splice comes back short (see maxRead).
 const pipeSlots = 1 << 20 / pageSize
 
+// outHeaderSize is the FUSE reply header that precedes read data in the pipe.
+const outHeaderSize = 16
+
 // slots is how many pipe buffers splicing n bytes from file offset off
 // takes: one per page touched.
 func slots(off int64, n int) int {
 	return (int(off%pageSize) + n + pageSize - 1) / pageSize
 }
 
+// replySlots is how many buffers the pipe go-fuse replies through is sure
+// to hold for a read of size bytes. go-fuse grows it to the header, the
+// data and one page; the kernel rounds that up to a power of two. It is a
+// guarantee in bytes, not in buffers, so data that starts off a page
+// boundary, or comes in several pieces, can need more buffers than the
+// pipe has: the splice into it then comes back short, go-fuse sends the
+// short reply, and the kernel takes it for the end of the file.
+func replySlots(size int) int {
+	n := pageSize
+	for n < size+outHeaderSize+pageSize {
+		n <<= 1
+	}
+	return min(n/pageSize, pipeSlots)
+}
+
 // spliceResult answers a read from file pieces without copying: one piece
 // is spliced directly, several are gathered in a pipe first. ok is false
-// when the pieces would not fit in a pipe, or the kernel refuses, and the
-// caller then copies instead. Never may a splice come back short: the
-// kernel would take a short reply for the end of the file.
+// when the pieces would not fit in the reply pipe, or the kernel refuses,
+// and the caller then copies instead. Never may a splice come back short.
 func spliceResult(pieces []FilePiece, total int, log *zerolog.Logger, path string) (fuse.ReadResult, bool) {
-	need := 2 // the reply header, and the spare page go-fuse grows the pipe by
+	data := 0
 	for _, p := range pieces {
-		need += slots(p.Off, p.Len)
+		data += slots(p.Off, p.Len)
 	}
-	if need > pipeSlots {
+	// The header takes a buffer, and go-fuse's spare page is kept spare.
+	if 1+data+1 > replySlots(total) {
 		return nil, false
 	}
 	if len(pieces) == 1 {
@@ -54,7 +72,8 @@ func spliceResult(pieces []FilePiece, total int, log *zerolog.Logger, path strin
 	if err != nil {
 		return nil, false
 	}
-	if err := pair.Grow(total); err != nil {
+	// Sized in buffers: a pipe that filled up would block the load.
+	if err := pair.Grow((data + 1) * pageSize); err != nil {
 		splice.Done(pair)
 		return nil, false
 	}
