@@ -74,6 +74,11 @@ demo: build
 	echo; echo "\$$ head -n 12 mnt/appliance.ovf"; head -n 12 mnt/appliance.ovf; \
 	echo; echo "\$$ cat mnt/appliance.mf"; cat mnt/appliance.mf; \
 	echo; echo "\$$ (cd mnt && sha256sum -c appliance.mf)"; (cd mnt && sha256sum -c appliance.mf); \
+	echo; echo "\$$ ovfmount info appliance.ova"; $(CURDIR)/$(BIN) info appliance.ova; \
+	echo; echo "\$$ ls -l mnt/disks        # the VMDK, decoded to a flat disk"; ls -l mnt/disks; \
+	echo; echo "\$$ partx --show mnt/disks/disk1.vmdk.raw"; partx --show mnt/disks/disk1.vmdk.raw; \
+	echo; echo "\$$ debugfs -R 'ls -l /' 'mnt/disks/disk1.vmdk.raw?offset=1048576'   # the ext4 inside"; \
+	debugfs -R 'ls -l /' 'mnt/disks/disk1.vmdk.raw?offset=1048576' 2>/dev/null; \
 	echo; echo "\$$ fusermount3 -u mnt"; fusermount3 -u mnt; echo "unmounted"
 
 bench: bench-deps build

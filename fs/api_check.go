@@ -14,11 +14,13 @@ var (
 
 	_ gofs.NodeGetattrer = (*dirNode)(nil)
 	_ gofs.NodeReaddirer = (*dirNode)(nil)
+	_ gofs.NodeFsyncer   = (*dirNode)(nil)
 
 	_ gofs.NodeGetattrer = (*fileNode)(nil)
 	_ gofs.NodeOpener    = (*fileNode)(nil)
 	_ gofs.NodeReader    = (*fileNode)(nil)
 	_ gofs.NodeLseeker   = (*fileNode)(nil)
+	_ gofs.NodeFsyncer   = (*fileNode)(nil)
 
 	_ gofs.NodeGetattrer  = (*symlinkNode)(nil)
 	_ gofs.NodeReadlinker = (*symlinkNode)(nil)

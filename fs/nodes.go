@@ -42,6 +42,11 @@ func (n *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Att
 	return 0
 }
 
+// Fsync succeeds: nothing here is ever dirty. Tools that only read still
+// sync what they opened (partx, blkid, sfdisk on an image file), and
+// would report ENOTSUP as a failed write.
+func (n *dirNode) Fsync(ctx context.Context, fh gofs.FileHandle, flags uint32) syscall.Errno { return 0 }
+
 // Readdir lists the children in name order, after "." and "..", which
 // go-fuse leaves out but ls -a and some scripts expect.
 func (n *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
@@ -75,6 +80,9 @@ type fileNode struct {
 	c    Content
 	log  *zerolog.Logger
 }
+
+// Fsync succeeds, as for directories.
+func (n *fileNode) Fsync(ctx context.Context, fh gofs.FileHandle, flags uint32) syscall.Errno { return 0 }
 
 func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	n.fill(&out.Attr, syscall.S_IFREG)
