@@ -28,7 +28,7 @@ const (
 
 const (
 	maxCodeLen  = 15
-	litBits     = 10 // primary width of the literal/length table
+	litBits     = 11 // primary width of the literal/length table
 	distBits    = 8  // primary width of the distance table
 	clenBits    = 7  // code length codes are at most 7 bits: one level
 	numLitCodes = 288

@@ -28,7 +28,7 @@ func streamIdentity(r io.ReaderAt, size int64) (identity, error) {
 		k, err := r.ReadAt(buf, at)
 		if k < len(buf) {
 			if err == nil || errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
+				return identity{}, fmt.Errorf("%w: the reader holds fewer than the %d bytes declared", ErrTruncated, size)
 			}
 			return identity{}, fmt.Errorf("gzindex: reading %d bytes at compressed byte %d: %w", len(buf), at, err)
 		}

@@ -36,10 +36,11 @@ func (ix *Index) Size() int64 { return ix.size }
 // CompressedSize returns the size of the gzip stream the index describes.
 func (ix *Index) CompressedSize() int64 { return ix.compressed }
 
-// Span returns the largest distance, in decompressed (and in compressed)
-// bytes, between consecutive checkpoints, give or take one symbol. It is
-// the span given to Build, doubled once per thinning of the checkpoints, so
-// it bounds the decoding work of any one read.
+// Span returns the largest distance between consecutive checkpoints, in
+// decompressed and in compressed bytes, give or take a match (258 bytes)
+// and a block header. It is the span given to Build, doubled once per
+// thinning of the checkpoints, so it bounds the decoding work of any read:
+// a read decodes at most a span before the bytes it returns.
 func (ix *Index) Span() int64 { return ix.span }
 
 // Checkpoints returns the number of checkpoints.

@@ -43,6 +43,9 @@ type inflater struct {
 	op     int
 	histLo int
 
+	outStop int // limits of the current fill
+	inStop  int64
+
 	state  blockState
 	final  bool  // the current (or just ended) block is the last one
 	stored int   // bytes left in the current stored block
@@ -108,6 +111,10 @@ func (f *inflater) slide() {
 	f.histLo = max(0, f.histLo-shift)
 }
 
+// need makes at least n bits available, loading one byte at a time. The
+// bits above nb are zero or, after a fast refill, the true next bits of
+// the stream (the partly loaded next byte), so OR-ing that byte in is
+// exact either way.
 func (f *inflater) need(n uint) error {
 	for f.nb < n {
 		if f.src.pos == f.src.n {
@@ -137,22 +144,22 @@ func (f *inflater) take(n uint) (uint32, error) {
 }
 
 // fill decodes until op reaches outStop (it may pass it by up to a match
-// length, so the caller keeps outSlack bytes of room after outStop), the
-// final block ends, or a block header is due at or past compressed byte
-// inStop. It always stops between two symbols.
+// length; outStop is lowered to leave outSlack bytes of room), the input
+// consumed reaches compressed byte inStop, or the final block ends. It
+// always stops between two symbols. The input position it compares with
+// inStop is the source's, which runs up to 8 bytes ahead of bitPos.
 func (f *inflater) fill(outStop int, inStop int64) error {
-	for f.op < outStop {
+	f.outStop = min(outStop, len(f.out)-outSlack)
+	f.inStop = inStop
+	for f.op < f.outStop && f.src.offset() < f.inStop {
 		var err error
 		switch f.state {
 		case stHeader:
-			if f.bitPos()/8 >= inStop {
-				return nil
-			}
 			err = f.blockHeader()
 		case stStored:
-			err = f.copyStored(outStop)
+			err = f.copyStored()
 		case stHuffman:
-			err = f.huffman(outStop)
+			err = f.huffman()
 		default:
 			return nil
 		}
@@ -297,16 +304,18 @@ func (f *inflater) decodeSlow(table []uint32, pb uint) (uint32, error) {
 			sub := uint(e >> entryExtraShft & 15)
 			e = table[int(e>>entryValShift)+int(f.bits>>pb&(1<<sub-1))]
 		}
+		// Complete codes fill every table entry, so an empty one is a bit
+		// pattern an incomplete code leaves unused, whatever follows.
+		if e == 0 {
+			return 0, f.corrupt("invalid Huffman code")
+		}
 		n := uint(e & entryLenMask)
-		if e != 0 && n <= f.nb {
+		if n <= f.nb {
 			if entryKind(e) == kindInvalid {
 				return 0, f.corrupt("reserved symbol")
 			}
 			f.drop(n)
 			return e, nil
-		}
-		if f.nb >= maxCodeLen {
-			return 0, f.corrupt("invalid Huffman code")
 		}
 		if err := f.need(f.nb + 1); err != nil {
 			return 0, err
@@ -314,15 +323,15 @@ func (f *inflater) decodeSlow(table []uint32, pb uint) (uint32, error) {
 	}
 }
 
-func (f *inflater) copyStored(outStop int) error {
+func (f *inflater) copyStored() error {
 	// Whole bytes already in the bit buffer come first.
-	for f.nb >= 8 && f.stored > 0 && f.op < outStop {
+	for f.nb >= 8 && f.stored > 0 && f.op < f.outStop {
 		f.out[f.op] = byte(f.bits)
 		f.drop(8)
 		f.op++
 		f.stored--
 	}
-	for f.stored > 0 && f.op < outStop {
+	for f.stored > 0 && f.op < f.outStop && f.src.offset() < f.inStop {
 		// The bit buffer is empty here, but its upper bits may still hold
 		// a partly loaded byte that is about to be copied directly.
 		f.bits = 0
@@ -331,7 +340,11 @@ func (f *inflater) copyStored(outStop int) error {
 				return f.inputErr(err)
 			}
 		}
-		k := copy(f.out[f.op:min(outStop, f.op+f.stored)], f.src.buf[f.src.pos:f.src.n])
+		k := min(f.outStop-f.op, f.stored, f.src.n-f.src.pos)
+		if left := f.inStop - f.src.offset(); left < int64(k) {
+			k = int(left)
+		}
+		copy(f.out[f.op:f.op+k], f.src.buf[f.src.pos:])
 		f.src.pos += k
 		f.op += k
 		f.stored -= k
@@ -344,10 +357,10 @@ func (f *inflater) copyStored(outStop int) error {
 
 // huffman decodes symbols of a Huffman block: in bulk while at least 8
 // input bytes are buffered, symbol by symbol near the end of the stream.
-func (f *inflater) huffman(outStop int) error {
-	for f.state == stHuffman && f.op < outStop {
+func (f *inflater) huffman() error {
+	for f.state == stHuffman && f.op < f.outStop && f.src.offset() < f.inStop {
 		if f.src.n-f.src.pos >= 8 {
-			if err := f.huffmanFast(outStop); err != nil {
+			if err := f.huffmanFast(); err != nil {
 				return err
 			}
 			continue

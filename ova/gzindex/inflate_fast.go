@@ -7,9 +7,16 @@ import "encoding/binary"
 // length code, 5 extra bits, a 15-bit distance code and 13 extra bits), so
 // each symbol needs one refill and no bounds checks on the input. It works
 // on local copies of the state, which the compiler keeps in registers.
-func (f *inflater) huffmanFast(outStop int) error {
+func (f *inflater) huffmanFast() error {
 	in := f.src.buf[:f.src.n]
 	ip := f.src.pos
+	// Decode while ip ≤ inEnd: 8 bytes are left to load, and the input
+	// position is before inStop.
+	inEnd := len(in) - 8
+	if lim := f.inStop - f.src.base - 1; lim < int64(inEnd) {
+		inEnd = int(lim)
+	}
+	outStop := f.outStop
 	bits, nb := f.bits, f.nb
 	out := f.out
 	op := f.op
@@ -17,8 +24,7 @@ func (f *inflater) huffmanFast(outStop int) error {
 	histLo := f.histLo
 	var bad string
 
-loop:
-	for ip <= len(in)-8 && op < outStop {
+	for ip <= inEnd && op < outStop {
 		bits |= binary.LittleEndian.Uint64(in[ip:]) << nb
 		ip += int(63-nb) >> 3
 		nb |= 56
@@ -30,22 +36,22 @@ loop:
 		n := uint(e & entryLenMask)
 		bits >>= n
 		nb -= n
-		switch e >> entryKindShift & 7 {
-		case kindLiteral:
+		if e>>entryKindShift&7 == kindLiteral {
 			out[op] = byte(e >> entryValShift)
 			op++
 			continue
-		case kindBase:
-		case kindEnd:
+		}
+		if e>>entryKindShift&7 != kindBase {
+			if e>>entryKindShift&7 != kindEnd {
+				bad = "invalid literal/length code"
+				break
+			}
 			if f.final {
 				f.state = stDone
 			} else {
 				f.state = stHeader
 			}
-			break loop
-		default:
-			bad = "invalid literal/length code"
-			break loop
+			break
 		}
 
 		extra := uint(e >> entryExtraShft & 15)

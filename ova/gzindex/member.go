@@ -94,6 +94,9 @@ func readMemberHeader(s *source) error {
 	if err := s.avail(2); err != nil && !errors.Is(err, errEnd) {
 		return h.ioErr(err)
 	}
+	if s.n-s.pos == 1 && s.buf[s.pos] == gzID1 {
+		return fmt.Errorf("%w: the stream ends after the first byte of a member at compressed byte %d", ErrTruncated, h.start)
+	}
 	if s.n-s.pos < 2 || s.buf[s.pos] != gzID1 || s.buf[s.pos+1] != gzID2 {
 		return fmt.Errorf("%w: no gzip magic number at compressed byte %d", ErrNotGzip, h.start)
 	}

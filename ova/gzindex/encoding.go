@@ -1,0 +1,278 @@
+package gzindex
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
+// The persisted form, version 1:
+//
+//	"ovfgzix" 0x00, version byte
+//	uvarint compressed size, decompressed size, span, members, end of members
+//	32-byte stream identity
+//	uvarint warning count, then each: uvarint length, bytes
+//	uvarint checkpoint count, then each:
+//	    flags byte (1: mid-block, with a header offset; 2: window deflated)
+//	    uvarint bit offset minus the previous one (the first: absolute)
+//	    uvarint decompressed offset minus the previous one
+//	    mid-block only: uvarint bit offset minus the header's bit offset
+//	    uvarint window length, then: deflated: uvarint length, bytes; raw: bytes
+//	SHA-256 of everything above
+//
+// Deltas keep offsets to a few bytes; windows stay as Build compressed
+// them. The trailing digest catches damage; the structural checks in
+// Unmarshal catch foreign or crafted encodings that carry a valid digest.
+const (
+	encMagic   = "ovfgzix\x00"
+	encVersion = 1
+
+	flagMid    = 1
+	flagPacked = 2
+
+	maxWarnings   = 64
+	maxWarningLen = 4096
+	// minCheckpointBytes is the smallest encoding of a checkpoint (flags,
+	// two offsets, an empty window), which bounds the count an encoding of
+	// a given length can claim.
+	minCheckpointBytes = 4
+)
+
+// MarshalBinary encodes the index: compact, versioned, with a digest over
+// the whole encoding and the identity of the stream it indexes.
+func (ix *Index) MarshalBinary() ([]byte, error) {
+	n := len(encMagic) + 1 + 5*binary.MaxVarintLen64 + len(ix.ident) + 2*sha256.Size
+	for _, w := range ix.warnings {
+		n += binary.MaxVarintLen64 + len(w)
+	}
+	for i := range ix.cps {
+		n += 1 + 5*binary.MaxVarintLen64 + len(ix.cps[i].window)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, encMagic...)
+	b = append(b, encVersion)
+	for _, v := range []int64{ix.compressed, ix.size, ix.span, ix.members, ix.end} {
+		b = binary.AppendUvarint(b, uint64(v))
+	}
+	b = append(b, ix.ident[:]...)
+	b = binary.AppendUvarint(b, uint64(len(ix.warnings)))
+	for _, w := range ix.warnings {
+		b = binary.AppendUvarint(b, uint64(len(w)))
+		b = append(b, w...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(ix.cps)))
+	var in, out int64
+	for i := range ix.cps {
+		cp := &ix.cps[i]
+		var flags byte
+		if cp.hdr >= 0 {
+			flags |= flagMid
+		}
+		if cp.packed {
+			flags |= flagPacked
+		}
+		b = append(b, flags)
+		b = binary.AppendUvarint(b, uint64(cp.in-in))
+		b = binary.AppendUvarint(b, uint64(cp.out-out))
+		in, out = cp.in, cp.out
+		if cp.hdr >= 0 {
+			b = binary.AppendUvarint(b, uint64(cp.in-cp.hdr))
+		}
+		b = binary.AppendUvarint(b, uint64(cp.wlen))
+		if cp.packed {
+			b = binary.AppendUvarint(b, uint64(len(cp.window)))
+		}
+		b = append(b, cp.window...)
+	}
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...), nil
+}
+
+// decoder reads the encoding; the first error sticks.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", ErrIndex, fmt.Sprintf(format, args...))
+	}
+}
+
+// int reads a uvarint that must fit an int64.
+func (d *decoder) int(what string) int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 || v > math.MaxInt64 {
+		d.fail("bad %s", what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return int64(v)
+}
+
+func (d *decoder) bytes(n int64, what string) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n < 0 || n > int64(len(d.b)) {
+		d.fail("%s of %d bytes overruns the encoding", what, n)
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte(what string) byte {
+	v := d.bytes(1, what)
+	if v == nil {
+		return 0
+	}
+	return v[0]
+}
+
+// Unmarshal decodes an index made by MarshalBinary. It rejects, with an
+// error wrapping ErrIndex, anything damaged, of another version, or not
+// self-consistent, and allocates no more than the encoding's length allows.
+func Unmarshal(b []byte) (*Index, error) {
+	if len(b) < len(encMagic)+1+sha256.Size || string(b[:len(encMagic)]) != encMagic {
+		return nil, fmt.Errorf("%w: not a gzip index", ErrIndex)
+	}
+	if v := b[len(encMagic)]; v != encVersion {
+		return nil, fmt.Errorf("%w: version %d, this package reads version %d", ErrIndex, v, encVersion)
+	}
+	body := b[:len(b)-sha256.Size]
+	if sum := sha256.Sum256(body); !bytes.Equal(sum[:], b[len(body):]) {
+		return nil, fmt.Errorf("%w: digest mismatch: the encoding is damaged", ErrIndex)
+	}
+	d := &decoder{b: body[len(encMagic)+1:]}
+	ix := &Index{
+		compressed: d.int("compressed size"),
+		size:       d.int("decompressed size"),
+		span:       d.int("span"),
+		members:    d.int("member count"),
+		end:        d.int("end of members"),
+	}
+	copy(ix.ident[:], d.bytes(int64(len(ix.ident)), "stream identity"))
+
+	nw := d.int("warning count")
+	if nw > maxWarnings {
+		d.fail("%d warnings", nw)
+	}
+	for i := int64(0); i < nw && d.err == nil; i++ {
+		l := d.int("warning length")
+		if l > maxWarningLen {
+			d.fail("warning of %d bytes", l)
+		}
+		ix.warnings = append(ix.warnings, string(d.bytes(l, "warning")))
+	}
+
+	ncp := d.int("checkpoint count")
+	if d.err == nil && (ncp < 1 || ncp > MaxMaxCheckpoints || ncp > int64(len(d.b))/minCheckpointBytes) {
+		d.fail("%d checkpoints in %d bytes", ncp, len(d.b))
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	// All windows go into one allocation, no larger than the encoding.
+	store := make([]byte, 0, len(d.b))
+	ix.cps = make([]checkpoint, 0, ncp)
+	var in, out int64
+	for i := int64(0); i < ncp && d.err == nil; i++ {
+		flags := d.byte("checkpoint flags")
+		if flags&^(flagMid|flagPacked) != 0 {
+			d.fail("checkpoint %d has unknown flags %#x", i, flags)
+		}
+		cp := checkpoint{hdr: -1}
+		din, dout := d.int("checkpoint offset"), d.int("checkpoint offset")
+		if din > math.MaxInt64-in || dout > math.MaxInt64-out || (i > 0 && din == 0) {
+			d.fail("checkpoint %d offsets", i)
+		}
+		cp.in, cp.out = in+din, out+dout
+		in, out = cp.in, cp.out
+		if flags&flagMid != 0 {
+			back := d.int("block header offset")
+			if back < 1 || back > cp.in {
+				d.fail("checkpoint %d block header offset", i)
+			}
+			cp.hdr = cp.in - back
+		}
+		wlen := d.int("window length")
+		if wlen > windowSize || wlen > cp.out {
+			d.fail("checkpoint %d window of %d bytes", i, wlen)
+		}
+		cp.wlen = int(wlen)
+		n := wlen
+		if flags&flagPacked != 0 {
+			cp.packed = true
+			n = d.int("packed window length")
+			if n < 1 || n >= wlen {
+				d.fail("checkpoint %d packed window of %d bytes", i, n)
+			}
+		}
+		w := d.bytes(n, "window")
+		if len(w) > 0 {
+			store = append(store, w...)
+			cp.window = store[len(store)-len(w) : len(store) : len(store)]
+		}
+		ix.cps = append(ix.cps, cp)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("%d unexpected bytes after the checkpoints", len(d.b))
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if err := ix.check(); err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler with Unmarshal.
+// An Index is shared by Readers as immutable, so call it only on a new
+// Index, never on one in use.
+func (ix *Index) UnmarshalBinary(b []byte) error {
+	v, err := Unmarshal(b)
+	if err != nil {
+		return err
+	}
+	*ix = *v
+	return nil
+}
+
+// check verifies what Build guarantees and the Reader relies on.
+func (ix *Index) check() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrIndex, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case ix.compressed > math.MaxInt64/8:
+		return bad("compressed size %d", ix.compressed)
+	case ix.span < MinSpan:
+		return bad("span %d", ix.span)
+	case ix.members < 1:
+		return bad("no members")
+	case ix.end > ix.compressed:
+		return bad("members end at %d, past the stream's %d bytes", ix.end, ix.compressed)
+	case ix.cps[0].out != 0:
+		return bad("the first checkpoint is not at the start")
+	}
+	f := newInflater(windowSize+1+outSlack, 4096)
+	for i := range ix.cps {
+		cp := &ix.cps[i]
+		if cp.in >= ix.end*8 || cp.out > ix.size {
+			return bad("checkpoint %d (bit %d, byte %d) is outside the stream", i, cp.in, cp.out)
+		}
+		if err := unpackWindow(f, cp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
