@@ -183,11 +183,18 @@ func contentOf(m *ova.Member, in *ova.Integrity) Content {
 	return mc
 }
 
-// logicalContent serves a file joined from chunk members. Its state is
-// the worst of its chunks' states.
+// logicalContent serves a file made from members: joined from chunks, or
+// decompressed. Its state is the worst of its members' states.
 type logicalContent struct {
-	r    *ova.JoinedReader
+	r interface {
+		io.ReaderAt
+		Size() int64
+	}
 	srcs []*ova.VerifiedFile
+	// startOnOpen verifies the member when the file is opened, as for a
+	// member; a chunked file's chunks are each verified when a read first
+	// needs them.
+	startOnOpen bool
 }
 
 func (c *logicalContent) ReadAt(p []byte, off int64) (int, error) { return c.r.ReadAt(p, off) }
@@ -195,8 +202,13 @@ func (c *logicalContent) Size() int64                             { return c.r.S
 
 func (c *logicalContent) VerifyStatus() (string, string) { return worstStatus(c.srcs), "" }
 
-// Opened does nothing: each chunk is verified when a read first needs it.
-func (c *logicalContent) Opened() {}
+func (c *logicalContent) Opened() {
+	if c.startOnOpen {
+		for _, f := range c.srcs {
+			f.Start()
+		}
+	}
+}
 
 // worstStatus is the state a file made of several checked files shows.
 func worstStatus(srcs []*ova.VerifiedFile) string {

@@ -1,9 +1,12 @@
 package fs
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -37,39 +40,45 @@ const DisksFolder = "disks"
 // With integrity checks (in != nil), everything is read through the
 // members' verifying readers, so a view fails exactly when its file does,
 // and shows that file's verification state.
-func Layout(a *ova.Archive, in *ova.Integrity, cache *vdisk.Cache, log zerolog.Logger) []VirtualFile {
+func Layout(a *ova.Archive, opts LayoutOptions) ([]VirtualFile, error) {
 	var out []VirtualFile
-	l := &layout{a: a, in: in, cache: cache, log: log, claimed: map[string]bool{}}
+	l := &layout{a: a, in: opts.Integrity, cache: opts.Cache, log: opts.Log, claimed: map[string]bool{}, named: map[string]bool{}}
+	var files []*ova.LogicalFile
 	for _, d := range a.Descriptors() {
 		if d.Err != nil {
-			log.Warn().Str("descriptor", d.Member.Name).Err(d.Err).Msg("descriptor unreadable; disks are found by their magic bytes only")
+			l.log.Warn().Str("descriptor", d.Member.Name).Err(d.Err).Msg("descriptor unreadable; disks are found by their magic bytes only")
 			continue
 		}
 		for _, w := range d.Env.Warnings {
-			log.Warn().Str("descriptor", d.Member.Name).Msg(w)
+			l.log.Warn().Str("descriptor", d.Member.Name).Msg(w)
 		}
-		files, warns := ova.ResolveFiles(a, d)
+		fs, warns := ova.ResolveFiles(a, d)
 		for _, w := range warns {
-			log.Warn().Msg(w.String())
+			l.log.Warn().Msg(w.String())
 		}
-		for _, f := range files {
-			src := l.logical(f)
-			if src == nil {
-				continue
+		files = append(files, fs...)
+	}
+	gz, err := l.openGzip(opts, files)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		src := l.logical(f, gz[f])
+		if src == nil {
+			continue
+		}
+		if f.Chunked || f.Gzip {
+			for _, m := range f.Members {
+				l.claimed[m.Name] = true // its content is the logical file's
 			}
-			if f.Chunked || f.Gzip {
-				for _, m := range f.Members {
-					l.claimed[m.Name] = true // its content is the logical file's
-				}
-				if m, taken := a.Lookup(f.DecodedName()); !taken || m.Name == "" {
-					out = append(out, VirtualFile{Path: f.DecodedName(), Content: src.content, ModTime: f.Members[0].ModTime})
-				}
+			if m, taken := a.Lookup(f.DecodedName()); !taken || m.Name == "" {
+				out = append(out, VirtualFile{Path: f.DecodedName(), Content: src.content, ModTime: f.Members[0].ModTime})
 			}
-			if f.Disk != nil {
-				l.disks = append(l.disks, diskCandidate{name: f.DecodedName(), src: src, raw: true, disk: f.Disk, modTime: f.Members[0].ModTime})
-				for _, m := range f.Members {
-					l.named[m.Name] = true
-				}
+		}
+		if f.Disk != nil {
+			l.disks = append(l.disks, diskCandidate{name: f.DecodedName(), src: src, raw: true, disk: f.Disk, modTime: f.Members[0].ModTime})
+			for _, m := range f.Members {
+				l.named[m.Name] = true
 			}
 		}
 	}
@@ -79,7 +88,21 @@ func Layout(a *ova.Archive, in *ova.Integrity, cache *vdisk.Cache, log zerolog.L
 		}
 		l.disks = append(l.disks, diskCandidate{name: m.Name, src: l.memberSource(m), modTime: m.ModTime})
 	}
-	return append(out, l.views()...)
+	return append(out, l.views()...), nil
+}
+
+// LayoutOptions configure Layout.
+type LayoutOptions struct {
+	// Integrity, if set, checks everything read (see Layout).
+	Integrity *ova.Integrity
+	// Cache holds decoded disk data for all views.
+	Cache *vdisk.Cache
+	// Gzip says where gzip seek indexes are kept. Layout logs the
+	// progress of the ones it builds.
+	Gzip ova.GzipOptions
+	Log  zerolog.Logger
+	// Context stops index builds: Layout then fails with its error.
+	Context context.Context
 }
 
 // source is where a logical file's bytes come from, checked or not.
@@ -111,43 +134,88 @@ type layout struct {
 }
 
 func (l *layout) memberSource(m *ova.Member) *source {
-	s := &source{unckd: m, size: m.Size, member: m}
-	s.r = readerOf(m, l.in, &s.srcs)
-	s.content = contentOf(m, l.in)
-	return s
+	st := ova.StoredOf([]*ova.Member{m}, l.in)
+	return &source{r: st.Checked, unckd: st.Unchecked, size: st.Size, member: m, srcs: st.Files, content: contentOf(m, l.in)}
 }
 
-// logical returns the source of a descriptor's file.
-func (l *layout) logical(f *ova.LogicalFile) *source {
-	if l.named == nil {
-		l.named = map[string]bool{}
-	}
-	if !f.Chunked && !f.Gzip {
-		return l.memberSource(f.Members[0])
-	}
-	if f.Gzip {
-		l.log.Warn().Str("file", f.Name).Msg("gzip-compressed files are served as stored; their decompressed content is not available")
+// logical returns the source of a descriptor's file; for a gzip file, of
+// its decompressed content (nil when it could not be opened).
+func (l *layout) logical(f *ova.LogicalFile, gz *ova.Gzip) *source {
+	switch {
+	case f.Gzip && gz == nil:
 		return nil
+	case f.Gzip:
+		st := ova.StoredOf(f.Members, l.in)
+		return &source{r: gz.Checked, unckd: gz.Unchecked, size: gz.Size(), srcs: st.Files,
+			content: &logicalContent{r: gz.Checked, srcs: st.Files, startOnOpen: len(f.Members) == 1}}
+	case f.Chunked:
+		st := ova.StoredOf(f.Members, l.in)
+		return &source{r: st.Checked, unckd: st.Unchecked, size: st.Size, srcs: st.Files,
+			content: &logicalContent{r: st.Checked.(*ova.JoinedReader), srcs: st.Files}}
 	}
-	s := &source{}
-	parts := make([]io.ReaderAt, len(f.Members))
-	unckd := make([]io.ReaderAt, len(f.Members))
-	sizes := make([]int64, len(f.Members))
-	for i, m := range f.Members {
-		parts[i] = readerOf(m, l.in, &s.srcs)
-		unckd[i], sizes[i] = m, m.Size
+	return l.memberSource(f.Members[0])
+}
+
+// openGzip opens the decompressed content of every gzip file, building
+// seek indexes that are not saved yet in parallel, with progress in the
+// log. A file whose index cannot be built is logged and left out; its
+// stored bytes are still served.
+func (l *layout) openGzip(opts LayoutOptions, files []*ova.LogicalFile) (map[*ova.LogicalFile]*ova.Gzip, error) {
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
 	}
-	srcs := s.srcs
-	joined := ova.NewJoinedReader(parts, sizes, func(i int) {
-		// Each chunk is verified on its own, the first time a read needs
-		// it: no pass over the whole file.
-		if i < len(srcs) {
-			srcs[i].Start()
+	out := map[*ova.LogicalFile]*ova.Gzip{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for _, f := range files {
+		if !f.Gzip {
+			continue
 		}
-	})
-	s.r, s.unckd, s.size = joined, ova.NewJoinedReader(unckd, sizes, nil), joined.Size()
-	s.content = &logicalContent{r: joined, srcs: srcs}
-	return s
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			gopts := opts.Gzip
+			start, last := time.Now(), time.Now()
+			gopts.Progress = func(done, total int64) {
+				if time.Since(last) >= 2*time.Second && done < total {
+					last = time.Now()
+					l.log.Info().Str("file", f.Name).Int64("done", done).Int64("total", total).
+						Msgf("indexing the gzip file: %d%%", done*100/max(total, 1))
+				}
+			}
+			gz, err := ova.OpenGzip(ctx, l.a, f, ova.StoredOf(f.Members, l.in), l.in, gopts)
+			var ce *ova.CacheError
+			switch {
+			case ctx.Err() != nil:
+				return
+			case errors.As(err, &ce):
+				l.log.Warn().Str("file", f.Name).Err(ce.Err).Msg("the gzip index is not saved for next time")
+			case err != nil:
+				l.log.Warn().Str("file", f.Name).Err(err).Msg("the gzip file cannot be decompressed: its stored bytes are served, its content is not")
+				return
+			}
+			ev := l.log.Info().Str("file", f.Name).Int64("size", gz.Size()).Int("checkpoints", gz.Index.Checkpoints())
+			if gz.FromCache {
+				ev.Msg("gzip index loaded")
+			} else {
+				ev.Dur("took", time.Since(start)).Msg("gzip index built")
+			}
+			for _, w := range gz.Index.Warnings() {
+				l.log.Warn().Str("file", f.Name).Msg(w)
+			}
+			mu.Lock()
+			out[f] = gz
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // views opens a raw view of every disk candidate.
@@ -185,7 +253,7 @@ func (l *layout) views() []VirtualFile {
 					if base == nil {
 						return nil, 0, fmt.Errorf("extent %q: a split or compressed descriptor cannot name extents", name)
 					}
-					sib, err := sibling(l.a, base, name)
+					sib, err := l.a.Sibling(base, name)
 					if err != nil {
 						return nil, 0, err
 					}
@@ -272,21 +340,6 @@ func disksFolder(a *ova.Archive) string {
 			name += fmt.Sprintf("-%d", i)
 		}
 	}
-}
-
-// sibling finds a file a VMDK descriptor names, next to the descriptor in
-// the archive. Never a host path: the name is checked and looked up in the
-// archive index only.
-func sibling(a *ova.Archive, from *ova.Member, name string) (*ova.Member, error) {
-	rel, err := ova.LocalHref(name)
-	if err != nil {
-		return nil, err
-	}
-	m, ok := a.Lookup(path.Join(path.Dir(from.Name), rel))
-	if !ok || m.Type != ova.TypeFile {
-		return nil, fmt.Errorf("extent %q is not in the archive", name)
-	}
-	return m, nil
 }
 
 // diskContent serves a decoded disk.

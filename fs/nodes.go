@@ -45,7 +45,9 @@ func (n *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Att
 // Fsync succeeds: nothing here is ever dirty. Tools that only read still
 // sync what they opened (partx, blkid, sfdisk on an image file), and
 // would report ENOTSUP as a failed write.
-func (n *dirNode) Fsync(ctx context.Context, fh gofs.FileHandle, flags uint32) syscall.Errno { return 0 }
+func (n *dirNode) Fsync(ctx context.Context, fh gofs.FileHandle, flags uint32) syscall.Errno {
+	return 0
+}
 
 // Readdir lists the children in name order, after "." and "..", which
 // go-fuse leaves out but ls -a and some scripts expect.
@@ -82,7 +84,9 @@ type fileNode struct {
 }
 
 // Fsync succeeds, as for directories.
-func (n *fileNode) Fsync(ctx context.Context, fh gofs.FileHandle, flags uint32) syscall.Errno { return 0 }
+func (n *fileNode) Fsync(ctx context.Context, fh gofs.FileHandle, flags uint32) syscall.Errno {
+	return 0
+}
 
 func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	n.fill(&out.Attr, syscall.S_IFREG)

@@ -173,8 +173,10 @@ func TestStrictTamperedDisk(t *testing.T) {
 }
 
 // TestTamperAfterVerify damages one byte of the archive on disk after the
-// disk was verified (same size), drops the page cache, and reads again:
-// the damaged chunk fails, and reads elsewhere before it still work.
+// disk was verified, as media damage would: same size, same mtime (a write
+// that moves the mtime is caught as a changed archive, see
+// TestArchiveChangesUnderneath). It drops the page cache and reads again:
+// the damaged chunk fails, and reads elsewhere still work.
 func TestTamperAfterVerify(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("dropping the page cache needs root")
@@ -191,9 +193,13 @@ func TestTamperAfterVerify(t *testing.T) {
 		t.Fatal("never verified")
 	}
 	damaged := int64(len(p.disk)) / 2 // in chunk 3 or 4 of an 8 MB disk
+	st, _ := os.Stat(p.ova)
 	w, _ := os.OpenFile(p.ova, os.O_WRONLY, 0)
 	w.WriteAt([]byte{^p.disk[damaged]}, p.diskOff+damaged)
 	w.Close()
+	if err := os.Chtimes(p.ova, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
 	syscall.Sync()
 	os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0)
 	time.Sleep(1100 * time.Millisecond) // past the one-second life of recently checked chunks

@@ -40,16 +40,26 @@ type tableCache struct {
 
 const tableMagic = "OVFMCT01"
 
-// archiveIdentity names an archive by where it is and what it holds: the
-// file's device, inode, size and mtime, and a digest of its index (every
-// member's name, offset and size), so that a replaced or rewritten archive
-// never matches an old table.
-func archiveIdentity(st os.FileInfo, a *Archive) []byte {
-	h := sha256.New()
+// FileIdentity names an archive file by where it is and what it was when
+// it was indexed: its device, inode, size and mtime. It is what
+// IntegrityOptions.Source and GzipOptions.Source take for a local archive.
+func FileIdentity(st os.FileInfo) []byte {
+	var b bytes.Buffer
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		binary.Write(h, binary.LittleEndian, []uint64{uint64(sys.Dev), sys.Ino})
+		binary.Write(&b, binary.LittleEndian, []uint64{uint64(sys.Dev), sys.Ino})
 	}
-	binary.Write(h, binary.LittleEndian, []int64{st.Size(), st.ModTime().UnixNano()})
+	binary.Write(&b, binary.LittleEndian, []int64{st.Size(), st.ModTime().UnixNano()})
+	return b.Bytes()
+}
+
+// archiveIdentity names an archive by its source's identity (see
+// FileIdentity) and a digest of its index (every member's name, offset and
+// size), so that a replaced or rewritten archive never matches what was
+// saved for an old one.
+func archiveIdentity(source []byte, a *Archive) []byte {
+	h := sha256.New()
+	binary.Write(h, binary.LittleEndian, int64(len(source)))
+	h.Write(source)
 	for _, m := range a.Members() {
 		fmt.Fprintf(h, "%q %d %d %d\n", m.Name, m.Type, m.HeaderOffset, m.Size)
 		for _, f := range m.frags {
@@ -95,26 +105,7 @@ func (c *tableCache) store(tables map[string]*chunkTable) error {
 	if c.path == "" {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(c.path), 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(c.path), ".chunks-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(encodeTables(tables, c.id)); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), c.path)
+	return writeCacheFile(c.path, encodeTables(tables, c.id))
 }
 
 // The encoding: magic, identity, count, then per table its name, size,

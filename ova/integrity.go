@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"path"
 	"strings"
 	"sync"
@@ -79,9 +78,10 @@ type IntegrityOptions struct {
 	Mode VerifyMode
 	// CacheDir keeps trusted chunk tables between runs ("" = not kept).
 	CacheDir string
-	// Archive is the archive file's stat, which names its tables in the
-	// cache; nil keeps nothing.
-	Archive os.FileInfo
+	// Source identifies the archive's bytes (FileIdentity of a local file,
+	// or a URL and its validator), which names its tables in the cache;
+	// nil keeps nothing.
+	Source []byte
 	// Roots checks the signer's chain; nil means the system roots.
 	Roots *x509.CertPool
 	// RequireTrustedSigner makes an untrusted, self-signed or expired
@@ -154,8 +154,8 @@ func NewIntegrity(a *Archive, opts IntegrityOptions) *Integrity {
 	raws := in.readManifests(descriptor)
 	in.checkSignature(descriptor, raws)
 	in.checkCoverage(descriptor)
-	if opts.Mode != VerifyOff && opts.Archive != nil {
-		in.cache = newTableCache(opts.CacheDir, archiveIdentity(opts.Archive, a))
+	if opts.Mode != VerifyOff && opts.Source != nil {
+		in.cache = newTableCache(opts.CacheDir, archiveIdentity(opts.Source, a))
 		if tables, err := in.cache.load(); err != nil {
 			in.warnf("chunk tables in %s were discarded: %v", opts.CacheDir, err)
 		} else {

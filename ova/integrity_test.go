@@ -185,8 +185,8 @@ func openPkg(t *testing.T, path string, opts IntegrityOptions) *opened {
 		o.events = append(o.events, e)
 		o.mu.Unlock()
 	}
-	if opts.Archive == nil && opts.CacheDir != "" {
-		opts.Archive = st
+	if opts.Source == nil && opts.CacheDir != "" {
+		opts.Source = FileIdentity(st)
 	}
 	o.in = NewIntegrity(a, opts)
 	return o

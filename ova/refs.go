@@ -2,6 +2,7 @@ package ova
 
 import (
 	"fmt"
+	"path"
 	"strings"
 )
 
@@ -28,3 +29,18 @@ func LocalHref(href string) (string, error) {
 // ChunkName is the name of chunk i of a file split with ovf:chunkSize:
 // the href, a dot and a zero-padded nine-digit index.
 func ChunkName(href string, i int) string { return fmt.Sprintf("%s.%09d", href, i) }
+
+// Sibling finds a file a VMDK descriptor names, next to the descriptor in
+// the archive. Never a host path: the name is checked and looked up in the
+// archive index only.
+func (a *Archive) Sibling(from *Member, name string) (*Member, error) {
+	rel, err := LocalHref(name)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := a.Lookup(path.Join(path.Dir(from.Name), rel))
+	if !ok || m.Type != TypeFile {
+		return nil, fmt.Errorf("extent %q is not in the archive", name)
+	}
+	return m, nil
+}

@@ -80,9 +80,11 @@ Flags:
 
 func runInfo(args []string, stdout, stderr io.Writer) int {
 	var asJSON bool
+	var cacheDir string
 	fl := pflag.NewFlagSet("ovfmount info", pflag.ContinueOnError)
 	fl.SetOutput(io.Discard)
 	fl.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	fl.StringVar(&cacheDir, "cache-dir", defaultCacheDir(), "where a mount saved gzip seek indexes, which let info read compressed disks' headers")
 	err := fl.Parse(args)
 	if errors.Is(err, pflag.ErrHelp) {
 		fmt.Fprintf(stdout, infoUsage, fl.FlagUsages())
@@ -101,7 +103,7 @@ func runInfo(args []string, stdout, stderr io.Writer) int {
 		return codeOf(err)
 	}
 	defer src.Close()
-	r := describe(fl.Arg(0), src.archive)
+	r := describe(fl.Arg(0), src.archive, ova.GzipOptions{CacheDir: cacheDir, Source: src.identity()})
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -112,7 +114,7 @@ func runInfo(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func describe(name string, a *ova.Archive) *infoReport {
+func describe(name string, a *ova.Archive, gz ova.GzipOptions) *infoReport {
 	r := &infoReport{Archive: name, VirtualSystems: []infoSystem{}, Disks: []infoDisk{}, Files: []infoFile{},
 		Networks: []ovf.Network{}, Manifests: []string{}, Warnings: []string{}}
 	warn := func(s string) { r.Warnings = append(r.Warnings, s) }
@@ -185,7 +187,7 @@ func describe(name string, a *ova.Archive) *infoReport {
 			id.Format = "absent"
 		} else {
 			id.File = f.Ref.Href
-			id.Format, id.CapacityBytes = diskHeader(f, disk, warn)
+			id.Format, id.CapacityBytes = diskHeader(a, f, disk, gz, warn)
 			if id.Format != "" && id.Format != "unreadable" {
 				id.RawView = path.Join(folder, f.DecodedName()+".raw")
 			}
@@ -215,18 +217,35 @@ func describe(name string, a *ova.Archive) *infoReport {
 }
 
 // diskHeader reads a disk file's header (never its data) for its format
-// and virtual size, and reports what disagrees with the descriptor.
-func diskHeader(f *ova.LogicalFile, disk ovf.Disk, warn func(string)) (format string, capacity int64) {
+// and virtual size, and reports what disagrees with the descriptor. A gzip
+// file's header is read only through a seek index a mount saved: building
+// one means decompressing the whole file, and info answers at once.
+func diskHeader(a *ova.Archive, f *ova.LogicalFile, disk ovf.Disk, gzopts ova.GzipOptions, warn func(string)) (format string, capacity int64) {
 	capacity = disk.Capacity
-	if f.Gzip || f.Chunked {
-		return "(" + strings.TrimSpace(strings.Join([]string{map[bool]string{true: "gzip"}[f.Gzip], map[bool]string{true: "chunked"}[f.Chunked]}, " ")) + ")", capacity
+	st := ova.StoredOf(f.Members, nil)
+	r, size := st.Unchecked, st.Size
+	if f.Gzip {
+		gz := ova.LoadGzip(a, f, st, gzopts)
+		if gz == nil {
+			return "gzip (its format is read when it is first mounted)", capacity
+		}
+		r, size = gz.Unchecked, gz.Size()
 	}
-	m := f.Members[0]
-	if vdisk.Detect(m, m.Size) == vdisk.Unknown {
+	if vdisk.Detect(r, size) == vdisk.Unknown {
 		format = "raw"
-		capacity = m.Size
+		capacity = size
 	} else {
-		im, err := vdisk.Open(m, m.Size, vdisk.Options{Name: m.Name, Cache: vdisk.NewCache(1<<20, 1)})
+		im, err := vdisk.Open(r, size, vdisk.Options{Name: f.DecodedName(), Cache: vdisk.NewCache(1<<20, 1),
+			Resolve: func(name string) (io.ReaderAt, int64, error) {
+				if len(f.Members) != 1 || f.Gzip {
+					return nil, 0, fmt.Errorf("extent %q: a split or compressed descriptor cannot name extents", name)
+				}
+				m, err := a.Sibling(f.Members[0], name)
+				if err != nil {
+					return nil, 0, err
+				}
+				return m, m.Size, nil
+			}})
 		if err != nil {
 			warn(fmt.Sprintf("disk %s: %v", disk.ID, err))
 			return "unreadable", capacity

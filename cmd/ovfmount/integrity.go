@@ -25,13 +25,7 @@ func (v *verify) integrityOptions(mode ova.VerifyMode, src *source) (ova.Integri
 		}
 		opts.Roots = pool
 	}
-	if src.file != nil {
-		if st, err := src.file.Stat(); err == nil {
-			opts.Archive = st
-		}
-	} else if st, err := os.Stat(src.path); err == nil {
-		opts.Archive = st
-	}
+	opts.Source = src.identity()
 	return opts, nil
 }
 

@@ -47,7 +47,7 @@ func (v *verify) flags(fs *pflag.FlagSet, mount bool) {
 		fs.StringVar(&v.mode, "verify", "lazy", "check files against the manifest: off, lazy (serve at once, verify in the background, then check every read) or strict (serve nothing unverified)")
 		fs.BoolVar(&v.allowUnlisted, "allow-unlisted", false, "with --verify=strict, also serve files the manifest does not list")
 	}
-	fs.StringVar(&v.cacheDir, "cache-dir", defaultCacheDir(), "where trusted chunk tables are kept between runs (empty: nowhere)")
+	fs.StringVar(&v.cacheDir, "cache-dir", defaultCacheDir(), "where trusted chunk tables and gzip seek indexes are kept between runs (empty: nowhere)")
 	fs.StringVar(&v.caFile, "ca", "", "PEM file of CA certificates to check the signer against, instead of the system roots")
 	fs.BoolVar(&v.requireTrustedSigner, "require-trusted-signer", false, "treat a signer whose chain is not trusted (self-signed, unknown CA, expired) as a bad signature")
 }

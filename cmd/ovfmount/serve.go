@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 
 	"github.com/ovfmount/ovfmount/fs"
 	"github.com/ovfmount/ovfmount/ova"
@@ -81,7 +83,10 @@ func serve(cfg *mountConfig) error {
 	logIntegrity(log, integrity)
 	cache := vdisk.NewCache(cfg.cacheSize, 0)
 	defer cache.Close()
-	views := fs.Layout(src.archive, integrity, cache, log)
+	views, err := layout(src, cfg, integrity, cache, sigs, log)
+	if err != nil {
+		return err
+	}
 	root, err := fs.NewRoot(src.archive, fs.Options{UID: uint32(uid), GID: uint32(gid), ModTime: src.modTime, Virtual: views,
 		Integrity: integrity, Log: log})
 	if err != nil {
@@ -190,4 +195,37 @@ func startCPUProfile(path string) (func(), error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// layout decides the mount's files. A signal while it works (indexing big
+// gzip files takes minutes) stops it; once mounted, waitForUnmount
+// handles signals.
+func layout(src *source, cfg *mountConfig, in *ova.Integrity, cache *vdisk.Cache, sigs <-chan os.Signal, log zerolog.Logger) ([]fs.VirtualFile, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	finished, watcherDone := make(chan struct{}), make(chan struct{})
+	var interrupted os.Signal
+	go func() {
+		defer close(watcherDone)
+		select {
+		case interrupted = <-sigs:
+			cancel()
+		case <-finished:
+		}
+	}()
+	views, err := fs.Layout(src.archive, fs.LayoutOptions{Integrity: in, Cache: cache, Log: log, Context: ctx,
+		Gzip: ova.GzipOptions{CacheDir: cfg.cacheDir, Source: src.identity()}})
+	close(finished)
+	<-watcherDone
+	if interrupted != nil {
+		name := interrupted.String()
+		if sig, ok := interrupted.(syscall.Signal); ok {
+			name = unix.SignalName(sig)
+		}
+		return nil, fail(exitUsage, "%s: interrupted by %s before the mount was ready; nothing was mounted", cfg.archive, name)
+	}
+	if err != nil {
+		return nil, fail(exitInternal, "%s: %v", cfg.archive, err)
+	}
+	return views, nil
 }

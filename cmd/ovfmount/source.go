@@ -21,6 +21,22 @@ type source struct {
 	modTime time.Time
 }
 
+// identity names the archive's bytes for what is cached about them (chunk
+// tables, gzip indexes); nil when it cannot be told.
+func (s *source) identity() []byte {
+	var st os.FileInfo
+	var err error
+	if s.file != nil {
+		st, err = s.file.Stat()
+	} else {
+		st, err = os.Stat(s.path)
+	}
+	if err != nil {
+		return nil
+	}
+	return ova.FileIdentity(st)
+}
+
 func (s *source) Close() error {
 	if s.watched != nil {
 		s.watched.Close()

@@ -30,6 +30,7 @@ var sections = []section{
 	{"vmdk", benchVMDK},
 	{"formats", benchFormats},
 	{"verify", benchVerify},
+	{"gzip", benchGzip},
 }
 
 func sectionNames() []string {
