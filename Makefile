@@ -18,7 +18,7 @@ FUZZTIME ?= 1m
 STRESS_SECONDS ?= 300
 
 # Debian packages the tests use as oracles and tools, by the command they provide.
-TEST_TOOLS  := fusermount3:fuse3 qemu-img:qemu-utils mkfs.ext4:e2fsprogs openssl:openssl tar:tar gzip:gzip
+TEST_TOOLS  := fusermount3:fuse3 qemu-img:qemu-utils mkfs.ext4:e2fsprogs openssl:openssl tar:tar gzip:gzip nginx:nginx
 BENCH_TOOLS := archivemount:archivemount vmdkmount:libvmdk-utils
 
 .PHONY: build test demo bench fuzz stress lint install deps bench-deps clean

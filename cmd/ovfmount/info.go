@@ -67,10 +67,10 @@ type infoFile struct {
 	Members     []string `json:"members"`
 }
 
-const infoUsage = `Usage: ovfmount info [--json] ARCHIVE
+const infoUsage = `Usage: ovfmount info [flags] ARCHIVE
 
-Summarises an appliance (an .ova, or an unpacked package's .ovf or
-folder): product, systems, CPUs, memory, networks, disks, properties,
+Summarises an appliance (an .ova file or URL, or an unpacked package's
+.ovf or folder): product, systems, CPUs, memory, networks, disks, properties,
 EULA, manifest and signature, and every inconsistency found. It reads the
 descriptor, the manifests and the disks' headers only, so it answers at
 once whatever the size of the appliance.
@@ -80,11 +80,14 @@ Flags:
 
 func runInfo(args []string, stdout, stderr io.Writer) int {
 	var asJSON bool
-	var cacheDir string
+	var cacheDir, caFile string
+	var net remoteFlags
 	fl := pflag.NewFlagSet("ovfmount info", pflag.ContinueOnError)
 	fl.SetOutput(io.Discard)
 	fl.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	fl.StringVar(&cacheDir, "cache-dir", defaultCacheDir(), "where a mount saved gzip seek indexes, which let info read compressed disks' headers")
+	fl.StringVar(&caFile, "ca", "", caHelp)
+	net.flags(fl)
 	err := fl.Parse(args)
 	if errors.Is(err, pflag.ErrHelp) {
 		fmt.Fprintf(stdout, infoUsage, fl.FlagUsages())
@@ -97,13 +100,13 @@ func runInfo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ovfmount info: %v\nRun 'ovfmount info --help' for usage.\n", err)
 		return exitUsage
 	}
-	src, err := openSource(fl.Arg(0))
+	src, err := openSource(fl.Arg(0), remoteSettings{flags: &net, caFile: caFile, cacheDir: cacheDir, log: warnLogger(stderr)})
 	if err != nil {
 		fmt.Fprintf(stderr, "ovfmount info: %v\n", err)
 		return codeOf(err)
 	}
 	defer src.Close()
-	r := describe(fl.Arg(0), src.archive, ova.GzipOptions{CacheDir: cacheDir, Source: src.identity()})
+	r := describe(shownName(fl.Arg(0)), src.archive, ova.GzipOptions{CacheDir: cacheDir, Source: src.identity()})
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -19,7 +19,12 @@ func (v *verify) integrityOptions(mode ova.VerifyMode, src *source) (ova.Integri
 		if err != nil {
 			return opts, fail(exitUsage, "--ca: %s", describeOSError(err))
 		}
-		pool := x509.NewCertPool()
+		// Extra CAs, as a company's own CA is: trusted alongside the
+		// system's, like ovftool's and curl's --cacert users expect.
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
 		if !pool.AppendCertsFromPEM(pem) {
 			return opts, fail(exitUsage, "--ca: %s holds no PEM certificate", v.caFile)
 		}

@@ -107,3 +107,14 @@ func detachedWriter(cfg *mountConfig) (zerolog.LevelWriter, string, error) {
 	}
 	return zerolog.LevelWriterAdapter{Writer: io.Discard}, "", nil
 }
+
+// warnLogger is the log of the info and verify commands: warnings only
+// (a retried request, a remote file that changed), for people, on w.
+func warnLogger(w io.Writer) zerolog.Logger {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = isTerminal(f)
+	}
+	lw, _ := formatted(w, "console", tty)
+	return zerolog.New(lw).Level(zerolog.WarnLevel).With().Timestamp().Logger()
+}

@@ -65,13 +65,15 @@ certificate and disks appear as files, read in place, without extracting.
 
 Usage:
   ovfmount [flags] ARCHIVE MOUNTPOINT   mount (returns once the mount is ready)
-  ovfmount info [--json] ARCHIVE        summarise the appliance: systems, disks, networks, signature
+  ovfmount info [flags] ARCHIVE         summarise the appliance: systems, disks, networks, signature
   ovfmount verify [flags] ARCHIVE       check every file against the manifest and signature
   ovfmount version                      print the version
   ovfmount help                         print this help
 
-ARCHIVE is an .ova file (a tar archive), or the .ovf descriptor of an
-unpacked package (or its folder). MOUNTPOINT must be an empty folder.
+ARCHIVE is an .ova file (a tar archive), an http:// or https:// URL of
+one (read in place with range requests: nothing is downloaded but what is
+read), or the .ovf descriptor of an unpacked package (or its folder).
+MOUNTPOINT must be an empty folder.
 Unmount with: fusermount3 -u MOUNTPOINT (or umount as root).
 
 Flags:

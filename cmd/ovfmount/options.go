@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 )
 
@@ -40,6 +42,7 @@ type verify struct {
 	caFile               string
 	requireTrustedSigner bool
 	allowUnlisted        bool
+	net                  remoteFlags
 }
 
 func (v *verify) flags(fs *pflag.FlagSet, mount bool) {
@@ -47,9 +50,17 @@ func (v *verify) flags(fs *pflag.FlagSet, mount bool) {
 		fs.StringVar(&v.mode, "verify", "lazy", "check files against the manifest: off, lazy (serve at once, verify in the background, then check every read) or strict (serve nothing unverified)")
 		fs.BoolVar(&v.allowUnlisted, "allow-unlisted", false, "with --verify=strict, also serve files the manifest does not list")
 	}
-	fs.StringVar(&v.cacheDir, "cache-dir", defaultCacheDir(), "where trusted chunk tables and gzip seek indexes are kept between runs (empty: nowhere)")
-	fs.StringVar(&v.caFile, "ca", "", "PEM file of CA certificates to check the signer against, instead of the system roots")
+	fs.StringVar(&v.cacheDir, "cache-dir", defaultCacheDir(), "where trusted chunk tables, gzip seek indexes and blocks of remote archives are kept between runs (empty: nowhere)")
+	fs.StringVar(&v.caFile, "ca", "", caHelp)
 	fs.BoolVar(&v.requireTrustedSigner, "require-trusted-signer", false, "treat a signer whose chain is not trusted (self-signed, unknown CA, expired) as a bad signature")
+	v.net.flags(fs)
+}
+
+const caHelp = "PEM file of extra trusted CA certificates, alongside the system roots: for the signer's chain, and for an https URL's server"
+
+// remote is what opening an archive given as a URL takes from the flags.
+func (v *verify) remote(log zerolog.Logger) remoteSettings {
+	return remoteSettings{flags: &v.net, caFile: v.caFile, cacheDir: v.cacheDir, log: log}
 }
 
 // defaultCacheDir is $XDG_CACHE_HOME/ovfmount, or ~/.cache/ovfmount.
@@ -103,7 +114,8 @@ const mountOptionsHelp = `Mount options (-o), also usable in fstab:
   log_level=LEVEL        same as --log-level
   log_format=FORMAT      same as --log-format
   cache_size=SIZE        same as --cache-size
-  verify=MODE, cache_dir=DIR, ca=FILE, require_trusted_signer, allow_unlisted
+  verify=MODE, cache_dir=DIR, ca=FILE, require_trusted_signer, allow_unlisted,
+  netrc=FILE, remote_cache=SIZE, timeout=DURATION
                          same as the flags of those names
   ro, rw, dev, nodev, suid, nosuid, exec, atime, noatime, relatime, defaults,
   auto, noauto, user, users, nofail, _netdev, x-*
@@ -156,6 +168,12 @@ func (cfg *mountConfig) applyOption(opt string) error {
 		cfg.requireTrustedSigner = true
 	case "allow_unlisted":
 		cfg.allowUnlisted = true
+	case "netrc":
+		cfg.net.netrc = val
+	case "remote_cache":
+		cfg.net.cacheSize, err = parseSize(val)
+	case "timeout":
+		cfg.net.timeout, err = time.ParseDuration(val)
 	case "ro", "rw", "dev", "nodev", "suid", "nosuid", "exec", "atime", "noatime", "relatime", "strictatime",
 		"nodiratime", "diratime", "defaults", "auto", "noauto", "user", "users", "owner", "group", "nofail",
 		"_netdev", "comment", "subtype", "max_read", "kernel_cache", "auto_cache":

@@ -6,6 +6,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ovfmount/ovfmount/ova/remote"
 )
 
 func TestParseMountArgs(t *testing.T) {
@@ -32,6 +35,11 @@ func TestParseMountArgs(t *testing.T) {
 		{args: []string{"--verify=off", "--cache-dir=", "a", "m"},
 			want: mountConfig{archive: "a", mountpoint: "m", uid: -1, gid: -1, logLevel: "info", logFormat: "auto",
 				verify: verify{mode: "off", cacheDir: ""}}},
+		// Header values hold commas, so headers are flags only, never -o.
+		{args: []string{"-H", "Authorization: Bearer a,b", "--header=X-Key: 1", "-o", "netrc=/n,remote_cache=2G,timeout=5s", "https://h/a.ova", "m"},
+			want: mountConfig{archive: "https://h/a.ova", mountpoint: "m", uid: -1, gid: -1, logLevel: "info", logFormat: "auto",
+				verify: verify{mode: "lazy", cacheDir: defaultCacheDir(), net: remoteFlags{
+					headers: []string{"Authorization: Bearer a,b", "X-Key: 1"}, netrc: "/n", cacheSize: 2 << 30, timeout: 5 * time.Second}}}},
 		{args: []string{"-o", "uid=-1", "a", "m"}, err: "needs a non-negative number"},
 		{args: []string{"-o", "uid", "a", "m"}, err: "needs a non-negative number"},
 		{args: []string{"-o", "frobnicate", "a", "m"}, err: `unknown mount option "frobnicate"`},
@@ -50,9 +58,12 @@ func TestParseMountArgs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.want.verify == (verify{}) {
-				// The cases that do not set them expect the defaults.
+			// The cases that do not set them expect the defaults.
+			if reflect.DeepEqual(tc.want.verify, verify{}) {
 				tc.want.verify = verify{mode: "lazy", cacheDir: defaultCacheDir()}
+			}
+			if reflect.DeepEqual(tc.want.verify.net, remoteFlags{}) {
+				tc.want.verify.net = remoteFlags{cacheSize: remote.DefaultDiskBudget, timeout: remote.DefaultRequestTimeout}
 			}
 			if !reflect.DeepEqual(*cfg, tc.want) {
 				t.Errorf("got  %+v\nwant %+v", *cfg, tc.want)

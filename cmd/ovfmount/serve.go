@@ -55,7 +55,7 @@ func serve(cfg *mountConfig) error {
 	if err != nil {
 		return err
 	}
-	src, err := openSource(cfg.archive)
+	src, err := openSource(cfg.archive, cfg.verify.remote(log))
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func serve(cfg *mountConfig) error {
 	}
 	iopts.OnEvent = func(e ova.Event) { logEvent(log, e) }
 	for _, w := range src.archive.Warnings() {
-		log.Warn().Str("archive", cfg.archive).Msg(w.String())
+		log.Warn().Str("archive", src.path).Msg(w.String())
 	}
 	mnt, err := checkMountpoint(cfg.mountpoint, cfg.nonempty)
 	if err != nil {
@@ -102,7 +102,7 @@ func serve(cfg *mountConfig) error {
 		KernelOptions: cfg.kernelOptions, Debug: cfg.debugFUSE, Log: log,
 	})
 	if err != nil {
-		return fail(exitFUSE, "mounting %s on %s: %v", cfg.archive, mnt, err)
+		return fail(exitFUSE, "mounting %s on %s: %v", src.path, mnt, err)
 	}
 	log.Info().Str("archive", src.path).Str("mountpoint", mnt).Int("files", len(src.archive.Files())).
 		Dur("took", time.Since(start)).Msg("mounted")
@@ -222,10 +222,10 @@ func layout(src *source, cfg *mountConfig, in *ova.Integrity, cache *vdisk.Cache
 		if sig, ok := interrupted.(syscall.Signal); ok {
 			name = unix.SignalName(sig)
 		}
-		return nil, fail(exitUsage, "%s: interrupted by %s before the mount was ready; nothing was mounted", cfg.archive, name)
+		return nil, fail(exitUsage, "%s: interrupted by %s before the mount was ready; nothing was mounted", src.path, name)
 	}
 	if err != nil {
-		return nil, fail(exitInternal, "%s: %v", cfg.archive, err)
+		return nil, fail(exitInternal, "%s: %v", src.path, err)
 	}
 	return views, nil
 }

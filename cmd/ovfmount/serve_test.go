@@ -38,7 +38,7 @@ func TestLayoutInterrupted(t *testing.T) {
 	tw.Close()
 	f.Close()
 
-	src, err := openSource(path)
+	src, err := openSource(path, remoteSettings{})
 	if err != nil {
 		t.Fatal(err)
 	}

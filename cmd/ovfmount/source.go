@@ -9,7 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/ovfmount/ovfmount/ova"
+	"github.com/ovfmount/ovfmount/ova/remote"
 )
 
 // source is an opened package: an OVA file, or an unpacked package folder.
@@ -17,13 +20,25 @@ type source struct {
 	archive *ova.Archive
 	file    *os.File         // the OVA, kept open: reads are served from it
 	watched *ova.WatchedFile // the OVA, watched for changes underneath
-	path    string           // absolute path, shown in df
+	remote  *remote.File     // the OVA, when it is on a web server
+	path    string           // absolute path, or the URL without credentials: shown in df and logs
 	modTime time.Time
+}
+
+// remoteSettings are what opening an archive given as a URL needs.
+type remoteSettings struct {
+	flags    *remoteFlags
+	caFile   string
+	cacheDir string
+	log      zerolog.Logger
 }
 
 // identity names the archive's bytes for what is cached about them (chunk
 // tables, gzip indexes); nil when it cannot be told.
 func (s *source) identity() []byte {
+	if s.remote != nil {
+		return s.remote.Identity()
+	}
 	var st os.FileInfo
 	var err error
 	if s.file != nil {
@@ -45,13 +60,20 @@ func (s *source) Close() error {
 	if s.file != nil {
 		err = errors.Join(err, s.file.Close())
 	}
+	if s.remote != nil {
+		err = errors.Join(err, s.remote.Close())
+	}
 	return err
 }
 
 // openSource opens what the user named: an .ova (any name; recognised by
-// content), an .ovf descriptor of an unpacked package, or the folder of
-// one. Errors carry exit code 2 and name the file and the problem.
-func openSource(path string) (*source, error) {
+// content) as a file or an http(s) URL, an .ovf descriptor of an unpacked
+// package, or the folder of one. Errors carry exit code 2 and name the
+// file and the problem.
+func openSource(path string, rs remoteSettings) (*source, error) {
+	if isURL(path) {
+		return openURL(path, rs)
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fail(exitUsage, "%s: %v", path, err)
@@ -100,6 +122,31 @@ func openSource(path string) (*source, error) {
 		return nil, fail(exitUsage, "%s: %v", path, err)
 	}
 	return &source{archive: a, file: f, watched: w, path: abs, modTime: st.ModTime()}, nil
+}
+
+// openURL opens an OVA on a web server. An unpacked package is not
+// accepted there: its files would be separate URLs, each of them opened
+// and trusted on its own.
+func openURL(rawURL string, rs remoteSettings) (*source, error) {
+	shown := shownName(rawURL)
+	opt, err := rs.flags.options(rs.caFile, rs.cacheDir, rs.log)
+	if err != nil {
+		return nil, err
+	}
+	f, err := openRemote(rawURL, opt)
+	if err != nil {
+		return nil, err
+	}
+	a, err := ova.Open(f, f.Size())
+	if err != nil {
+		f.Close()
+		var fe *ova.FormatError
+		if errors.As(err, &fe) {
+			return nil, fail(exitUsage, "%s: not an OVA: %s", shown, fe.Reason)
+		}
+		return nil, fail(exitUsage, "%s: %v", shown, err)
+	}
+	return &source{archive: a, remote: f, path: f.URL(), modTime: f.ModTime()}, nil
 }
 
 func openPackageDir(ovf, shown string) (*source, error) {

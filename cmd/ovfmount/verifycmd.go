@@ -95,7 +95,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 }
 
 func verifyArchive(path string, v *verify, stderr io.Writer) (*verifyReport, error) {
-	src, err := openSource(path)
+	src, err := openSource(path, v.remote(warnLogger(stderr)))
 	if err != nil {
 		return nil, err
 	}

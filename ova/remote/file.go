@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -253,6 +254,10 @@ func (f *File) Size() int64 { return f.size }
 
 // URL is the file's URL without userinfo or query string, safe to show.
 func (f *File) URL() string { return f.shown }
+
+// ModTime is the file's Last-Modified as the server gave it at Open; zero
+// when it gave none.
+func (f *File) ModTime() time.Time { return f.val.modTime }
 
 // Identity names the version of the remote file that was opened, for
 // what callers cache about its bytes (chunk tables, seek indexes): its URL

@@ -41,3 +41,7 @@ func redactError(err error) error {
 	}
 	return err
 }
+
+// Redact is rawURL as it may be shown (see redactURL), for callers that
+// name a URL before or without opening it.
+func Redact(rawURL string) string { return redactURLString(rawURL) }

@@ -31,6 +31,7 @@ var sections = []section{
 	{"formats", benchFormats},
 	{"verify", benchVerify},
 	{"gzip", benchGzip},
+	{"remote", benchRemote},
 }
 
 func sectionNames() []string {

@@ -14,13 +14,7 @@ import (
 // against the same read with verification off.
 func benchVerify(r *report) error {
 	heading("verification of a 1.5 GB OVA with a SHA256 manifest")
-	disk, err := cached("verify-disk-1500M.bin", func(path string) error { return randomFile(path, storedSize) })
-	if err != nil {
-		return err
-	}
-	archive, err := cached("verify-1500M.ova", func(path string) error {
-		return sample.WriteOVA(path, sample.Appliance{Name: "app", Disks: []sample.Disk{{File: "disk1.img", Path: disk, Capacity: storedSize}}})
-	})
+	archive, disk, err := manifestOVA()
 	if err != nil {
 		return err
 	}
@@ -95,4 +89,17 @@ func benchVerify(r *report) error {
 	r.add("verify", "sequential read with --verify=off", mbps(storedSize, off), "")
 	fmt.Println()
 	return nil
+}
+
+// manifestOVA is a 1.5 GB appliance (descriptor, SHA256 manifest, one
+// stored disk of random bytes), and that disk.
+func manifestOVA() (archive, disk string, err error) {
+	disk, err = cached("verify-disk-1500M.bin", func(path string) error { return randomFile(path, storedSize) })
+	if err != nil {
+		return "", "", err
+	}
+	archive, err = cached("verify-1500M.ova", func(path string) error {
+		return sample.WriteOVA(path, sample.Appliance{Name: "app", Disks: []sample.Disk{{File: "disk1.img", Path: disk, Capacity: storedSize}}})
+	})
+	return archive, disk, err
 }
