@@ -45,6 +45,16 @@ func servePkg(t *testing.T) (*nginx.Server, *signedPkg, string) {
 	return srv, p, root
 }
 
+// TestRemote mounts packages served by nginx. The subtests share one
+// server and one pair of packages, which take longer to make than to test.
+func TestRemote(t *testing.T) {
+	srv, p, root := servePkg(t)
+	t.Run("mount", func(t *testing.T) { remoteMount(t, srv, p) })
+	t.Run("verify", func(t *testing.T) { remoteVerify(t, srv, p) })
+	t.Run("access", func(t *testing.T) { remoteAccess(t, srv, p) })
+	t.Run("file changes", func(t *testing.T) { remoteFileChanges(t, srv, root) })
+}
+
 // rawOracle is qemu-img's raw conversion of the package's disk.
 func rawOracle(t *testing.T, p *signedPkg) string {
 	t.Helper()
@@ -59,8 +69,7 @@ func rawOracle(t *testing.T, p *signedPkg) string {
 // view read through it are the local file's bytes. Reading them again
 // costs no request, and a later mount with the same cache folder reads
 // everything from it.
-func TestRemoteMount(t *testing.T) {
-	srv, p, _ := servePkg(t)
+func remoteMount(t *testing.T, srv *nginx.Server, p *signedPkg) {
 	url := srv.URL + "/app.ova"
 	cache := t.TempDir()
 	before := srv.Requests()
@@ -98,8 +107,7 @@ func TestRemoteMount(t *testing.T) {
 
 // Lazy and strict verification, verify and info work on a URL as on a
 // file.
-func TestRemoteVerify(t *testing.T) {
-	srv, p, _ := servePkg(t)
+func remoteVerify(t *testing.T, srv *nginx.Server, p *signedPkg) {
 	url, bad := srv.URL+"/app.ova", srv.URL+"/tampered.ova"
 
 	m := mountArchive(t, url, "--ca", p.caPEM, "--cache-dir", t.TempDir())
@@ -139,8 +147,7 @@ func TestRemoteVerify(t *testing.T) {
 
 // Credentials reach the server and never the log; a private CA is
 // trusted only when given; redirects are followed.
-func TestRemoteAccess(t *testing.T) {
-	srv, p, _ := servePkg(t)
+func remoteAccess(t *testing.T, srv *nginx.Server, p *signedPkg) {
 
 	private := srv.URL + "/private/app.ova"
 	if code, out := runOvfmount(t, private, t.TempDir()); code != 2 || !strings.Contains(out, "access denied") {
@@ -187,8 +194,7 @@ func TestRemoteAccess(t *testing.T) {
 
 // The file on the server is replaced while mounted: reads of bytes not
 // yet fetched fail with EIO and the log says why; nothing mixes versions.
-func TestRemoteFileChanges(t *testing.T) {
-	srv, _, root := servePkg(t)
+func remoteFileChanges(t *testing.T, srv *nginx.Server, root string) {
 	// A member larger than the memory cache, so its end is fetched only
 	// when read.
 	version := func(seed int64) string {
