@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"math/rand"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -230,5 +232,48 @@ func remoteFileChanges(t *testing.T, srv *nginx.Server, root string) {
 	// from the new version.
 	if b, err := os.ReadFile(m.path("good.txt")); err == nil && string(b) != "still served" {
 		t.Errorf("after the change: %q", b)
+	}
+}
+
+// A server that accepts connections and never answers: SIGTERM ends the
+// wait for it at once, and nothing is mounted.
+func TestRemoteStalledOpenInterrupted(t *testing.T) {
+	testutil.RequireFUSE(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, unanswered, until the test ends
+		}
+	}()
+	dir := t.TempDir()
+	var stderr syncBuffer
+	cmd := exec.Command(ovfmountBin, "-f", "http://"+l.Addr().String()+"/app.ova", dir)
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("ovfmount kept waiting after SIGTERM; stderr:\n%s", stderr.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("exit %d; stderr:\n%s", code, stderr.String())
+	}
+	if mounted(t, dir) {
+		t.Error("something was mounted")
 	}
 }

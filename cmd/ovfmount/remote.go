@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -94,9 +96,16 @@ func fileExists(p string) bool {
 // openRemote opens an archive on a web server. Errors carry exit code 2
 // and say what the user can do about them.
 func openRemote(rawURL string, opt remote.Options) (*remote.File, error) {
-	f, err := remote.Open(context.Background(), rawURL, opt)
+	// A server that stalls keeps Open retrying for minutes: SIGINT and
+	// SIGTERM end the wait.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	f, err := remote.Open(ctx, rawURL, opt)
 	if err == nil {
 		return f, nil
+	}
+	if ctx.Err() != nil {
+		return nil, fail(exitUsage, "%s: interrupted while opening it; nothing was mounted", shownName(rawURL))
 	}
 	msg := strings.TrimPrefix(err.Error(), "remote: ")
 	switch {
