@@ -19,17 +19,20 @@ type readahead struct {
 }
 
 type raStream struct {
-	next int64  // where the stream's next read is expected to start
-	hits int    // sequential reads so far
-	used uint64 // clock at the last read: the least recent stream is replaced
+	next  int64  // where the stream's next read is expected to start
+	bytes int64  // bytes the stream has read
+	hits  int    // sequential reads so far
+	used  uint64 // clock at the last read: the least recent stream is replaced
 }
 
 // observe records a read of n bytes at off. It returns how many blocks
 // ahead of the read should be in memory or on the way: 0 unless the read
-// continues a stream. slack lets a read start a little before or after
-// where the stream ended, as the kernel's concurrent reads of one file
-// arrive slightly out of order.
-func (ra *readahead) observe(off, n, slack int64, limit int) int {
+// continues a stream that has read at least minBytes. slack lets a read
+// start a little before or after where the stream ended, as the kernel's
+// concurrent reads of one file arrive slightly out of order; minBytes
+// keeps small reads that hop forward (a tar index scan reading one
+// 512-byte header after another) from counting as a copy.
+func (ra *readahead) observe(off, n, slack, minBytes int64, limit int) int {
 	ra.mu.Lock()
 	defer ra.mu.Unlock()
 	ra.clock++
@@ -38,15 +41,19 @@ func (ra *readahead) observe(off, n, slack int64, limit int) int {
 		s := &ra.streams[i]
 		if s.used != 0 && off >= s.next-slack && off <= s.next+slack {
 			s.next = max(s.next, off+n)
+			s.bytes += n
 			s.hits++
 			s.used = ra.clock
+			if s.bytes < minBytes {
+				return 0
+			}
 			return min(limit, 1<<min(s.hits, 30))
 		}
 		if s.used < ra.streams[oldest].used {
 			oldest = i
 		}
 	}
-	ra.streams[oldest] = raStream{next: off + n, used: ra.clock}
+	ra.streams[oldest] = raStream{next: off + n, bytes: n, used: ra.clock}
 	return 0
 }
 
@@ -60,7 +67,7 @@ func (f *File) readAhead(off, n int64) {
 	if f.cfg.readAhead == 0 {
 		return
 	}
-	window := f.ra.observe(off, n, f.bs, f.cfg.readAhead)
+	window := f.ra.observe(off, n, f.bs, f.bs, f.cfg.readAhead)
 	if window == 0 {
 		return
 	}

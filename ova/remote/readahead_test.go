@@ -78,6 +78,17 @@ func TestNoReadAheadWithoutSequentialReads(t *testing.T) {
 		t.Errorf("random reads: %+v, want no read-ahead and 7 requests", st)
 	}
 
+	// A tar index scan: one 512-byte header after another, each a few
+	// KiB past the last. Its reads are near each other but read little;
+	// fetching blocks ahead of it would be waste.
+	h := mustOpen(t, srv.url(), testOptions())
+	for off := int64(0); off < 3*testBlock; off += 3 << 10 {
+		readCheck(t, h, data, off, 512)
+	}
+	if st := h.Stats(); st.Prefetched != 0 {
+		t.Errorf("a header scan: %+v, want no read-ahead", st)
+	}
+
 	opt := testOptions()
 	opt.ReadAhead = -1
 	g := mustOpen(t, srv.url(), opt)
