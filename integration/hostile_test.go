@@ -94,15 +94,22 @@ func hostileCase(t *testing.T, archive, warning string, rssLimit int64) {
 	if warning != "" && !strings.Contains(readFile(m.logFile), warning) {
 		t.Errorf("the log lacks %q:\n%s", warning, tail(readFile(m.logFile), 3000))
 	}
-	// The race detector multiplies memory use several times over, so the
-	// bound holds for the binary users run and is widened for -race builds.
+	checkRSS(t, m.dir, rssLimit)
+}
+
+// checkRSS logs the peak RSS of the daemon serving mnt and fails the test
+// above limit, a bound for the binary users run. The race detector
+// multiplies memory use several times over, so -race builds get four
+// times the room.
+func checkRSS(t *testing.T, mnt string, limit int64) {
+	t.Helper()
 	if raceEnabled {
-		rssLimit *= 4
+		limit *= 4
 	}
-	rss := daemonRSS(t, m.dir)
+	rss := daemonRSS(t, mnt)
 	t.Logf("peak RSS %d MiB", rss>>20)
-	if rss > rssLimit {
-		t.Errorf("peak RSS %d MiB, over %d MiB", rss>>20, rssLimit>>20)
+	if rss > limit {
+		t.Errorf("peak RSS %d MiB, over %d MiB", rss>>20, limit>>20)
 	}
 }
 

@@ -111,18 +111,10 @@ func TestStress(t *testing.T) {
 	}
 	wg.Wait()
 	rate := float64(reads.Load()) / float64(seconds)
-	rss := daemonRSS(t, m.dir)
-	t.Logf("%d reads in %d s (%.0f reads/s) by 32 readers over %d files; peak RSS %d MiB", reads.Load(), seconds, rate, len(targets), rss>>20)
+	t.Logf("%d reads in %d s (%.0f reads/s) by 32 readers over %d files", reads.Load(), seconds, rate, len(targets))
 	if mismatches.Load() != 0 || failures.Load() != 0 || reads.Load() == 0 {
 		t.Errorf("%d mismatches and %d failures in %d reads; first per file: %v\nlog tail:\n%s", mismatches.Load(), failures.Load(), reads.Load(), first, tail(readFile(m.logFile), 2000))
 	}
-	// 64 MiB of cache and the kernel's buffers, with generous room; the
-	// race detector multiplies memory use.
-	limit := int64(256 << 20)
-	if raceEnabled {
-		limit = 1 << 30
-	}
-	if rss > limit {
-		t.Errorf("peak RSS %d MiB, over %d MiB", rss>>20, limit>>20)
-	}
+	// 64 MiB of cache and the kernel's buffers, with generous room.
+	checkRSS(t, m.dir, 256<<20)
 }

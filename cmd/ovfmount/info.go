@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -88,17 +87,8 @@ func runInfo(args []string, stdout, stderr io.Writer) int {
 	fl.StringVar(&cacheDir, "cache-dir", defaultCacheDir(), "where a mount saved gzip seek indexes, which let info read compressed disks' headers")
 	fl.StringVar(&caFile, "ca", "", caHelp)
 	net.flags(fl)
-	err := fl.Parse(args)
-	if errors.Is(err, pflag.ErrHelp) {
-		fmt.Fprintf(stdout, infoUsage, fl.FlagUsages())
-		return exitOK
-	}
-	if err == nil && fl.NArg() != 1 {
-		err = fmt.Errorf("need one ARCHIVE, got %d argument(s)", fl.NArg())
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "ovfmount info: %v\nRun 'ovfmount info --help' for usage.\n", err)
-		return exitUsage
+	if code, done := parseOneArchive(fl, args, infoUsage, stdout, stderr); done {
+		return code
 	}
 	src, err := openSource(fl.Arg(0), remoteSettings{flags: &net, caFile: caFile, cacheDir: cacheDir, log: warnLogger(stderr)})
 	if err != nil {

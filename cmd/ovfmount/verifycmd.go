@@ -64,17 +64,8 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(io.Discard)
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	v.flags(fs, false)
-	err := fs.Parse(args)
-	if errors.Is(err, pflag.ErrHelp) {
-		fmt.Fprintf(stdout, verifyUsage, fs.FlagUsages())
-		return exitOK
-	}
-	if err == nil && fs.NArg() != 1 {
-		err = fmt.Errorf("need one ARCHIVE, got %d argument(s)", fs.NArg())
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "ovfmount verify: %v\nRun 'ovfmount verify --help' for usage.\n", err)
-		return exitUsage
+	if code, done := parseOneArchive(fs, args, verifyUsage, stdout, stderr); done {
+		return code
 	}
 	report, err := verifyArchive(fs.Arg(0), &v, stderr)
 	if err != nil {
@@ -265,4 +256,23 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// parseOneArchive parses the flags of a command that takes one ARCHIVE.
+// When done, the command ends with code: --help was printed, or a usage
+// error was.
+func parseOneArchive(fs *pflag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (code int, done bool) {
+	err := fs.Parse(args)
+	if errors.Is(err, pflag.ErrHelp) {
+		fmt.Fprintf(stdout, usage, fs.FlagUsages())
+		return exitOK, true
+	}
+	if err == nil && fs.NArg() != 1 {
+		err = fmt.Errorf("need one ARCHIVE, got %d argument(s)", fs.NArg())
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", fs.Name(), err, fs.Name())
+		return exitUsage, true
+	}
+	return exitOK, false
 }
