@@ -25,7 +25,8 @@ import (
 //	CacheDir/<object key>/<block index, 16 hex digits>.blk
 //
 // holding a header (magic, object key, block index, length, CRC-32C of
-// the data) and the data. The object key is a hash of the URL, the
+// the data) and the data. The object key is a hash of the URL (without
+// userinfo or query string, as File.Identity has it), the
 // validator the server gave (strong ETag, else Last-Modified), the size and
 // the block size, so a remote file that changed, or a different block size,
 // never finds the old blocks. A file is written under a temporary name and

@@ -59,6 +59,22 @@ func TestDiskCacheServesLaterFile(t *testing.T) {
 	}
 }
 
+// A presigned URL signed anew (another query string, the same object)
+// finds the blocks the last one fetched.
+func TestDiskCacheServesNewSignature(t *testing.T) {
+	data := testData(4*testBlock, 78)
+	srv := newTestServer(t, data)
+	dir := t.TempDir()
+	a := mustOpen(t, srv.url()+"?X-Amz-Signature=one", diskOptions(dir))
+	readAll(t, a, data)
+	a.Close()
+	b := mustOpen(t, srv.url()+"?X-Amz-Signature=two", diskOptions(dir))
+	readAll(t, b, data)
+	if st := b.Stats(); st.Requests != 1 || st.DiskHits != 4 {
+		t.Errorf("second signature: %+v, want only Open's request and 4 disk hits", st)
+	}
+}
+
 // Damaged entries (a flipped bit, a torn file, an entry of another block,
 // an empty file as a crash may leave) are detected, never served, and
 // fetched again; the fresh copies then serve a third File.

@@ -216,7 +216,9 @@ func (f *File) openAttempt(ctx context.Context) ([]byte, source, error) {
 	f.val = newValidator(resp.Header)
 	f.disk = nil
 	if k := f.val.cacheKey(); f.diskCache != nil && k != "" {
-		f.disk = newDiskBlocks(f.diskCache, objectKey(f.rawURL, k, f.size, f.bs))
+		// Keyed like Identity, without userinfo or query string: a
+		// presigned URL's next signature names the same object.
+		f.disk = newDiskBlocks(f.diskCache, objectKey(f.shown, k, f.size, f.bs))
 	}
 	if n == 0 || n != f.blockLen(0) {
 		return nil, 0, nil // nothing to cache: empty, or the server sent less
