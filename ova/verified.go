@@ -3,7 +3,6 @@ package ova
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -243,29 +242,34 @@ func (f *VerifiedFile) checkedRead(p []byte, off int64) (int, error) {
 func (f *VerifiedFile) chunkInto(c int, dst []byte, from int) (int, error) {
 	e, err := recent.get(f, c, func() ([]byte, error) {
 		start := int64(c) * ChunkSize
-		buf := make([]byte, int(min(ChunkSize, f.m.Size-start)))
+		buf := getChunkBuf(int(min(ChunkSize, f.m.Size-start)))
 		if _, err := f.m.ReadAt(buf, start); err != nil && err != io.EOF {
+			putChunkBuf(buf)
 			return nil, err
 		}
-		if sum := sha256.Sum256(buf); sum != f.table.Chunks[c] {
-			return nil, f.mismatch(c, f.table.Chunks[c][:], sum[:], "SHA256")
+		if sum := sumChunk(buf); sum != f.table.Chunks[c] {
+			putChunkBuf(buf)
+			return nil, f.mismatch(c, f.table.Chunks[c][:], sum[:], chunkAlgorithm)
 		}
 		return buf, nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	return copy(dst, e[from:]), nil
+	n := copy(dst, e.data[from:])
+	recent.release(e)
+	return n, nil
 }
 
 // mismatch marks the file damaged for good, reports it once, and returns
 // the error every read of the file gets from now on.
 func (f *VerifiedFile) mismatch(chunk int, want, got []byte, alg string) error {
-	where := "the file"
+	where, source := "the file", "the manifest"
 	if chunk >= 0 {
 		where = fmt.Sprintf("chunk %d (bytes %d-%d)", chunk, int64(chunk)*ChunkSize, min(int64(chunk+1)*ChunkSize, f.m.Size)-1)
+		source = "its table from verification"
 	}
-	err := fmt.Errorf("ova: %s: %s digest of %s is %x, the manifest says %x: %w", f.m.Name, alg, where, got, want, ErrMismatch)
+	err := fmt.Errorf("ova: %s: %s digest of %s is %x, %s says %x: %w", f.m.Name, alg, where, got, source, want, ErrMismatch)
 	f.mu.Lock()
 	first := f.status != StatusMismatch
 	f.status, f.fail = StatusMismatch, err
@@ -277,11 +281,11 @@ func (f *VerifiedFile) mismatch(chunk int, want, got []byte, alg string) error {
 	return err
 }
 
-// verify hashes the whole file: its manifest digest, and a SHA-256 of
+// verify hashes the whole file: its manifest digest, and a BLAKE3 of
 // each chunk for the table later reads are checked against. The two run
-// on separate goroutines over the same buffers, so a SHA-256 manifest
-// costs two cores' time, not twice one core's. progress, if set, gets the
-// bytes hashed as they go.
+// on separate goroutines over the same buffers, so where a second core is
+// free the chunk table costs no time. progress, if set, gets the bytes
+// hashed as they go.
 func (f *VerifiedFile) verify(progress func(int64)) {
 	defer close(f.done)
 	f.in.sem <- struct{}{}
@@ -289,7 +293,7 @@ func (f *VerifiedFile) verify(progress func(int64)) {
 
 	size := f.m.Size
 	n := int((size + ChunkSize - 1) / ChunkSize)
-	chunks := make([][sha256.Size]byte, n)
+	chunks := make([]chunkDigest, n)
 	h := f.entry.Algorithm.New()
 	if h == nil {
 		f.mismatch(-1, f.entry.Digest, nil, string(f.entry.Algorithm))
@@ -310,7 +314,7 @@ func (f *VerifiedFile) verify(progress func(int64)) {
 	go func() {
 		defer wg.Done()
 		for j := range jobs {
-			chunks[j.c] = sha256.Sum256(j.buf)
+			chunks[j.c] = sumChunk(j.buf)
 			free <- j.buf[:cap(j.buf)]
 		}
 	}()
@@ -365,13 +369,22 @@ func (f *VerifiedFile) verify(progress func(int64)) {
 // ask for one chunk in pieces (a disk decoder reading grain by grain, or
 // the kernel's read-ahead requests, which straddle chunks) check it once,
 // while a chunk damaged on disk after it was read is caught within a
-// second. It holds at most recentChunks chunks (recentChunks MiB).
+// second. It holds at most recentChunks chunks (recentChunks MiB), plus
+// those readers are still copying from.
 var recent = &chunkCache{entries: map[chunkKey]*cachedChunk{}}
 
 const (
 	recentChunks = 32
 	recentLife   = int64(1e9) // nanoseconds
 )
+
+// chunkBufs recycles chunk buffers: a fresh 1 MiB buffer per chunk costs
+// as much in zeroing and garbage collection as a fifth of its hashing.
+var chunkBufs = sync.Pool{New: func() any { return new([ChunkSize]byte) }}
+
+func getChunkBuf(n int) []byte { return chunkBufs.Get().(*[ChunkSize]byte)[:n] }
+
+func putChunkBuf(b []byte) { chunkBufs.Put((*[ChunkSize]byte)(b[:ChunkSize])) }
 
 type chunkKey struct {
 	f *VerifiedFile
@@ -380,47 +393,79 @@ type chunkKey struct {
 
 type chunkCache struct {
 	mu      sync.Mutex
-	entries map[chunkKey]*cachedChunk
-	order   []chunkKey // insertion order, oldest first
+	entries map[chunkKey]*cachedChunk // the current entry of each chunk
+	order   []*cachedChunk            // every entry the cache holds, oldest first
 }
 
+// A cachedChunk's buffer goes back to chunkBufs when its last holder lets
+// go: the cache, while the entry is in order, and each reader between get
+// and release.
 type cachedChunk struct {
+	key  chunkKey
 	done chan struct{}
 	data []byte
 	err  error
 	at   int64
+	refs int // guarded by chunkCache.mu
 }
 
-// get returns chunk c of f, checking it with load unless it was checked
-// within the last second or is being checked now.
-func (cc *chunkCache) get(f *VerifiedFile, c int, load func() ([]byte, error)) ([]byte, error) {
+// get returns the entry of chunk c of f, checking the chunk with load
+// unless it was checked within the last second or is being checked now.
+// load returns a buffer from getChunkBuf. On success the caller owns a
+// reference and must release it once it has copied the data.
+func (cc *chunkCache) get(f *VerifiedFile, c int, load func() ([]byte, error)) (*cachedChunk, error) {
 	key := chunkKey{f, c}
 	now := nowNano()
 	cc.mu.Lock()
 	if e := cc.entries[key]; e != nil && (e.at == 0 || now-e.at < recentLife) {
+		e.refs++
 		cc.mu.Unlock()
 		<-e.done
-		return e.data, e.err
+		if e.err != nil {
+			cc.release(e)
+			return nil, e.err
+		}
+		return e, nil
 	}
-	e := &cachedChunk{done: make(chan struct{})}
+	e := &cachedChunk{key: key, done: make(chan struct{}), refs: 2}
 	cc.entries[key] = e
-	cc.order = append(cc.order, key)
+	cc.order = append(cc.order, e)
 	for len(cc.order) > recentChunks {
 		old := cc.order[0]
 		cc.order = cc.order[1:]
-		if cc.entries[old] != nil && cc.entries[old] != e {
-			delete(cc.entries, old)
+		if cc.entries[old.key] == old {
+			delete(cc.entries, old.key)
 		}
+		cc.unref(old)
 	}
 	cc.mu.Unlock()
 
-	e.data, e.err = load()
+	data, err := load()
 	cc.mu.Lock()
-	e.at = nowNano()
-	if e.err != nil && cc.entries[key] == e {
+	e.data, e.err, e.at = data, err, nowNano()
+	if err != nil && cc.entries[key] == e {
 		delete(cc.entries, key) // a failure is not remembered
 	}
 	cc.mu.Unlock()
 	close(e.done)
-	return e.data, e.err
+	if err != nil {
+		cc.release(e)
+		return nil, err
+	}
+	return e, nil
+}
+
+// release drops a reference that get returned.
+func (cc *chunkCache) release(e *cachedChunk) {
+	cc.mu.Lock()
+	cc.unref(e)
+	cc.mu.Unlock()
+}
+
+// unref drops one reference, with cc.mu held.
+func (cc *chunkCache) unref(e *cachedChunk) {
+	if e.refs--; e.refs == 0 && e.data != nil {
+		putChunkBuf(e.data)
+		e.data = nil
+	}
 }
