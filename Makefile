@@ -8,6 +8,10 @@
 #   make stress   32 readers against a mounted appliance for STRESS_SECONDS (default 300)
 #   make lint     gofmt and go vet
 #   make install  copy bin/ovfmount to $(PREFIX)/bin (mount -t fuse.ovfmount finds it there)
+#
+# Where libdeflate-dev and a C compiler are installed (make deps as root
+# installs them), Go builds with -tags=libdeflate: VMDK and QCOW2 units are
+# then inflated by libdeflate, linked statically, about 2.5x faster.
 
 GO       ?= go
 PREFIX   ?= /usr/local
@@ -20,39 +24,59 @@ STRESS_SECONDS ?= 300
 # Debian packages the tests use as oracles and tools, by the command they provide.
 TEST_TOOLS  := fusermount3:fuse3 qemu-img:qemu-utils mkfs.ext4:e2fsprogs openssl:openssl tar:tar gzip:gzip nginx:nginx
 BENCH_TOOLS := archivemount:archivemount vmdkmount:libvmdk-utils
+# Optional: what -tags=libdeflate needs, by a command or an absolute path.
+FAST_INFLATE := /usr/include/libdeflate.h:libdeflate-dev gcc:gcc /usr/include/stdlib.h:libc6-dev
+
+# Shell snippets, so that the choice is made when a recipe runs, after deps
+# may have installed libdeflate-dev: have_libdeflate tests whether
+# -tags=libdeflate would build the C inflater; goflags exports GOFLAGS for the
+# rest of the recipe's shell line (the user's, plus -tags=libdeflate when it
+# would) and says which inflater that is.
+have_libdeflate = [ -e /usr/include/libdeflate.h ] && [ "$$($(GO) env CGO_ENABLED)" = 1 ]
+define goflags
+if $(have_libdeflate); then \
+  export GOFLAGS="$$($(GO) env GOFLAGS) -tags=libdeflate"; echo "inflater: libdeflate (GOFLAGS=$$GOFLAGS)"; \
+else \
+  echo "inflater: pure Go; for libdeflate's, 2.5x faster: apt-get install libdeflate-dev gcc (make deps does, as root)"; \
+fi
+endef
 
 .PHONY: build test demo bench fuzz stress lint install deps bench-deps clean
 
 build:
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ovfmount
+	@$(goflags); set -x; $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ovfmount
 
-# deps installs the test tools that are missing: with apt-get when run as
-# root, otherwise it names the packages and stops.
+# deps installs the test tools that are missing, and what the libdeflate
+# inflater needs: with apt-get when run as root. Otherwise it names the
+# missing test tools and stops; the libdeflate ones are optional.
 deps:
-	@$(call install_tools,$(TEST_TOOLS))
+	@$(call install_tools,$(TEST_TOOLS),$(FAST_INFLATE))
 
 bench-deps:
-	@$(call install_tools,$(TEST_TOOLS) $(BENCH_TOOLS))
+	@$(call install_tools,$(TEST_TOOLS) $(BENCH_TOOLS),$(FAST_INFLATE))
 
+# install_tools takes required and optional cmd:package pairs; a cmd that
+# starts with / is a file that must exist.
 define install_tools
-missing=""; for t in $(1); do cmd=$${t%%:*}; pkg=$${t#*:}; \
-  command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || [ -x /sbin/$$cmd ] || missing="$$missing $$pkg"; done; \
-if [ -n "$$missing" ]; then \
-  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-    echo "installing:$$missing"; \
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
-  else \
-    echo "missing Debian packages:$$missing"; \
-    echo "install them with: sudo apt-get install$$missing   (or run make as root)"; exit 1; \
-  fi; \
+have() { case $$1 in /*) [ -e $$1 ];; *) command -v $$1 >/dev/null 2>&1 || [ -x /usr/sbin/$$1 ] || [ -x /sbin/$$1 ];; esac; }; \
+missing=""; for t in $(1); do have $${t%%:*} || missing="$$missing $${t#*:}"; done; \
+optional=""; for t in $(2); do have $${t%%:*} || optional="$$optional $${t#*:}"; done; \
+if [ -n "$$missing$$optional" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+  echo "installing:$$missing$$optional"; \
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing$$optional >/dev/null || exit 1; \
+elif [ -n "$$missing" ]; then \
+  echo "missing Debian packages:$$missing"; \
+  echo "install them with: sudo apt-get install$$missing$$optional   (or run make as root)"; exit 1; \
 fi
 endef
 
 # The FUSE tests fail rather than skip where /dev/fuse exists, and the
 # oracle tests fail rather than skip, so CI can never pass by skipping.
+# GOFLAGS carries -tags=libdeflate to the integration tests' go build too.
 test: deps lint
-	@echo "go test -race ./... (FUSE tests: $$([ -e /dev/fuse ] && echo required || echo skipped, no /dev/fuse))"
+	@$(goflags); \
+	echo "go test -race ./... (FUSE tests: $$([ -e /dev/fuse ] && echo required || echo skipped, no /dev/fuse))"; set -x; \
 	OVFMOUNT_REQUIRE_TOOLS=1 OVFMOUNT_REQUIRE_FUSE=$$([ -e /dev/fuse ] && echo 1 || echo 0) \
 		$(GO) test -race -count=1 -timeout 14m ./...
 
@@ -60,6 +84,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@if $(have_libdeflate); then set -x; $(GO) vet -tags=libdeflate ./vdisk/codec; fi
 
 demo: build
 	@$(call install_tools,fusermount3:fuse3 mkfs.ext4:e2fsprogs)
@@ -85,7 +110,7 @@ bench: bench-deps build
 	$(GO) run ./internal/cmd/bench -bin $(CURDIR)/$(BIN)
 
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
+	@$(goflags); for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$f ($(FUZZTIME))"; \
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
@@ -95,7 +120,7 @@ fuzz:
 # stress is the long run of the integration stress test (make test runs it
 # for a few seconds): every read checked against an oracle, memory bounded.
 stress: deps
-	OVFMOUNT_REQUIRE_TOOLS=1 OVFMOUNT_REQUIRE_FUSE=1 OVFMOUNT_STRESS_SECONDS=$(STRESS_SECONDS) \
+	@$(goflags); set -x; OVFMOUNT_REQUIRE_TOOLS=1 OVFMOUNT_REQUIRE_FUSE=1 OVFMOUNT_STRESS_SECONDS=$(STRESS_SECONDS) \
 		$(GO) test -count=1 -timeout 0 -run '^TestStress$$' -v ./integration
 
 install: build

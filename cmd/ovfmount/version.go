@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/ovfmount/ovfmount/vdisk/codec"
 )
 
 // version is set at build time by the Makefile (-ldflags -X main.version=).
@@ -24,5 +26,7 @@ func versionString() string {
 	if v == "" || v == "(devel)" {
 		v = "devel"
 	}
-	return fmt.Sprintf("ovfmount %s (%s, go-fuse %s)", v, runtime.Version(), fuseVersion)
+	// The inflater is named because compressed disks read about 2.5x
+	// faster with libdeflate: a slow report starts with which one it was.
+	return fmt.Sprintf("ovfmount %s (%s, go-fuse %s, inflate: %s)", v, runtime.Version(), fuseVersion, codec.Backend())
 }

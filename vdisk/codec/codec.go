@@ -8,6 +8,12 @@
 // Every function stops at len(dst): hostile input can never make it write or
 // allocate more than the caller's buffer. Whether more output than that is
 // an error is the caller's decision, so it is reported as ErrOverflow.
+//
+// Built with the libdeflate tag (and cgo), Zlib and Deflate first try
+// libdeflate, which inflates disk units about 2.5x faster, and keep its
+// result only when it decoded a whole stream: everything else goes through
+// the Go path, so errors and partial output stay the same (see inflateC in
+// libdeflate.go for the malformed streams only libdeflate accepts).
 package codec
 
 import (
@@ -29,6 +35,11 @@ var ErrOverflow = errors.New("codec: output larger than the unit")
 // ErrShort means the stream ended before filling the destination.
 var ErrShort = errors.New("codec: output shorter than the unit")
 
+// Backend names the inflater behind Zlib and Deflate, "libdeflate 1.14" or
+// "klauspost/compress", for logs and benchmark output: read speeds of
+// compressed disks depend on it.
+func Backend() string { return backend }
+
 // readerPool holds *bytes.Reader: klauspost's inflate has a fast path for
 // that exact type (and a few others) and falls back to a generic, much
 // slower one for any other io.ByteReader, wrappers included.
@@ -40,6 +51,15 @@ var zlibPool sync.Pool // io.ReadCloser implementing zlib.Resetter
 // Adler-32. It returns the number of bytes written. n < len(dst) comes with
 // ErrShort, and a stream with more data than dst with ErrOverflow.
 func Zlib(dst, src []byte) (int, error) {
+	if n, ok := inflateC(dst, src, true); ok {
+		return n, short(n, len(dst))
+	}
+	return goZlib(dst, src)
+}
+
+// goZlib is Zlib in pure Go: the whole implementation without the
+// libdeflate tag, and the one that decides every error with it.
+func goZlib(dst, src []byte) (int, error) {
 	br := readerPool.Get().(*bytes.Reader)
 	defer readerPool.Put(br)
 	br.Reset(src)
@@ -67,6 +87,14 @@ var flatePool sync.Pool // io.ReadCloser implementing flate.Resetter
 // Trailing bytes after the end of the stream are ignored, because a QCOW2
 // span is sector-granular and may run into the next cluster's data.
 func Deflate(dst, src []byte) (int, error) {
+	if n, ok := inflateC(dst, src, false); ok {
+		return n, short(n, len(dst))
+	}
+	return goDeflate(dst, src)
+}
+
+// goDeflate is Deflate in pure Go, as goZlib is Zlib.
+func goDeflate(dst, src []byte) (int, error) {
 	br := readerPool.Get().(*bytes.Reader)
 	defer readerPool.Put(br)
 	br.Reset(src)
@@ -130,7 +158,7 @@ func fill(r io.Reader, dst []byte, probe bool) (int, error) {
 	n, err := io.ReadFull(r, dst)
 	switch {
 	case err == io.ErrUnexpectedEOF || err == io.EOF:
-		return n, fmt.Errorf("%w: %d of %d bytes", ErrShort, n, len(dst))
+		return n, short(n, len(dst))
 	case err != nil:
 		return n, err
 	}
@@ -149,4 +177,13 @@ func fill(r io.Reader, dst []byte, probe bool) (int, error) {
 		return n, err
 	}
 	return n, nil
+}
+
+// short is the error for a stream that ended after n of want bytes: nil
+// when n == want, so both inflaters report a short unit the same way.
+func short(n, want int) error {
+	if n == want {
+		return nil
+	}
+	return fmt.Errorf("%w: %d of %d bytes", ErrShort, n, want)
 }

@@ -118,11 +118,18 @@ func TestConcurrentPools(t *testing.T) {
 	wg.Wait()
 }
 
+// FuzzZlib feeds arbitrary bytes to every decoder. Zlib and Deflate must
+// also agree with their pure Go paths (see checkAgainstGo): under the
+// libdeflate tag that is the C inflater against Go, otherwise a tautology.
 func FuzzZlib(f *testing.F) {
 	f.Add(zlibOf(nil, sample(4096)))
+	f.Add(deflateOf(sample(4096)))
+	f.Add(fixedBlock('a', 257, 0, 256)) // "aaaa" in a fixed-Huffman block
 	f.Fuzz(func(t *testing.T, src []byte) {
-		Zlib(make([]byte, 4096), src)
-		Deflate(make([]byte, 4096), src)
+		for _, size := range []int{64, 4096} {
+			checkAgainstGo(t, "Zlib", Zlib, goZlib, size, src)
+			checkAgainstGo(t, "Deflate", Deflate, goDeflate, size, src)
+		}
 		Zstd(make([]byte, 4096), src)
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -54,6 +55,9 @@ func main() {
 	*binary = abs
 	r := &report{}
 	fmt.Printf("ovfmount benchmarks: %d cores, %s, %s\n", runtime.NumCPU(), runtime.GOOS, time.Now().Format(time.RFC3339))
+	if out, err := exec.Command(*binary, "version").Output(); err == nil {
+		fmt.Printf("binary: %s", out)
+	}
 	fmt.Printf("fixtures in %s\n\n", *work)
 	for _, s := range sections {
 		if *only != "" && !strings.Contains(","+*only+",", ","+s.name+",") {
