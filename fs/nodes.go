@@ -121,9 +121,6 @@ func (n *fileNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, of
 	want := int(min(int64(len(dest)), size-off))
 	if sp, ok := n.c.(Splicer); ok {
 		if pieces, ok := sp.Pieces(off, want); ok {
-			if allZero(pieces) {
-				return fuse.ReadResultVector([][]byte{zeros[:want]}), 0
-			}
 			if res, ok := spliceResult(pieces, want, n.log, n.path); ok {
 				return res, 0
 			}

@@ -9,8 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// zeroFD is a memory file of maxRead zero bytes: the holes in a read that
-// also splices data from the archive are spliced from it.
+// zeroFD is a memory file of maxRead zero bytes: holes are spliced from it,
+// so a read of a sparse region costs no copy either.
 var zeroFD = sync.OnceValues(func() (uintptr, bool) {
 	fd, err := unix.MemfdCreate("ovfmount-zeros", unix.MFD_CLOEXEC)
 	if err != nil {
@@ -22,27 +22,6 @@ var zeroFD = sync.OnceValues(func() (uintptr, bool) {
 	}
 	return uintptr(fd), true
 })
-
-// zeros answers reads that fall wholly in holes. Copying them to the kernel
-// with writev costs half of splicing them from zeroFD: on a sequential
-// read of a 4 GiB VMDK view with 1.2 GB of holes, pipe-to-/dev/fuse
-// splices of zeroFD pages took 2.0 s of CPU, writev of the same bytes from
-// here 1.0 s. It is never written.
-var zeros = make([]byte, maxRead)
-
-// allZero reports whether every piece is a hole (read from zeroFD).
-func allZero(pieces []FilePiece) bool {
-	fd, ok := zeroFD()
-	if !ok {
-		return false
-	}
-	for _, p := range pieces {
-		if p.FD != fd {
-			return false
-		}
-	}
-	return true
-}
 
 // pipeSlots is how many page buffers a pipe of the default maximum size
 // (fs.pipe-max-size, 1 MiB) holds; a reply must fit in it with its header
