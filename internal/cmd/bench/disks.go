@@ -67,7 +67,9 @@ func qemuConvert(img, format string) (float64, int64, error) {
 		}
 	}
 	target := fmt.Sprintf(`json:{"driver":"raw","file":{"driver":"null-co","size":%d}}`, size)
-	secs, err := timeCmd("qemu-img", "convert", "-f", format, "-n", "-O", "raw", img, target)
+	secs, err := medianOf3(func() (float64, error) {
+		return timeCmd("qemu-img", "convert", "-f", format, "-n", "-O", "raw", img, target)
+	})
 	return secs, size, err
 }
 
@@ -75,8 +77,10 @@ func qemuConvert(img, format string) (float64, int64, error) {
 // fixtures (the host page cache absorbs the writes), as a user runs it.
 func qemuConvertFile(img, format string) (float64, error) {
 	out := filepath.Join(*work, "convert-out.raw")
-	defer os.Remove(out)
-	return timeCmd("qemu-img", "convert", "-f", format, "-O", "raw", img, out)
+	return medianOf3(func() (float64, error) {
+		defer os.Remove(out)
+		return timeCmd("qemu-img", "convert", "-f", format, "-O", "raw", img, out)
+	})
 }
 
 // randomReads does one reader's random 4 KiB preads over the file for d,
@@ -202,10 +206,14 @@ func vmdkmountRun(img string) (seqSecs float64, size int64, randRate float64, er
 		}
 		return f(filepath.Join(mnt, "vmdk1"))
 	}
-	err = run(func(p string) error {
-		var e error
-		size, seqSecs, e = readSeq(p, 0)
-		return e
+	seqSecs, err = medianOf3(func() (float64, error) {
+		var secs float64
+		err := run(func(p string) error {
+			var e error
+			size, secs, e = readSeq(p, 0)
+			return e
+		})
+		return secs, err
 	})
 	if err != nil {
 		return

@@ -32,10 +32,7 @@ func benchGzip(r *report) error {
 	if err != nil {
 		return err
 	}
-	if err := warm(archive); err != nil {
-		return err
-	}
-	if err := warm(gz); err != nil {
+	if err := warm(archive, gz); err != nil {
 		return err
 	}
 	var zcat []float64

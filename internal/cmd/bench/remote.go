@@ -31,10 +31,8 @@ func benchRemote(r *report) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range []string{big, vmdk} {
-		if err := warm(f); err != nil {
-			return err
-		}
+	if err := warm(big, vmdk); err != nil {
+		return err
 	}
 	dir, err := os.MkdirTemp(*work, "nginx-")
 	if err != nil {

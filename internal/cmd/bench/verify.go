@@ -18,10 +18,7 @@ func benchVerify(r *report) error {
 	if err != nil {
 		return err
 	}
-	if err := warm(archive); err != nil {
-		return err
-	}
-	if err := warm(disk); err != nil {
+	if err := warm(archive, disk); err != nil {
 		return err
 	}
 	cache, err := os.MkdirTemp(*work, "cache-")

@@ -17,7 +17,7 @@ func benchVMDK(r *report) error {
 	if err != nil {
 		return err
 	}
-	if err := warm(archive); err != nil {
+	if err := warm(archive, img); err != nil {
 		return err
 	}
 	v, err := measureView(archive, "disks/disk1.vmdk.raw", true)
