@@ -32,8 +32,11 @@ const (
 	// and fill a fast link, few enough not to be throttled as a crawler.
 	DefaultConnections = 4
 	MaxConnections     = 64
-	// DefaultReadAhead is 8 blocks (8 MiB with the default block size).
-	DefaultReadAhead      = 8
+	// DefaultReadAhead is 16 blocks (16 MiB with the default block size),
+	// a quarter of the memory budget. Once disks inflated at 750 MB/s, a
+	// remote raw view read 0.66-0.77x of the local read on loopback with 8
+	// blocks, and 0.73-0.85x with 16 (alternating runs of make bench).
+	DefaultReadAhead      = 16
 	DefaultRequestTimeout = 30 * time.Second
 	// DefaultRetries retries a failing request 4 times (5 attempts,
 	// about 4 s of backoff in all) before the read fails.
