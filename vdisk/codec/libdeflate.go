@@ -18,9 +18,8 @@ import (
 
 var backend = "libdeflate " + C.LIBDEFLATE_VERSION_STRING
 
-// decompressors is a bounded free-list of libdeflate decompressors (about
-// 12 KiB of C memory each, one per concurrent inflate: they are not
-// thread-safe). A sync.Pool would drop idle ones for the GC, which cannot
+// decompressors is a bounded free-list of libdeflate decompressors (C
+// memory, one per concurrent inflate: they are not thread-safe). A sync.Pool would drop idle ones for the GC, which cannot
 // free C memory; here the ones that do not fit are freed explicitly.
 var decompressors = make(chan *C.struct_libdeflate_decompressor, 2*runtime.GOMAXPROCS(0))
 

@@ -153,22 +153,22 @@ type viewResult struct {
 
 func measureView(archive, view string, random bool) (viewResult, error) {
 	var r viewResult
-	var times []float64
-	for range 3 { // the median of three first reads, each on a fresh mount
+	// The median of three first reads, each on a fresh mount.
+	secs, err := medianOf3(func() (float64, error) {
 		mnt, _, err := mountOvfmount(archive)
 		if err != nil {
-			return r, err
+			return 0, err
 		}
-		n, secs, err := readSeq(filepath.Join(mnt, view), 0)
+		var secs float64
+		r.size, secs, err = readSeq(filepath.Join(mnt, view), 0)
 		r.rss = max(r.rss, peakRSS(daemonPID(mnt)))
 		unmount(mnt)
-		if err != nil {
-			return r, err
-		}
-		times = append(times, secs)
-		r.size = n
+		return secs, err
+	})
+	if err != nil {
+		return r, err
 	}
-	r.seqSecs = median(times)
+	r.seqSecs = secs
 	if random {
 		mnt, _, err := mountOvfmount(archive)
 		if err != nil {

@@ -35,15 +35,12 @@ func benchGzip(r *report) error {
 	if err := warm(archive, gz); err != nil {
 		return err
 	}
-	var zcat []float64
-	for range 3 {
-		secs, err := timeCmd("sh", "-c", fmt.Sprintf("zcat < '%s' > /dev/null", gz))
-		if err != nil {
-			return err
-		}
-		zcat = append(zcat, secs)
+	z, err := medianOf3(func() (float64, error) {
+		return timeCmd("sh", "-c", fmt.Sprintf("zcat < '%s' > /dev/null", gz))
+	})
+	if err != nil {
+		return err
 	}
-	z := median(zcat)
 
 	cache, err := os.MkdirTemp(*work, "cache-")
 	if err != nil {

@@ -56,23 +56,18 @@ func benchVerify(r *report) error {
 		return err
 	}
 	read := func(args ...string) (float64, error) {
-		var times []float64
-		for range 3 {
+		return medianOf3(func() (float64, error) {
 			mnt, _, err := mountOvfmount(archive, args...)
 			if err != nil {
 				return 0, err
 			}
 			n, secs, err := readSeq(filepath.Join(mnt, "disk1.img"), 0)
 			unmount(mnt)
-			if err != nil {
-				return 0, err
+			if err == nil && n != storedSize {
+				err = fmt.Errorf("read %d bytes", n)
 			}
-			if n != storedSize {
-				return 0, fmt.Errorf("read %d bytes", n)
-			}
-			times = append(times, secs)
-		}
-		return median(times), nil
+			return secs, err
+		})
 	}
 	checked, err := read("--cache-dir", cache)
 	if err != nil {
