@@ -464,17 +464,7 @@ func (c *diskContent) NextData(off int64) (int64, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	for off < im.Size() {
-		e, err := im.Extent(off)
-		if err != nil {
-			return 0, false, err
-		}
-		if e.Data {
-			return off, true, nil
-		}
-		off = e.Off + e.Len
-	}
-	return 0, false, nil
+	return im.SeekData(off)
 }
 
 func (c *diskContent) NextHole(off int64) (int64, error) {
@@ -482,17 +472,7 @@ func (c *diskContent) NextHole(off int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	for off < im.Size() {
-		e, err := im.Extent(off)
-		if err != nil {
-			return 0, err
-		}
-		if !e.Data {
-			return off, nil
-		}
-		off = e.Off + e.Len
-	}
-	return im.Size(), nil
+	return im.SeekHole(off)
 }
 
 // Allocated is the disk's data bytes, for st_blocks; if the allocation map

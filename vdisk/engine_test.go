@@ -309,3 +309,38 @@ func TestExtentAndAllocated(t *testing.T) {
 		pos += e.Len
 	}
 }
+
+// TestSeekDataHole checks SEEK_DATA and SEEK_HOLE answers at every unit
+// boundary and inside units against the synthetic disk's own map.
+func TestSeekDataHole(t *testing.T) {
+	s := newSynth(50, 8)
+	im := newImage(s, NewCache(0, 0))
+	data := func(o int64) bool { return s.kinds[o/s.unit].HasData() }
+	for off := int64(0); off < s.size; off += s.unit / 3 {
+		wantData, wantOK := off, false
+		for ; wantData < s.size; wantData = (wantData/s.unit + 1) * s.unit {
+			if data(wantData) {
+				wantOK = true
+				break
+			}
+		}
+		got, ok, err := im.SeekData(off)
+		if err != nil || ok != wantOK || (ok && got != wantData) {
+			t.Fatalf("SeekData(%d) = %d, %v, %v; want %d, %v", off, got, ok, err, wantData, wantOK)
+		}
+		wantHole := off
+		for wantHole < s.size && data(wantHole) {
+			wantHole = (wantHole/s.unit + 1) * s.unit
+		}
+		wantHole = min(wantHole, s.size)
+		if got, err := im.SeekHole(off); err != nil || got != wantHole {
+			t.Fatalf("SeekHole(%d) = %d, %v; want %d", off, got, err, wantHole)
+		}
+	}
+	if _, ok, _ := im.SeekData(s.size); ok {
+		t.Error("SeekData at the end found data")
+	}
+	if got, _ := im.SeekHole(s.size); got != s.size {
+		t.Errorf("SeekHole at the end = %d, want %d", got, s.size)
+	}
+}

@@ -47,3 +47,37 @@ func (im *image) Allocated() (int64, error) {
 	})
 	return im.alloc, im.allocErr
 }
+
+// SeekData returns the first offset at or after off that holds data, or
+// ok=false when none does before the end. It stops at the first data run:
+// cp --sparse and qemu-img ask at every data offset, and merging the whole
+// run there, as Extent does, walked up to a disk's worth of tables per call.
+func (im *image) SeekData(off int64) (int64, bool, error) {
+	for off < im.size {
+		r, err := im.mapRun(max(off, 0))
+		if err != nil {
+			return 0, false, err
+		}
+		if r.Kind.HasData() {
+			return max(off, 0), true, nil
+		}
+		off = r.End()
+	}
+	return 0, false, nil
+}
+
+// SeekHole returns the first offset at or after off that reads as zeros
+// without being stored; the end of the disk counts as one.
+func (im *image) SeekHole(off int64) (int64, error) {
+	for off < im.size {
+		r, err := im.mapRun(max(off, 0))
+		if err != nil {
+			return 0, err
+		}
+		if !r.Kind.HasData() {
+			return max(off, 0), nil
+		}
+		off = r.End()
+	}
+	return im.size, nil
+}

@@ -21,6 +21,11 @@ type Image interface {
 	// Extent returns the longest run of data, or of zeros, that contains
 	// off: the allocation map, one run at a time.
 	Extent(off int64) (Extent, error)
+	// SeekData and SeekHole answer lseek's SEEK_DATA and SEEK_HOLE: the
+	// first offset at or after off holding data (ok=false: none before
+	// the end), and the first reading as zeros (the end counts as one).
+	SeekData(off int64) (next int64, ok bool, err error)
+	SeekHole(off int64) (int64, error)
 	// Allocated is the number of bytes that hold data (for st_blocks). It
 	// walks the allocation map once and remembers the result.
 	Allocated() (int64, error)
