@@ -31,6 +31,14 @@ type FilePiece struct {
 	Len int
 }
 
+// Spanner is implemented by content whose bytes are checked in buffers
+// that a reply can be sent from as they are (see ova.Span).
+type Spanner interface {
+	// Span returns bytes [off, off+n), or ok=false when they are not
+	// served from checked buffers now (the caller uses ReadAt then).
+	Span(off int64, n int) (sp *ova.Span, ok bool, err error)
+}
+
 // DataMapper is implemented by content with holes, so that SEEK_DATA and
 // SEEK_HOLE, and st_blocks, tell the truth.
 type DataMapper interface {
@@ -163,6 +171,10 @@ func (c *verifiedContent) Pieces(off int64, n int) ([]FilePiece, bool) {
 		return nil, false
 	}
 	return c.memberContent.Pieces(off, n)
+}
+
+func (c *verifiedContent) Span(off int64, n int) (*ova.Span, bool, error) {
+	return c.vf.CheckedSpan(off, n)
 }
 
 func (c *verifiedContent) VerifyStatus() (string, string) {

@@ -119,11 +119,23 @@ func (n *fileNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, of
 		return fuse.ReadResultData(nil), 0
 	}
 	want := int(min(int64(len(dest)), size-off))
-	if sp, ok := n.c.(Splicer); ok {
+	if sp, ok := n.c.(Splicer); ok && want >= minSplice {
 		if pieces, ok := sp.Pieces(off, want); ok {
 			if res, ok := spliceResult(pieces, want, n.log, n.path); ok {
 				return res, 0
 			}
+		}
+	}
+	if sr, ok := n.c.(Spanner); ok {
+		sp, ok, err := sr.Span(off, want)
+		switch {
+		case ok && err == nil && sp.Len() == want:
+			return &spanResult{sp}, 0
+		case ok && err == nil:
+			sp.Release()
+			return nil, Errno(n.log, n.path, off, errShortRead)
+		case ok:
+			return nil, Errno(n.log, n.path, off, err)
 		}
 	}
 	var k int

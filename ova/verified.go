@@ -196,51 +196,33 @@ func (f *VerifiedFile) ReadAtContext(ctx context.Context, p []byte, off int64) (
 // checkedRead reads whole chunks, checks each against the trusted table,
 // and copies out only bytes that passed.
 func (f *VerifiedFile) checkedRead(p []byte, off int64) (int, error) {
-	size := f.m.Size
 	if off < 0 {
 		return 0, fmt.Errorf("ova: %s: negative offset", f.m.Name)
 	}
-	if off >= size {
+	if off >= f.m.Size {
 		return 0, io.EOF
 	}
-	n := int(min(int64(len(p)), size-off))
-	// A read usually straddles two chunks; they are checked in parallel,
-	// so that neighbouring read-ahead requests, which share chunks, do not
-	// queue behind each other's first one.
-	first, last := int(off/ChunkSize), int((off+int64(n)-1)/ChunkSize)
-	errs := make([]error, last-first+1)
-	var wg sync.WaitGroup
-	for c := first; c <= last; c++ {
-		lo := max(int64(c)*ChunkSize, off)
-		dst := p[lo-off : min(int64(c+1)*ChunkSize, off+int64(n))-off]
-		load := func() { _, errs[c-first] = f.chunkInto(c, dst, int(lo-int64(c)*ChunkSize)) }
-		if c == last {
-			load()
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			load()
-		}()
+	n := int(min(int64(len(p)), f.m.Size-off))
+	sp, err := f.checkedSpan(off, n)
+	if err != nil {
+		return 0, err
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return 0, err
-		}
+	at := 0
+	for _, b := range sp.Slices {
+		at += copy(p[at:], b)
 	}
+	sp.Release()
 	if n < len(p) {
 		return n, io.EOF
 	}
 	return n, nil
 }
 
-// chunkInto copies verified bytes of chunk c, from offset from within it,
-// into dst, and returns how many it copied. Concurrent readers of a chunk
+// checkedChunk returns chunk c read and checked against the trusted table,
+// with a reference the caller must release. Concurrent readers of a chunk
 // (the kernel's read-ahead requests straddle chunks) share one check.
-func (f *VerifiedFile) chunkInto(c int, dst []byte, from int) (int, error) {
-	e, err := recent.get(f, c, func() ([]byte, error) {
+func (f *VerifiedFile) checkedChunk(c int) (*cachedChunk, error) {
+	return recent.get(f, c, func() ([]byte, error) {
 		start := int64(c) * ChunkSize
 		buf := getChunkBuf(int(min(ChunkSize, f.m.Size-start)))
 		if _, err := f.m.ReadAt(buf, start); err != nil && err != io.EOF {
@@ -253,12 +235,6 @@ func (f *VerifiedFile) chunkInto(c int, dst []byte, from int) (int, error) {
 		}
 		return buf, nil
 	})
-	if err != nil {
-		return 0, err
-	}
-	n := copy(dst, e.data[from:])
-	recent.release(e)
-	return n, nil
 }
 
 // mismatch marks the file damaged for good, reports it once, and returns
