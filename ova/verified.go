@@ -258,10 +258,8 @@ func (f *VerifiedFile) mismatch(chunk int, want, got []byte, alg string) error {
 }
 
 // verify hashes the whole file: its manifest digest, and a BLAKE3 of
-// each chunk for the table later reads are checked against. The two run
-// on separate goroutines over the same buffers, so where a second core is
-// free the chunk table costs no time. progress, if set, gets the bytes
-// hashed as they go.
+// each chunk for the table later reads are checked against (see
+// hashPass). progress, if set, gets the bytes hashed as they go.
 func (f *VerifiedFile) verify(progress func(int64)) {
 	defer close(f.done)
 	f.in.sem <- struct{}{}
@@ -275,43 +273,7 @@ func (f *VerifiedFile) verify(progress func(int64)) {
 		f.mismatch(-1, f.entry.Digest, nil, string(f.entry.Algorithm))
 		return
 	}
-	const inFlight = 4
-	free := make(chan []byte, inFlight)
-	for range inFlight {
-		free <- make([]byte, ChunkSize)
-	}
-	type job struct {
-		c   int
-		buf []byte
-	}
-	jobs := make(chan job, inFlight)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for j := range jobs {
-			chunks[j.c] = sumChunk(j.buf)
-			free <- j.buf[:cap(j.buf)]
-		}
-	}()
-	var readErr error
-	for c := 0; c < n && readErr == nil; c++ {
-		buf := <-free
-		start := int64(c) * ChunkSize
-		buf = buf[:min(ChunkSize, size-start)]
-		if _, err := f.m.ReadAt(buf, start); err != nil && err != io.EOF {
-			readErr = err
-			free <- buf
-			break
-		}
-		h.Write(buf)
-		jobs <- job{c, buf}
-		if progress != nil {
-			progress(int64(len(buf)))
-		}
-	}
-	close(jobs)
-	wg.Wait()
+	readErr := (&hashPass{r: f.m, size: size, h: h, chunks: chunks, progress: progress}).run()
 	if readErr != nil {
 		err := fmt.Errorf("ova: %s: cannot be verified: %w", f.m.Name, readErr)
 		f.mu.Lock()
