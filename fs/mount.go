@@ -11,7 +11,6 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/rs/zerolog"
-	"golang.org/x/sys/unix"
 )
 
 // MountOptions are the kernel-facing choices for a mount.
@@ -113,12 +112,13 @@ func Mount(dir string, root *Root, mo MountOptions) (*Server, error) {
 }
 
 // setReadAhead sets the read-ahead of the mount's backing device (a per
-// mount "bdi" in sysfs named after its device number).
+// mount "bdi" in sysfs named after its device number, found without asking
+// the mount itself: see mountDevice).
 func setReadAhead(dir string, kib int) error {
-	var st syscall.Stat_t
-	if err := syscall.Stat(dir, &st); err != nil {
+	major, minor, err := mountDevice(dir)
+	if err != nil {
 		return err
 	}
-	path := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
+	path := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", major, minor)
 	return os.WriteFile(path, []byte(fmt.Sprint(kib)), 0)
 }

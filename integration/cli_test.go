@@ -107,12 +107,13 @@ func TestBadInputs(t *testing.T) {
 	})
 }
 
-// foreground starts `ovfmount -f` and waits until the mount is ready.
+// fgMount is a daemon started by foreground.
 type fgMount struct {
 	cmd    *exec.Cmd
 	dir    string
 	stderr *syncBuffer
-	done   chan error
+	done   chan error    // the result of Wait, for exit
+	exited chan struct{} // closed once the daemon has exited
 }
 
 type syncBuffer struct {
@@ -132,22 +133,34 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// foreground starts `ovfmount -f` and waits until the daemon is ready: its
+// mount is listed and it has logged "mounted". The mount is listed as soon
+// as mount(2) returns, before the daemon's own start-up requests to it
+// (go-fuse's poll probe, the read-ahead set-up) are answered; a SIGKILL in
+// that window can leave the daemon unkillable (see stuck_test.go), so
+// tests that kill it must not start earlier.
 func foreground(t *testing.T, archive string) *fgMount {
 	t.Helper()
 	testutil.RequireFUSE(t)
-	m := &fgMount{dir: t.TempDir(), stderr: &syncBuffer{}, done: make(chan error, 1)}
+	m := &fgMount{dir: t.TempDir(), stderr: &syncBuffer{}, done: make(chan error, 1), exited: make(chan struct{})}
 	m.cmd = exec.Command(ovfmountBin, "-f", "--log-format=json", archive, m.dir)
 	m.cmd.Stderr = m.stderr
 	if err := m.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { m.done <- m.cmd.Wait() }()
-	if !waitFor(10*time.Second, func() bool { return mounted(t, m.dir) }) {
+	go func() {
+		m.done <- m.cmd.Wait()
+		close(m.exited)
+	}()
+	ready := func() bool {
+		return strings.Contains(m.stderr.String(), `"message":"mounted"`) && mounted(t, m.dir)
+	}
+	if !waitFor(10*time.Second, func() bool { return ready() || m.hasExited() }) || !ready() {
 		m.cmd.Process.Kill()
-		t.Fatalf("the mount did not appear; stderr:\n%s", m.stderr)
+		t.Fatalf("the daemon did not become ready (mounted: %v); stderr:\n%s", mounted(t, m.dir), m.stderr)
 	}
 	t.Cleanup(func() {
-		if m.cmd.ProcessState == nil {
+		if !m.hasExited() {
 			m.cmd.Process.Kill()
 		}
 		if mounted(t, m.dir) {
@@ -157,15 +170,34 @@ func foreground(t *testing.T, archive string) *fgMount {
 	return m
 }
 
-// exit waits for the daemon to exit and returns its code.
+func (m *fgMount) hasExited() bool {
+	select {
+	case <-m.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// exit waits for the daemon to exit and returns its code. If it does not
+// exit in time, the test fails with where its threads are stuck, and the
+// mount's FUSE connection is aborted so that the process can go.
 func (m *fgMount) exit(t *testing.T, d time.Duration) int {
 	t.Helper()
 	select {
 	case <-m.done:
 		return m.cmd.ProcessState.ExitCode()
 	case <-time.After(d):
-		t.Fatalf("ovfmount did not exit within %v; stderr:\n%s", d, m.stderr)
 	}
+	report := threadReport(m.cmd.Process.Pid)
+	abort := abortFUSE(m.dir)
+	select {
+	case <-m.done:
+		abort += "; the process then exited"
+	case <-time.After(5 * time.Second):
+		abort += "; the process is still there"
+	}
+	t.Fatalf("ovfmount did not exit within %v\n%s%s\nstderr:\n%s", d, report, abort, m.stderr)
 	return -1
 }
 
