@@ -88,19 +88,8 @@ func (c *Cache) Stats() (hits, misses, decodes int64) {
 func (c *Cache) acquire(u blockmap.Unit) (*unitEntry, error) {
 	key := unitKey{u.Dec, u.ID}
 	c.mu.Lock()
-	if e := c.entries[key]; e != nil {
-		e.refs++
-		if e.elem != nil {
-			c.lru.MoveToFront(e.elem)
-		}
-		c.mu.Unlock()
-		<-e.done
-		if e.err != nil {
-			c.release(e)
-			return nil, e.err
-		}
-		c.hits.Add(1)
-		return e, nil
+	if e, found, err := c.joinLocked(key); found {
+		return e, err
 	}
 	e := &unitEntry{key: key, done: make(chan struct{}), refs: 1}
 	c.entries[key] = e
@@ -112,6 +101,34 @@ func (c *Cache) acquire(u blockmap.Unit) (*unitEntry, error) {
 		return nil, e.err
 	}
 	return e, nil
+}
+
+// joinLocked joins the entry for key, if the unit is cached or being
+// decoded: it pins the entry, marks it recently used, unlocks c.mu and
+// waits for the decode. It is called with c.mu held, and leaves it held
+// when there is no entry (found false), so that acquire can add one in the
+// same critical section: a lookup and an insert in two would let two
+// readers both decode the unit. When found, a failed decode's entry is
+// released again and its error returned (no hit: the failure is not
+// cached, see decode); otherwise the hit is counted and the caller must
+// release e.
+func (c *Cache) joinLocked(key unitKey) (e *unitEntry, found bool, err error) {
+	e = c.entries[key]
+	if e == nil {
+		return nil, false, nil
+	}
+	e.refs++
+	if e.elem != nil {
+		c.lru.MoveToFront(e.elem)
+	}
+	c.mu.Unlock()
+	<-e.done
+	if e.err != nil {
+		c.release(e)
+		return nil, true, e.err
+	}
+	c.hits.Add(1)
+	return e, true, nil
 }
 
 // aheadQueue bounds the units waiting to be decoded ahead of readers:
@@ -128,19 +145,12 @@ const aheadQueue = 512
 func (c *Cache) decodeInto(u blockmap.Unit, dst []byte) error {
 	key := unitKey{u.Dec, u.ID}
 	c.mu.Lock()
-	if e := c.entries[key]; e != nil {
-		e.refs++
-		if e.elem != nil {
-			c.lru.MoveToFront(e.elem)
+	if e, found, err := c.joinLocked(key); found {
+		if err != nil {
+			return err
 		}
-		c.mu.Unlock()
-		<-e.done
-		defer c.release(e)
-		if e.err != nil {
-			return e.err
-		}
-		c.hits.Add(1)
 		copy(dst, e.data)
+		c.release(e)
 		return nil
 	}
 	c.mu.Unlock()
