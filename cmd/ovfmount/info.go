@@ -90,7 +90,7 @@ func runInfo(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseOneArchive(fl, args, infoUsage, stdout, stderr); done {
 		return code
 	}
-	src, err := openSource(fl.Arg(0), remoteSettings{flags: &net, caFile: caFile, cacheDir: cacheDir, log: warnLogger(stderr)})
+	src, err := openSource(fl.Arg(0), remoteSettings{flags: &net, ca: &caBundle{path: caFile}, cacheDir: cacheDir, log: warnLogger(stderr)})
 	if err != nil {
 		fmt.Fprintf(stderr, "ovfmount info: %v\n", err)
 		return codeOf(err)

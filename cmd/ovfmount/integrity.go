@@ -1,8 +1,7 @@
 package main
 
 import (
-	"crypto/x509"
-	"os"
+	"errors"
 
 	"github.com/rs/zerolog"
 
@@ -14,22 +13,14 @@ import (
 func (v *verify) integrityOptions(mode ova.VerifyMode, src *source) (ova.IntegrityOptions, error) {
 	opts := ova.IntegrityOptions{Mode: mode, CacheDir: v.cacheDir, RequireTrustedSigner: v.requireTrustedSigner,
 		AllowUnlisted: v.allowUnlisted}
-	if v.caFile != "" {
-		pem, err := os.ReadFile(v.caFile)
-		if err != nil {
-			return opts, fail(exitUsage, "--ca: %s", describeOSError(err))
-		}
-		// Extra CAs, as a company's own CA is: trusted alongside the
-		// system's, like ovftool's and curl's --cacert users expect.
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return opts, fail(exitUsage, "--ca: %s holds no PEM certificate", v.caFile)
-		}
-		opts.Roots = pool
+	roots, err := v.cas().roots()
+	switch {
+	case errors.Is(err, errNoPEM):
+		return opts, fail(exitUsage, "--ca: %s holds no PEM certificate", v.caFile)
+	case err != nil:
+		return opts, fail(exitUsage, "--ca: %s", describeOSError(err))
 	}
+	opts.Roots = roots
 	opts.Source = src.identity()
 	return opts, nil
 }

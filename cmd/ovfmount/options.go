@@ -40,6 +40,7 @@ type verify struct {
 	mode                 string
 	cacheDir             string
 	caFile               string
+	ca                   *caBundle // caFile, parsed once: see cas
 	requireTrustedSigner bool
 	allowUnlisted        bool
 	net                  remoteFlags
@@ -60,7 +61,7 @@ const caHelp = "PEM file of extra trusted CA certificates, alongside the system 
 
 // remote is what opening an archive given as a URL takes from the flags.
 func (v *verify) remote(log zerolog.Logger) remoteSettings {
-	return remoteSettings{flags: &v.net, caFile: v.caFile, cacheDir: v.cacheDir, log: log}
+	return remoteSettings{flags: &v.net, ca: v.cas(), cacheDir: v.cacheDir, log: log}
 }
 
 // defaultCacheDir is $XDG_CACHE_HOME/ovfmount, or ~/.cache/ovfmount.

@@ -56,8 +56,8 @@ func shownName(arg string) string {
 
 // options turns the flags into remote.Options. Errors carry exit code 2
 // and never quote a header's value, which may be a secret.
-func (r *remoteFlags) options(caFile, cacheDir string, log zerolog.Logger) (remote.Options, error) {
-	opt := remote.Options{CAFile: caFile, Log: log, Version: version, Header: http.Header{}}
+func (r *remoteFlags) options(ca *caBundle, cacheDir string, log zerolog.Logger) (remote.Options, error) {
+	opt := remote.Options{Log: log, Version: version, Header: http.Header{}}
 	for i, h := range r.headers {
 		name, value, ok := strings.Cut(h, ":")
 		name = strings.TrimSpace(name)
@@ -85,6 +85,15 @@ func (r *remoteFlags) options(caFile, cacheDir string, log zerolog.Logger) (remo
 		return opt, fail(exitUsage, "--timeout must be positive, e.g. 30s or 2m")
 	}
 	opt.RequestTimeout = r.timeout
+	// Worded as ova/remote worded them when it read the file itself.
+	roots, err := ca.roots()
+	switch {
+	case errors.Is(err, errNoPEM):
+		return opt, fail(exitUsage, "CA file %s: no PEM certificates in it", ca.path)
+	case err != nil:
+		return opt, fail(exitUsage, "CA file: %v", err)
+	}
+	opt.RootCAs = roots
 	return opt, nil
 }
 

@@ -9,7 +9,7 @@ import (
 
 func TestRemoteFlagsHeaders(t *testing.T) {
 	r := remoteFlags{headers: []string{"authorization:  Bearer s3cret ", "X-Api-Key: k,with,commas"}, timeout: 5e9, cacheSize: 1 << 20}
-	opt, err := r.options("", "/c", zerolog.Nop())
+	opt, err := r.options(nil, "/c", zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,12 +24,12 @@ func TestRemoteFlagsHeaders(t *testing.T) {
 	}
 	for _, bad := range []string{"no colon s3cret", ": s3cret", "Two Words: s3cret", "X: s3cret\r\nInjected: 1"} {
 		r := remoteFlags{headers: []string{"Ok: 1", bad}, timeout: 5e9}
-		_, err := r.options("", "", zerolog.Nop())
+		_, err := r.options(nil, "", zerolog.Nop())
 		if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "#2") {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}
-	if opt, _ := (&remoteFlags{timeout: 5e9}).options("", "", zerolog.Nop()); opt.CacheDir != "" {
+	if opt, _ := (&remoteFlags{timeout: 5e9}).options(nil, "", zerolog.Nop()); opt.CacheDir != "" {
 		t.Errorf("no --cache-dir, yet a remote cache in %q", opt.CacheDir)
 	}
 }

@@ -28,7 +28,7 @@ type source struct {
 // remoteSettings are what opening an archive given as a URL needs.
 type remoteSettings struct {
 	flags    *remoteFlags
-	caFile   string
+	ca       *caBundle // --ca, shared with the signature check
 	cacheDir string
 	log      zerolog.Logger
 }
@@ -129,7 +129,7 @@ func openSource(path string, rs remoteSettings) (*source, error) {
 // and trusted on its own.
 func openURL(rawURL string, rs remoteSettings) (*source, error) {
 	shown := shownName(rawURL)
-	opt, err := rs.flags.options(rs.caFile, rs.cacheDir, rs.log)
+	opt, err := rs.flags.options(rs.ca, rs.cacheDir, rs.log)
 	if err != nil {
 		return nil, err
 	}

@@ -106,9 +106,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*File, error) {
 	if f.header, err = baseHeader(&opt, &cfg, u); err != nil {
 		return nil, err
 	}
-	if f.client, f.ownTransport, err = newClient(&opt, &cfg, &f.stats.requests); err != nil {
-		return nil, err
-	}
+	f.client, f.ownTransport = newClient(&opt, &cfg, &f.stats.requests)
 	f.ctx, f.cancel = context.WithCancelCause(context.Background())
 	if opt.CacheDir != "" {
 		if f.diskCache, err = openDiskCache(opt.CacheDir, cfg.diskBudget); err != nil {

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -242,8 +243,7 @@ func TestOptionsAndURLsChecked(t *testing.T) {
 		{"negative connections", srv.url(), Options{Connections: -1}, "connections"},
 		{"negative timeout", srv.url(), Options{RequestTimeout: -1}, "timeout"},
 		{"negative disk budget", srv.url(), Options{DiskBudget: -1}, "disk budget"},
-		{"CA with client", srv.url(), Options{Client: &http.Client{}, CAFile: "x.pem"}, "CAFile"},
-		{"missing CA file", srv.url(), Options{CAFile: "/nonexistent/ca.pem"}, "CA file"},
+		{"CAs with client", srv.url(), Options{Client: &http.Client{}, RootCAs: x509.NewCertPool()}, "RootCAs"},
 		{"ftp", "ftp://user:hunter2@example.com/a.ova", Options{}, "not an http or https URL"},
 		{"no host", "http:///a.ova", Options{}, "not an http or https URL"},
 		{"unparsable", "http://user:hunter2@[::1/a.ova", Options{}, "invalid URL"},

@@ -1,7 +1,7 @@
 package remote
 
 import (
-	"encoding/pem"
+	"crypto/x509"
 	"errors"
 	"io"
 	"log"
@@ -131,8 +131,8 @@ func TestCrossHostRedirectToPresignedURL(t *testing.T) {
 }
 
 // TLS: an untrusted certificate fails Open with an error that says so,
-// and is not retried; the same server works with its certificate in
-// CAFile.
+// and is not retried; the same server works once its certificate is among
+// RootCAs, and RootCAs replace the system's roots rather than add to them.
 func TestTLSVerification(t *testing.T) {
 	data := testData(5*testBlock, 42)
 	tlsSrv := newTLSTestServer(t, data)
@@ -145,22 +145,20 @@ func TestTLSVerification(t *testing.T) {
 		t.Errorf("%d requests got through an untrusted connection", got)
 	}
 
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw})
-	if err := os.WriteFile(ca, pemBytes, 0o600); err != nil {
-		t.Fatal(err)
+	// As ovfmount's --ca builds it: the system's roots plus the CA.
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
 	}
+	pool.AddCert(tlsSrv.Certificate())
 	opt := testOptions()
-	opt.CAFile = ca
+	opt.RootCAs = pool
 	f := mustOpen(t, tlsSrv.url(), opt)
 	readCheck(t, f, data, 0, len(data))
 
-	bad := filepath.Join(dir, "bad.pem")
-	os.WriteFile(bad, []byte("not a certificate"), 0o600)
-	opt.CAFile = bad
-	if _, err := Open(t.Context(), tlsSrv.url(), opt); err == nil || !strings.Contains(err.Error(), "no PEM certificates") {
-		t.Errorf("Open with a CA file holding no certificate: %v", err)
+	opt.RootCAs = x509.NewCertPool()
+	if _, err := Open(t.Context(), tlsSrv.url(), opt); err == nil || !strings.Contains(err.Error(), "TLS certificate not trusted") {
+		t.Errorf("Open with RootCAs that lack the server's CA: %v, want a TLS error", err)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -55,10 +54,10 @@ const (
 // Options configure Open. The zero value is usable: every field has a
 // default.
 type Options struct {
-	// Client sends the requests. When nil, one is built from CAFile,
+	// Client sends the requests. When nil, one is built from RootCAs,
 	// Connections and RequestTimeout, with keep-alive connections to the
 	// host and proxies taken from the environment. A given Client is used
-	// as it is (its redirect policy too); CAFile cannot be combined with it.
+	// as it is (its redirect policy too); RootCAs cannot be combined with it.
 	Client *http.Client
 
 	// Header is sent with every request, for example an Authorization
@@ -72,9 +71,13 @@ type Options struct {
 	// nor the URL carries credentials.
 	NetrcFile string
 
-	// CAFile, when set, names a PEM bundle of CA certificates trusted in
-	// addition to the system's. Certificates are always verified.
-	CAFile string
+	// RootCAs, when set, are the CAs a server's certificate must chain to,
+	// in place of the system's: to trust a private CA as well, pass the
+	// system pool with it added. Taking a pool rather than a file lets a
+	// caller parse its CA bundle once and share it with its other users
+	// (ovfmount's --ca also checks the package signer's chain). When nil,
+	// the system's roots. Certificates are always verified.
+	RootCAs *x509.CertPool
 
 	// Version is the ovfmount version, sent as User-Agent "ovfmount/Version"
 	// (just "ovfmount" when empty). A User-Agent in Header wins.
@@ -219,8 +222,8 @@ func (o *Options) resolve() (config, error) {
 	if o.Version != "" {
 		c.userAgent = "ovfmount/" + o.Version
 	}
-	if o.Client != nil && o.CAFile != "" {
-		return c, errors.New("remote: CAFile cannot be combined with a Client of the caller's")
+	if o.Client != nil && o.RootCAs != nil {
+		return c, errors.New("remote: RootCAs cannot be combined with a Client of the caller's")
 	}
 	return c, nil
 }
@@ -228,7 +231,7 @@ func (o *Options) resolve() (config, error) {
 // newClient returns the client requests are sent with: the caller's or a
 // new one, either way counting every round trip (redirect hops too) into
 // requests. own is the transport built here, to close when the File is.
-func newClient(o *Options, c *config, requests *atomic.Int64) (client *http.Client, own *http.Transport, err error) {
+func newClient(o *Options, c *config, requests *atomic.Int64) (client *http.Client, own *http.Transport) {
 	if o.Client != nil {
 		cl := *o.Client
 		base := cl.Transport
@@ -236,16 +239,9 @@ func newClient(o *Options, c *config, requests *atomic.Int64) (client *http.Clie
 			base = http.DefaultTransport
 		}
 		cl.Transport = &countingTransport{base: base, n: requests}
-		return &cl, nil, nil
+		return &cl, nil
 	}
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
-	if o.CAFile != "" {
-		pool, err := loadCAFile(o.CAFile)
-		if err != nil {
-			return nil, nil, err
-		}
-		tlsConf.RootCAs = pool
-	}
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: o.RootCAs}
 	// Each request's watchdog (see send) times out connecting, the TLS
 	// handshake and the headers; the transport's own limits are only a
 	// backstop, longer, so that one clock decides.
@@ -268,22 +264,7 @@ func newClient(o *Options, c *config, requests *atomic.Int64) (client *http.Clie
 		Transport:     &countingTransport{base: tr, n: requests},
 		CheckRedirect: checkRedirect,
 	}
-	return client, tr, nil
-}
-
-func loadCAFile(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("remote: CA file: %w", err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("remote: CA file %s: no PEM certificates in it", path)
-	}
-	return pool, nil
+	return client, tr
 }
 
 var (
