@@ -52,35 +52,37 @@ func benchOVA(name, img, member string) (string, error) {
 	})
 }
 
-// qemuConvert times qemu-img convert -O raw of img into qemu's null
-// driver: the decoding cost alone, with no output file to write.
-func qemuConvert(img, format string) (float64, int64, error) {
+// virtualSize is the disk size qemu-img reports for img.
+func virtualSize(img, format string) (int64, error) {
 	out, err := exec.Command("qemu-img", "info", "-f", format, "--output=json", img).Output()
 	if err != nil {
-		return 0, 0, fmt.Errorf("qemu-img info: %v", err)
+		return 0, fmt.Errorf("qemu-img info: %v", err)
 	}
-	var size int64
 	for _, line := range strings.Split(string(out), "\n") {
 		if strings.Contains(line, `"virtual-size"`) {
-			size, _ = strconv.ParseInt(strings.Trim(strings.Fields(line)[1], ","), 10, 64)
-			break
+			return strconv.ParseInt(strings.Trim(strings.Fields(line)[1], ","), 10, 64)
 		}
 	}
-	target := fmt.Sprintf(`json:{"driver":"raw","file":{"driver":"null-co","size":%d}}`, size)
-	secs, err := medianOf3(func() (float64, error) {
-		return timeCmd("qemu-img", "convert", "-f", format, "-n", "-O", "raw", img, target)
-	})
-	return secs, size, err
+	return 0, fmt.Errorf("qemu-img info %s: no virtual size", img)
 }
 
-// qemuConvertFile times qemu-img convert -O raw into a file next to the
+// qemuNull is one timed qemu-img convert -O raw of img into qemu's null
+// driver: the decoding cost alone, with no output file to write.
+func qemuNull(img, format string, size int64) func() (float64, error) {
+	target := fmt.Sprintf(`json:{"driver":"raw","file":{"driver":"null-co","size":%d}}`, size)
+	return func() (float64, error) {
+		return timeCmd("qemu-img", "convert", "-f", format, "-n", "-O", "raw", img, target)
+	}
+}
+
+// qemuFile is one timed qemu-img convert -O raw into a file next to the
 // fixtures (the host page cache absorbs the writes), as a user runs it.
-func qemuConvertFile(img, format string) (float64, error) {
+func qemuFile(img, format string) func() (float64, error) {
 	out := filepath.Join(*work, "convert-out.raw")
-	return medianOf3(func() (float64, error) {
+	return func() (float64, error) {
 		defer os.Remove(out)
 		return timeCmd("qemu-img", "convert", "-f", format, "-O", "raw", img, out)
-	})
+	}
 }
 
 // randomReads does one reader's random 4 KiB preads over the file for d,
@@ -141,89 +143,81 @@ func peakRSS(pid int) int64 {
 	return 0
 }
 
-// rawViewRun mounts an OVA and measures a first sequential read of its raw
-// view, the daemon's peak RSS, and random 4 KiB reads per second on a
-// fresh mount (so no page is cached by the kernel).
-type viewResult struct {
-	seqSecs  float64
-	size     int64
-	rss      int64
-	randRate float64
+// viewStats is what reads of a raw view through fresh mounts saw.
+type viewStats struct {
+	size int64 // bytes in the view
+	rss  int64 // the daemon's largest peak RSS
 }
 
-func measureView(archive, view string, random bool) (viewResult, error) {
-	var r viewResult
-	// The median of three first reads, each on a fresh mount.
-	secs, err := medianOf3(func() (float64, error) {
+// viewRead is one first sequential read of a file of archive through a
+// fresh mount, in seconds; it records the size and the daemon's peak RSS
+// in st.
+func viewRead(archive, file string, st *viewStats, args ...string) func() (float64, error) {
+	return func() (float64, error) {
+		mnt, _, err := mountOvfmount(archive, args...)
+		if err != nil {
+			return 0, err
+		}
+		defer unmount(mnt)
+		n, secs, err := readSeq(filepath.Join(mnt, file), 0)
+		st.size = n
+		st.rss = max(st.rss, peakRSS(daemonPID(mnt)))
+		return secs, err
+	}
+}
+
+// viewRandom is one reader's random 4 KiB reads per second of a file of
+// archive, on a fresh mount (so no page is cached by the kernel).
+func viewRandom(archive, file string, d time.Duration) func() (float64, error) {
+	return func() (float64, error) {
 		mnt, _, err := mountOvfmount(archive)
 		if err != nil {
 			return 0, err
 		}
-		var secs float64
-		r.size, secs, err = readSeq(filepath.Join(mnt, view), 0)
-		r.rss = max(r.rss, peakRSS(daemonPID(mnt)))
-		unmount(mnt)
-		return secs, err
-	})
-	if err != nil {
-		return r, err
+		defer unmount(mnt)
+		return randomReads(filepath.Join(mnt, file), d)
 	}
-	r.seqSecs = secs
-	if random {
-		mnt, _, err := mountOvfmount(archive)
-		if err != nil {
-			return r, err
-		}
-		r.randRate, err = randomReads(filepath.Join(mnt, view), 10*time.Second)
-		unmount(mnt)
-		if err != nil {
-			return r, err
-		}
-	}
-	return r, nil
 }
 
-// vmdkmountRun does the same with libvmdk's vmdkmount.
-func vmdkmountRun(img string) (seqSecs float64, size int64, randRate float64, err error) {
+// vmdkmounted runs f on the disk of img mounted by libvmdk's vmdkmount.
+func vmdkmounted(img string, f func(path string) (float64, error)) (float64, error) {
 	if _, err := exec.LookPath("vmdkmount"); err != nil {
-		return 0, 0, 0, fmt.Errorf("vmdkmount not installed")
+		return 0, fmt.Errorf("vmdkmount not installed")
 	}
-	run := func(f func(path string) error) error {
-		mnt, err := os.MkdirTemp(*work, "vm-")
-		if err != nil {
-			return err
-		}
-		defer unmount(mnt)
-		cmd := exec.Command("vmdkmount", img, mnt)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("vmdkmount: %v %s", err, out)
-		}
-		for range 100 {
-			if _, err := os.Stat(filepath.Join(mnt, "vmdk1")); err == nil {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		return f(filepath.Join(mnt, "vmdk1"))
-	}
-	seqSecs, err = medianOf3(func() (float64, error) {
-		var secs float64
-		err := run(func(p string) error {
-			var e error
-			size, secs, e = readSeq(p, 0)
-			return e
-		})
-		return secs, err
-	})
+	mnt, err := os.MkdirTemp(*work, "vm-")
 	if err != nil {
-		return
+		return 0, err
 	}
-	err = run(func(p string) error {
-		var e error
-		randRate, e = randomReads(p, 10*time.Second)
-		return e
-	})
-	return
+	defer unmount(mnt)
+	if out, err := exec.Command("vmdkmount", img, mnt).CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("vmdkmount: %v %s", err, out)
+	}
+	for range 100 {
+		if _, err := os.Stat(filepath.Join(mnt, "vmdk1")); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return f(filepath.Join(mnt, "vmdk1"))
+}
+
+// vmdkmountRead is one sequential read of img's disk through vmdkmount,
+// in seconds; it records the size in size.
+func vmdkmountRead(img string, size *int64) func() (float64, error) {
+	return func() (float64, error) {
+		return vmdkmounted(img, func(p string) (float64, error) {
+			n, secs, err := readSeq(p, 0)
+			*size = n
+			return secs, err
+		})
+	}
+}
+
+// vmdkmountRandom is random 4 KiB reads per second through vmdkmount.
+func vmdkmountRandom(img string, d time.Duration) func() (float64, error) {
+	return func() (float64, error) {
+		return vmdkmounted(img, func(p string) (float64, error) { return randomReads(p, d) })
+	}
 }
 
 func mib(b int64) string { return fmt.Sprintf("%d MiB", b>>20) }

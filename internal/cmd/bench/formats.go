@@ -7,15 +7,21 @@ import (
 
 // benchFormats measures the raw views of the other formats made from the
 // same 4 GiB disk: a zlib QCOW2 against qemu-img convert, and the
-// uncompressed formats against a stored member read, which is what FUSE
-// can carry at best.
+// uncompressed formats against the ceiling FUSE allows: the same raw disk
+// stored as a member, read through the mount. The ceiling must read as
+// many bytes as the views: on this kind of VM every byte read through FUSE
+// lands in page-cache memory the host hands back on first touch, so the
+// first 1.4 GB of a read ran at 1.8-2.7 GB/s and a whole 4 GiB at 0.9-1.5.
 func benchFormats(r *report) error {
 	heading("QCOW2, VHD and VHDX of the same 4 GiB disk")
-	stored, err := storedThroughput()
+	raw, err := benchRaw()
 	if err != nil {
 		return err
 	}
-	r.add("formats", "stored member read, the FUSE ceiling (this run)", fmt.Sprintf("%.0f MB/s", stored/1e6), "")
+	rawOVA, err := benchOVA("raw-4G.ova", raw, "disk1.img")
+	if err != nil {
+		return err
+	}
 	for _, f := range []struct {
 		name, img, format string
 		opts              []string
@@ -35,56 +41,32 @@ func benchFormats(r *report) error {
 		if err != nil {
 			return err
 		}
-		if err := warm(archive, img); err != nil {
-			return err
+		var v, c viewStats
+		view := viewRead(archive, filepath.Join("disks", f.member+".raw"), &v)
+		if f.compressed {
+			size, err := virtualSize(img, f.format)
+			if err != nil {
+				return err
+			}
+			secs, err := inTurns(turns, []string{archive, img}, view, qemuFile(img, f.format), qemuNull(img, f.format, size))
+			if err != nil {
+				return err
+			}
+			mine := float64(v.size) / secs[0]
+			r.add("formats", "ovfmount: sequential read of the "+f.name+" raw view", mbps(v.size, secs[0]), "")
+			r.add("formats", "qemu-img convert -O raw to a file", mbps(size, secs[1]), ratio(mine, float64(size)/secs[1], "ovfmount/qemu-img"))
+			r.add("formats", "qemu-img convert -O raw to qemu's null driver", mbps(size, secs[2]), ratio(mine, float64(size)/secs[2], "ovfmount/qemu-img"))
+			continue
 		}
-		v, err := measureView(archive, filepath.Join("disks", f.member+".raw"), false)
+		secs, err := inTurns(turns, []string{archive, rawOVA}, view, viewRead(rawOVA, "disk1.img", &c))
 		if err != nil {
 			return err
 		}
-		mine := float64(v.size) / v.seqSecs
-		r.add("formats", "ovfmount: sequential read of the "+f.name+" raw view", mbps(v.size, v.seqSecs), "")
-		if f.compressed {
-			qfSecs, err := qemuConvertFile(img, f.format)
-			if err != nil {
-				return err
-			}
-			qSecs, qSize, err := qemuConvert(img, f.format)
-			if err != nil {
-				return err
-			}
-			r.add("formats", "qemu-img convert -O raw to a file", mbps(qSize, qfSecs), ratio(mine, float64(qSize)/qfSecs, "ovfmount/qemu-img"))
-			r.add("formats", "qemu-img convert -O raw to qemu's null driver", mbps(qSize, qSecs), ratio(mine, float64(qSize)/qSecs, "ovfmount/qemu-img"))
-		} else {
-			r.add("formats", "  as a share of the stored-member ceiling", fmt.Sprintf("%.0f%%", 100*mine/stored), "")
-		}
+		mine, ceiling := float64(v.size)/secs[0], float64(c.size)/secs[1]
+		r.add("formats", "ovfmount: sequential read of the "+f.name+" raw view", mbps(v.size, secs[0]), "")
+		r.add("formats", "  the same disk stored raw, read in turns (ceiling)", mbps(c.size, secs[1]),
+			fmt.Sprintf("%.0f%% of the ceiling", 100*mine/ceiling))
 	}
 	fmt.Println()
 	return nil
-}
-
-// storedThroughput reads the 1.5 GB stored member through a fresh mount
-// (the median of three), for the ceiling the uncompressed formats are compared with.
-func storedThroughput() (float64, error) {
-	archive, err := cached("stored-1500M.ova", func(path string) error {
-		return fmt.Errorf("run the stored section first to build %s", path)
-	})
-	if err != nil {
-		return 0, err
-	}
-	if err := warm(archive); err != nil {
-		return 0, err
-	}
-	var n int64
-	secs, err := medianOf3(func() (float64, error) {
-		mnt, _, err := mountOvfmount(archive)
-		if err != nil {
-			return 0, err
-		}
-		defer unmount(mnt)
-		var secs float64
-		n, secs, err = readSeq(filepath.Join(mnt, "disk1.vmdk"), 0)
-		return secs, err
-	})
-	return float64(n) / secs, err
 }

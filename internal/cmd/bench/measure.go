@@ -111,6 +111,36 @@ func medianOf3(run func() (float64, error)) (float64, error) {
 	return median(xs), nil
 }
 
+// inTurns runs timed measurements n times each, in turns (a, b, c, a, b,
+// c, ...), each turn from the same warmed page cache, and returns each
+// one's median. Run after run, throughput on this kind of VM drifts by up
+// to 2x within minutes while the host takes back and hands out memory, so
+// figures that are compared must be taken in turns, not one tool's runs
+// after another's.
+func inTurns(n int, warmed []string, runs ...func() (float64, error)) ([]float64, error) {
+	xs := make([][]float64, len(runs))
+	for range n {
+		for i, run := range runs {
+			if err := warm(warmed...); err != nil {
+				return nil, err
+			}
+			x, err := run()
+			if err != nil {
+				return nil, err
+			}
+			xs[i] = append(xs[i], x)
+		}
+	}
+	out := make([]float64, len(runs))
+	for i := range xs {
+		out[i] = median(xs[i])
+	}
+	return out, nil
+}
+
+// turns is how many times inTurns runs each measurement.
+const turns = 3
+
 func median(xs []float64) float64 {
 	s := append([]float64(nil), xs...)
 	sort.Float64s(s)

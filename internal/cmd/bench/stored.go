@@ -49,34 +49,19 @@ func benchStored(r *report) error {
 	}
 	r.add("stored", "ovfmount: command returns, mount ready (median of 10)", fmt.Sprintf("%.1f ms", median(ready)*1000), "")
 
-	var ovf []float64
-	for range 3 {
-		mnt, _, err := mountOvfmount(archive)
-		if err != nil {
-			return err
-		}
-		n, secs, err := readSeq(filepath.Join(mnt, "disk1.vmdk"), 0)
-		unmount(mnt)
-		if err != nil {
-			return err
-		}
-		if n != size {
-			return fmt.Errorf("read %d bytes through the mount, want %d", n, size)
-		}
-		ovf = append(ovf, secs)
-	}
-	ovfSecs := median(ovf)
-
-	var dd []float64
-	for range 3 {
-		secs, err := timeCmd("dd", "if="+archive, "of=/dev/null", "bs=1M", "iflag=skip_bytes,count_bytes",
+	var st viewStats
+	dd := func() (float64, error) {
+		return timeCmd("dd", "if="+archive, "of=/dev/null", "bs=1M", "iflag=skip_bytes,count_bytes",
 			fmt.Sprintf("skip=%d", off), fmt.Sprintf("count=%d", size), "status=none")
-		if err != nil {
-			return err
-		}
-		dd = append(dd, secs)
 	}
-	ddSecs := median(dd)
+	secs, err := inTurns(turns, []string{archive}, viewRead(archive, "disk1.vmdk", &st), dd)
+	if err != nil {
+		return err
+	}
+	if st.size != size {
+		return fmt.Errorf("read %d bytes through the mount, want %d", st.size, size)
+	}
+	ovfSecs, ddSecs := secs[0], secs[1]
 
 	r.add("stored", "ovfmount: first sequential read through the mount (1 MiB reads)", mbps(size, ovfSecs), "")
 	r.add("stored", "dd of the same byte range of the archive (no FUSE)", mbps(size, ddSecs), ratio(ddSecs, ovfSecs, "ovfmount/dd"))

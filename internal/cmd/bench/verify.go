@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/ovfmount/ovfmount/internal/sample"
 )
@@ -18,65 +17,43 @@ func benchVerify(r *report) error {
 	if err != nil {
 		return err
 	}
-	if err := warm(archive, disk); err != nil {
-		return err
-	}
 	cache, err := os.MkdirTemp(*work, "cache-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(cache)
 
-	var mine, ssl, sum []float64
-	for range 3 {
-		secs, err := timeCmd(*binary, "verify", "--cache-dir", cache, archive)
-		if err != nil {
-			return err
-		}
-		mine = append(mine, secs)
+	verify := func() (float64, error) {
 		os.RemoveAll(cache) // every run hashes everything
-		if secs, err = timeCmd("openssl", "dgst", "-sha256", disk); err != nil {
-			return err
-		}
-		ssl = append(ssl, secs)
+		return timeCmd(*binary, "verify", "--cache-dir", cache, archive)
 	}
-	if secs, err := timeCmd("sha256sum", disk); err == nil {
-		sum = append(sum, secs)
+	secs, err := inTurns(turns, []string{archive, disk}, verify,
+		func() (float64, error) { return timeCmd("openssl", "dgst", "-sha256", disk) },
+		func() (float64, error) { return timeCmd("sha256sum", disk) })
+	if err != nil {
+		return err
 	}
-	m := median(mine)
+	m := secs[0]
 	r.add("verify", "ovfmount verify (manifest digest and chunk table)", mbps(storedSize, m), "")
-	r.add("verify", "openssl dgst -sha256 of the disk", mbps(storedSize, median(ssl)), ratio(median(ssl), m, "ovfmount/openssl"))
-	if len(sum) > 0 {
-		r.add("verify", "sha256sum of the disk", mbps(storedSize, sum[0]), ratio(sum[0], m, "ovfmount/sha256sum"))
-	}
+	r.add("verify", "openssl dgst -sha256 of the disk", mbps(storedSize, secs[1]), ratio(secs[1], m, "ovfmount/openssl"))
+	r.add("verify", "sha256sum of the disk", mbps(storedSize, secs[2]), ratio(secs[2], m, "ovfmount/sha256sum"))
 
 	// Sequential reads: a verified member checked chunk by chunk, against
-	// verification off (spliced).
+	// verification off (spliced), in turns.
 	if _, err := timeCmd(*binary, "verify", "--cache-dir", cache, archive); err != nil {
 		return err
 	}
-	read := func(args ...string) (float64, error) {
-		return medianOf3(func() (float64, error) {
-			mnt, _, err := mountOvfmount(archive, args...)
-			if err != nil {
-				return 0, err
-			}
-			n, secs, err := readSeq(filepath.Join(mnt, "disk1.img"), 0)
-			unmount(mnt)
-			if err == nil && n != storedSize {
-				err = fmt.Errorf("read %d bytes", n)
-			}
-			return secs, err
-		})
-	}
-	checked, err := read("--cache-dir", cache)
+	var st viewStats
+	reads, err := inTurns(turns, []string{archive},
+		viewRead(archive, "disk1.img", &st, "--cache-dir", cache),
+		viewRead(archive, "disk1.img", &st, "--verify=off"))
 	if err != nil {
 		return err
 	}
-	off, err := read("--verify=off")
-	if err != nil {
-		return err
+	if st.size != storedSize {
+		return fmt.Errorf("read %d bytes of disk1.img, want %d", st.size, storedSize)
 	}
+	checked, off := reads[0], reads[1]
 	r.add("verify", "sequential read of the verified member, chunks checked", mbps(storedSize, checked), ratio(off, checked, "of --verify=off"))
 	r.add("verify", "sequential read with --verify=off", mbps(storedSize, off), "")
 	fmt.Println()
