@@ -19,11 +19,14 @@
 //
 // # Reads
 //
-// A file whose bytes lie contiguously in a host file (a stored tar member,
-// or a file of an unpacked package) is answered with a splice from that
-// file's descriptor, clamped to the member: no byte is copied through user
-// space. Everything else is read into the request buffer. Errors are mapped
-// to an errno in one place (see [Errno]), and logged there once.
+// A read of 64 KiB or more from a file whose bytes lie contiguously in a
+// host file (a stored tar member, or a file of an unpacked package) is
+// answered with a splice from that file's descriptor, clamped to the
+// member: no byte is copied through user space. Smaller reads are copied,
+// which costs less than a splice's fixed overhead. A verified file is
+// answered from the buffers its chunks were checked in. Everything else is
+// read into the request buffer. Errors are mapped to an errno in one place
+// (see [Errno]), and logged there once.
 //
 // # Inode numbers
 //

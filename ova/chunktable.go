@@ -26,9 +26,10 @@ const ChunkSize = 1 << 20
 //
 // BLAKE3 rather than SHA-256 because every read of a verified file hashes
 // whole chunks before it returns a byte, so the chunk digest bounds read
-// speed: on 1 MiB chunks lukechampine.com/blake3 hashes 3.9 GB/s per core
-// against SHA-256's 1.7 GB/s with SHA-NI (and far more without it). The
-// manifest's own algorithm is still what the file is verified against.
+// speed: on 1 MiB chunks github.com/zeebo/blake3 hashes 3.0-3.4 GB/s on one
+// core of the 2-core bench VM, against SHA-256's 1.6-1.7 GB/s with SHA-NI
+// (and far less without it). The manifest's own algorithm is still what
+// the file is verified against.
 type chunkTable struct {
 	Name      string
 	Size      int64
