@@ -60,25 +60,53 @@ func Zlib(dst, src []byte) (int, error) {
 // goZlib is Zlib in pure Go: the whole implementation without the
 // libdeflate tag, and the one that decides every error with it.
 func goZlib(dst, src []byte) (int, error) {
+	return decideFresh(dst, src, zlibOnce)
+}
+
+// decideFresh decodes with a pooled decoder and, if that fails, again with
+// a fresh one, whose answer stands. klauspost/compress keeps a decoder's
+// Huffman table memory across Reset without clearing it, so on a malformed
+// stream (an incomplete code) a pooled decoder can read entries left by
+// an earlier unit: the same damaged unit then gave "corrupt input" on one
+// call and "unexpected length code" or a short unit on the next. What a
+// damaged unit decodes to must not depend on what was decoded before it;
+// valid streams rebuild every entry they use, so they keep the fast path.
+func decideFresh(dst, src []byte, once func(dst, src []byte, pooled bool) (int, error)) (int, error) {
+	n, err := once(dst, src, true)
+	if err != nil {
+		return once(dst, src, false)
+	}
+	return n, nil
+}
+
+// zlibOnce is one zlib decode, with a pooled decoder or a fresh one (which
+// is not pooled afterwards).
+func zlibOnce(dst, src []byte, pooled bool) (int, error) {
 	br := readerPool.Get().(*bytes.Reader)
 	defer readerPool.Put(br)
 	br.Reset(src)
 
 	var zr io.ReadCloser
-	if v := zlibPool.Get(); v != nil {
+	if v := zlibPool.Get(); pooled && v != nil {
 		zr = v.(io.ReadCloser)
 		if err := zr.(zlib.Resetter).Reset(br, nil); err != nil {
 			zlibPool.Put(zr)
 			return 0, fmt.Errorf("zlib header: %w", err)
 		}
 	} else {
+		if v != nil {
+			zlibPool.Put(v)
+		}
 		var err error
 		if zr, err = zlib.NewReader(br); err != nil {
 			return 0, fmt.Errorf("zlib header: %w", err)
 		}
 	}
-	defer zlibPool.Put(zr)
-	return fill(zr, dst, true)
+	n, err := fill(zr, dst, true)
+	if pooled {
+		zlibPool.Put(zr)
+	}
+	return n, err
 }
 
 var flatePool sync.Pool // io.ReadCloser implementing flate.Resetter
@@ -95,22 +123,33 @@ func Deflate(dst, src []byte) (int, error) {
 
 // goDeflate is Deflate in pure Go, as goZlib is Zlib.
 func goDeflate(dst, src []byte) (int, error) {
+	return decideFresh(dst, src, deflateOnce)
+}
+
+// deflateOnce is one raw deflate decode, as zlibOnce.
+func deflateOnce(dst, src []byte, pooled bool) (int, error) {
 	br := readerPool.Get().(*bytes.Reader)
 	defer readerPool.Put(br)
 	br.Reset(src)
 
 	var fr io.ReadCloser
-	if v := flatePool.Get(); v != nil {
+	if v := flatePool.Get(); pooled && v != nil {
 		fr = v.(io.ReadCloser)
 		if err := fr.(flate.Resetter).Reset(br, nil); err != nil {
 			flatePool.Put(fr)
 			return 0, err
 		}
 	} else {
+		if v != nil {
+			flatePool.Put(v)
+		}
 		fr = flate.NewReader(br)
 	}
-	defer flatePool.Put(fr)
-	return fill(fr, dst, true)
+	n, err := fill(fr, dst, true)
+	if pooled {
+		flatePool.Put(fr)
+	}
+	return n, err
 }
 
 // zstdMaxWindow bounds the memory one hostile frame header can make the

@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"compress/zlib"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -230,5 +231,43 @@ func (w *bitWriter) bits(v, n int) {
 func (w *bitWriter) code(c, n int) {
 	for i := n - 1; i >= 0; i-- {
 		w.bits(c>>i&1, 1)
+	}
+}
+
+// TestDamagedUnitIndependentOfHistory decodes malformed streams right after
+// valid ones, so that the pooled decoder holds their Huffman tables: the
+// answer must be the one a fresh decoder gives. Both inputs come from
+// FuzzZlib runs that failed only with two workers, never when replayed.
+func TestDamagedUnitIndependentOfHistory(t *testing.T) {
+	valid := [][]byte{zlibOf(t, sample(65536)), zlibOf(t, bytes.Repeat([]byte("abcdefgh"), 8192))}
+	for _, bad := range [][]byte{
+		[]byte("x\x01$0\x00\x00,\xe8"),
+		[]byte("$0\x00\x00\x00\x80\x00\x00\x000800\x0e0000000000040000000000000"),
+	} {
+		for _, size := range []int{64, 4096} {
+			for name, dec := range map[string]struct {
+				public func(dst, src []byte) (int, error)
+				once   func(dst, src []byte, pooled bool) (int, error)
+				prime  func(dst, src []byte) (int, error)
+			}{
+				"zlib":    {goZlib, zlibOnce, goZlib},
+				"deflate": {goDeflate, deflateOnce, goDeflate},
+			} {
+				want := make([]byte, size)
+				wn, werr := dec.once(want, bad, false)
+				for i := range 20 {
+					src := valid[i%len(valid)]
+					if name == "deflate" {
+						src = src[2:] // the same stream without its zlib header
+					}
+					dec.prime(make([]byte, 65536), src)
+					got := make([]byte, size)
+					n, err := dec.public(got, bad)
+					if n != wn || errClass(err) != errClass(werr) || fmt.Sprint(err) != fmt.Sprint(werr) || !bytes.Equal(got[:n], want[:wn]) {
+						t.Fatalf("%s(%q, %d) after a valid unit = %d, %v; a fresh decoder gives %d, %v", name, bad, size, n, err, wn, werr)
+					}
+				}
+			}
+		}
 	}
 }
