@@ -23,8 +23,9 @@ func RequireTool(t testing.TB, name string) string {
 		return p
 	}
 	pkg := map[string]string{
-		"qemu-img": "qemu-utils", "fusermount3": "fuse3", "mkfs.ext4": "e2fsprogs",
-		"openssl": "openssl", "tar": "tar",
+		"qemu-img": "qemu-utils", "qemu-io": "qemu-utils", "fusermount3": "fuse3", "mount.fuse3": "fuse3",
+		"mkfs.ext4": "e2fsprogs", "openssl": "openssl", "tar": "tar", "gzip": "gzip", "zcat": "gzip",
+		"pigz": "pigz", "nginx": "nginx", "losetup": "mount", "sha256sum": "coreutils",
 	}[name]
 	msg := name + " is not installed (Debian package " + pkg + "; `make test` installs it when run as root)"
 	if os.Getenv("OVFMOUNT_REQUIRE_TOOLS") == "1" {
