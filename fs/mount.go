@@ -11,6 +11,8 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/rs/zerolog"
+
+	"github.com/ovfmount/ovfmount/internal/mountinfo"
 )
 
 // MountOptions are the kernel-facing choices for a mount.
@@ -112,10 +114,14 @@ func Mount(dir string, root *Root, mo MountOptions) (*Server, error) {
 }
 
 // setReadAhead sets the read-ahead of the mount's backing device (a per
-// mount "bdi" in sysfs named after its device number, found without asking
-// the mount itself: see mountDevice).
+// mount "bdi" in sysfs named after its device number). The number comes
+// from the mount table, not stat(2): a stat would be a request to our own
+// mount, and a SIGKILL that lands while one of our threads waits on a
+// request another has already read leaves the process unkillable (the
+// kernel waits such a request out), holding the mount until its connection
+// is aborted.
 func setReadAhead(dir string, kib int) error {
-	major, minor, err := mountDevice(dir)
+	major, minor, err := mountinfo.Device(dir)
 	if err != nil {
 		return err
 	}

@@ -127,15 +127,11 @@ func (n *fileNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, of
 		}
 	}
 	if sr, ok := n.c.(Spanner); ok {
-		sp, ok, err := sr.Span(off, want)
-		switch {
-		case ok && err == nil && sp.Len() == want:
+		if sp, ok, err := sr.Span(off, want); ok {
+			if err != nil {
+				return nil, Errno(n.log, n.path, off, err)
+			}
 			return &spanResult{sp}, 0
-		case ok && err == nil:
-			sp.Release()
-			return nil, Errno(n.log, n.path, off, errShortRead)
-		case ok:
-			return nil, Errno(n.log, n.path, off, err)
 		}
 	}
 	var k int

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/ovfmount/ovfmount/internal/mountinfo"
 )
 
 // A FUSE daemon killed while one of its own threads waits on a request to
@@ -70,29 +72,15 @@ func readProc(path string) string {
 // connection too, before the kernel checks whether the mount is busy, so
 // even its EBUSY means aborted. It returns what it did, for the report.
 func abortFUSE(dir string) string {
-	dev := mountDev(dir)
-	if dev == "" {
-		return "no mount at " + dir + " to abort"
+	_, minor, err := mountinfo.Device(dir)
+	if err != nil {
+		return fmt.Sprintf("nothing to abort: %v", err)
 	}
-	_, minor, _ := strings.Cut(dev, ":")
-	ctl := filepath.Join("/sys/fs/fuse/connections", minor, "abort")
-	err := os.WriteFile(ctl, []byte("1"), 0)
+	ctl := filepath.Join("/sys/fs/fuse/connections", fmt.Sprint(minor), "abort")
+	err = os.WriteFile(ctl, []byte("1"), 0)
 	if err == nil {
 		return "aborted through " + ctl
 	}
 	ferr := syscall.Unmount(dir, syscall.MNT_FORCE)
 	return fmt.Sprintf("%s: %v; forced unmount (aborts too, even when busy): %v", ctl, err, ferr)
-}
-
-// mountDev is the "major:minor" device number of the mount at dir, the
-// last one listed (it shadows the others), or "" if dir is no mount.
-func mountDev(dir string) string {
-	b, _ := os.ReadFile("/proc/self/mountinfo")
-	dev := ""
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && unescapeMount(f[4]) == dir {
-			dev = f[2]
-		}
-	}
-	return dev
 }

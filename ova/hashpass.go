@@ -48,8 +48,13 @@ func (p *hashPass) run() error {
 	n := len(p.chunks)
 	free := make(chan *passBuf, passBuffers)
 	for range passBuffers {
-		free <- &passBuf{data: make([]byte, ChunkSize)}
+		free <- &passBuf{data: getChunkBuf(ChunkSize)}
 	}
+	defer func() {
+		for range passBuffers {
+			putChunkBuf((<-free).data)
+		}
+	}()
 	release := func(b *passBuf) {
 		if b.refs.Add(-1) == 0 {
 			free <- b
@@ -83,6 +88,7 @@ func (p *hashPass) run() error {
 		b.c, b.data = c, b.data[:min(ChunkSize, p.size-start)]
 		if _, err := p.r.ReadAt(b.data, start); err != nil && err != io.EOF {
 			readErr = err
+			free <- b
 			break
 		}
 		b.refs.Store(2)

@@ -132,21 +132,56 @@ func (f *VerifiedFile) Wait(ctx context.Context) error {
 	}
 }
 
+// route is how a read of the file is served at this moment.
+type route int
+
+const (
+	routeDirect  route = iota // straight from the member, unchecked
+	routeChecked              // chunk by chunk against the trusted table
+	routeWait                 // after verification concludes (strict)
+)
+
+// route decides, from the mode and the file's state, how a read is served
+// now, or the error every read gets. ReadAtContext, CheckedSpan and
+// NeedsCheck all follow it, so the three cannot disagree.
+func (f *VerifiedFile) route() (route, error) {
+	mode := f.in.opts.Mode
+	if mode == VerifyOff || f.meta {
+		return routeDirect, nil
+	}
+	if !f.listed {
+		if mode == VerifyStrict && !f.in.opts.AllowUnlisted {
+			return 0, fmt.Errorf("ova: %s: %w (strict verification; --allow-unlisted serves it)", f.m.Name, ErrUnlisted)
+		}
+		return routeDirect, nil
+	}
+	if mode == VerifyStrict && f.in.sig.State == "bad" {
+		return 0, fmt.Errorf("ova: %s: %w: %v", f.m.Name, ErrBadSignature, f.in.sig.Err)
+	}
+	f.mu.Lock()
+	st, fail := f.status, f.fail
+	f.mu.Unlock()
+	switch {
+	case st == StatusMismatch:
+		return 0, fail
+	case st == StatusVerified:
+		return routeChecked, nil
+	case mode == VerifyLazy:
+		// Served at once. The check starts when the file is opened
+		// (Start), not on any read: reading a disk's header to build its
+		// view at mount time must not hash the whole disk.
+		return routeDirect, nil
+	}
+	return routeWait, nil
+}
+
 // NeedsCheck reports whether reads must pass through ReadAt: false when
 // the bytes may go straight from the archive to the reader (verification
 // off, an unlisted file that may be read, or a lazy mount whose
 // verification is still pending).
 func (f *VerifiedFile) NeedsCheck() bool {
-	strict := f.in.opts.Mode == VerifyStrict
-	switch st := f.Status(); {
-	case st == StatusOff || f.meta:
-		return false
-	case st == StatusUnlisted:
-		return strict && !f.in.opts.AllowUnlisted
-	case st == StatusPending:
-		return strict
-	}
-	return true
+	r, err := f.route()
+	return err != nil || r != routeDirect
 }
 
 // ReadAt reads the member's bytes under the integrity checks.
@@ -157,34 +192,15 @@ func (f *VerifiedFile) ReadAt(p []byte, off int64) (int, error) {
 // ReadAtContext is ReadAt that gives up waiting for verification when ctx
 // ends (an interrupted read).
 func (f *VerifiedFile) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
-	mode := f.in.opts.Mode
-	if mode == VerifyOff || f.meta {
-		return f.m.ReadAt(p, off)
-	}
-	if !f.listed {
-		if mode == VerifyStrict && !f.in.opts.AllowUnlisted {
-			return 0, fmt.Errorf("ova: %s: %w (strict verification; --allow-unlisted serves it)", f.m.Name, ErrUnlisted)
-		}
-		return f.m.ReadAt(p, off)
-	}
-	if mode == VerifyStrict && f.in.sig.State == "bad" {
-		return 0, fmt.Errorf("ova: %s: %w: %v", f.m.Name, ErrBadSignature, f.in.sig.Err)
-	}
 	for {
-		f.mu.Lock()
-		st, fail := f.status, f.fail
-		f.mu.Unlock()
-		switch st {
-		case StatusMismatch:
-			return 0, fail
-		case StatusVerified:
-			return f.checkedRead(p, off)
-		}
-		if mode == VerifyLazy {
-			// Served at once. The check starts when the file is opened
-			// (Start), not on any read: reading a disk's header to build
-			// its view at mount time must not hash the whole disk.
+		r, err := f.route()
+		switch {
+		case err != nil:
+			return 0, err
+		case r == routeDirect:
 			return f.m.ReadAt(p, off)
+		case r == routeChecked:
+			return f.checkedRead(p, off)
 		}
 		f.Start()
 		if err := f.Wait(ctx); err != nil {

@@ -10,7 +10,7 @@
 // an error is the caller's decision, so it is reported as ErrOverflow.
 //
 // Built with the libdeflate tag (and cgo), Zlib and Deflate first try
-// libdeflate, which inflates disk units about 2.5x faster, and keep its
+// libdeflate, which inflates disk units 2.5-4x faster, and keep its
 // result only when it decoded a whole stream: everything else goes through
 // the Go path, so errors and partial output stay the same (see inflateC in
 // libdeflate.go for the malformed streams only libdeflate accepts).

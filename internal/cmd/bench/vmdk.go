@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os/exec"
 	"time"
 )
 
@@ -29,7 +30,7 @@ func benchVMDK(r *report) error {
 		qemuFile(img, "vmdk"),
 		qemuNull(img, "vmdk", size),
 	}
-	_, vmErr := vmdkmountRead(img, &vmSize)()
+	_, vmErr := exec.LookPath("vmdkmount")
 	if vmErr == nil {
 		runs = append(runs, vmdkmountRead(img, &vmSize))
 	}
@@ -44,7 +45,7 @@ func benchVMDK(r *report) error {
 	if vmErr == nil {
 		r.add("vmdk", "vmdkmount: sequential read of vmdk1", mbps(vmSize, secs[3]), ratio(ovf, float64(vmSize)/secs[3], "ovfmount/vmdkmount"))
 	} else {
-		r.add("vmdk", "vmdkmount", "n/a", vmErr.Error())
+		r.add("vmdk", "vmdkmount", "n/a", "vmdkmount not installed")
 	}
 
 	random := []func() (float64, error){viewRandom(archive, "disks/disk1.vmdk.raw", 5*time.Second)}

@@ -1,4 +1,7 @@
-package fs
+// Package mountinfo reads the kernel's mount table, /proc/self/mountinfo,
+// which the daemon and the integration tests consult instead of stat(2) on
+// a FUSE mount point: a stat is a request to the mount itself.
+package mountinfo
 
 import (
 	"bufio"
@@ -11,19 +14,20 @@ import (
 	"strings"
 )
 
-// mountDevice returns the device number of the mount at dir, as the kernel
+// ErrNotMounted means the mount table lists no mount at the folder.
+var ErrNotMounted = errors.New("not in the mount table")
+
+// Device returns the device number of the mount at dir, as the kernel
 // lists it in /proc/self/mountinfo.
 //
-// It exists so that the daemon never asks its own mount: stat(2) on the
-// mountpoint sends a GETATTR that one of our own threads must answer, and
-// a SIGKILL that lands while that request is in flight leaves the process
-// unkillable (the kernel waits out a request user space has already read),
-// holding the mount until its connection is aborted. The mount table is
-// kernel memory, so reading it sends no FUSE request.
+// The mount table is kernel memory, so reading it sends no request to the
+// mount: a FUSE daemon can learn about its own mount without asking
+// itself (see fs.setReadAhead), and a test can look at a mount whose
+// daemon is stuck.
 //
 // Only the parent folder's symlinks are resolved, as the kernel resolved
 // them when mounting: resolving dir itself would step into the mount.
-func mountDevice(dir string) (major, minor uint32, err error) {
+func Device(dir string) (major, minor uint32, err error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return 0, 0, fmt.Errorf("device of the mount at %s: %w", dir, err)
@@ -63,7 +67,7 @@ func parseMountDevice(r io.Reader, dir string) (major, minor uint32, err error) 
 		}
 	}
 	if !found {
-		return 0, 0, fmt.Errorf("no mount at %s in the mount table", dir)
+		return 0, 0, fmt.Errorf("no mount at %s: %w", dir, ErrNotMounted)
 	}
 	return major, minor, nil
 }
