@@ -53,6 +53,7 @@ func (f *VerifiedFile) CheckedSpan(off int64, n int) (sp *Span, ok bool, err err
 // chunks, do not queue behind each other's first one.
 func (f *VerifiedFile) checkedSpan(off int64, n int) (*Span, error) {
 	first, last := int(off/ChunkSize), int((off+int64(n)-1)/ChunkSize)
+	f.checkAhead(first, last)
 	sp := &Span{held: make([]*cachedChunk, last-first+1), n: n}
 	errs := make([]error, len(sp.held))
 	var wg sync.WaitGroup

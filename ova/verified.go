@@ -29,6 +29,8 @@ type VerifiedFile struct {
 	table  *chunkTable
 	fail   error
 	actual []byte // the digest computed, once the whole file was hashed
+
+	ahead aheadState
 }
 
 func (in *Integrity) newFile(m *Member) *VerifiedFile {
@@ -371,7 +373,7 @@ func (cc *chunkCache) get(f *VerifiedFile, c int, load func() ([]byte, error)) (
 	key := chunkKey{f, c}
 	now := nowNano()
 	cc.mu.Lock()
-	if e := cc.entries[key]; e != nil && (e.at == 0 || now-e.at < recentLife) {
+	if e := cc.entries[key]; e != nil && e.fresh(now) {
 		e.refs++
 		cc.mu.Unlock()
 		<-e.done
@@ -408,6 +410,11 @@ func (cc *chunkCache) get(f *VerifiedFile, c int, load func() ([]byte, error)) (
 	}
 	return e, nil
 }
+
+// fresh reports whether get may hand out e rather than check the chunk
+// again: it is being checked, or was checked within recentLife. cc.mu is
+// held.
+func (e *cachedChunk) fresh(now int64) bool { return e.at == 0 || now-e.at < recentLife }
 
 // release drops a reference that get returned.
 func (cc *chunkCache) release(e *cachedChunk) {

@@ -1,0 +1,60 @@
+package ova
+
+import "sync/atomic"
+
+// checkAheadChunks is how many chunks past a sequential reader's request
+// are checked before it asks for them. A checked read costs a read from
+// the archive and a BLAKE3 per chunk, and without check-ahead the reader
+// waits for both on every chunk it enters. Checking ahead moves that work
+// to the other core while this one replies. The kernel's read-ahead gives
+// the same overlap to page-cache reads, but a direct-I/O mount, or a
+// reader that opens with O_DIRECT, sends one request at a time. Four
+// chunks (4 MiB) cover a 1 MiB reader with room for jitter, and stay well
+// inside the recent-chunk cache, so a chunk checked ahead is still there
+// when its reader arrives.
+const checkAheadChunks = 4
+
+// aheadState is a file's check-ahead bookkeeping.
+type aheadState struct {
+	last     atomic.Int64 // the last chunk of the latest request, plus one (0: none yet)
+	inFlight atomic.Int32 // chunks being checked ahead now
+}
+
+// checkAhead starts checking the chunks after [first, last] when the
+// request continues the previous one (it starts in the chunk where that
+// one ended, or the next), so random readers never pay for chunks they
+// will not read. A chunk checked ahead lands in the recent-chunk cache,
+// where the request that reaches it finds it, or joins its check while it
+// is still running. A mismatch found ahead marks the file as a read would:
+// the file is damaged, whichever reader finds it.
+func (f *VerifiedFile) checkAhead(first, last int) {
+	prev := f.ahead.last.Swap(int64(last) + 1)
+	if prev == 0 || (int64(first) != prev-1 && int64(first) != prev) {
+		return
+	}
+	chunks := int((f.m.Size + ChunkSize - 1) / ChunkSize)
+	for c := last + 1; c <= last+checkAheadChunks && c < chunks; c++ {
+		if recent.holds(f, c) {
+			continue
+		}
+		if f.ahead.inFlight.Add(1) > checkAheadChunks {
+			f.ahead.inFlight.Add(-1)
+			return
+		}
+		go func() {
+			defer f.ahead.inFlight.Add(-1)
+			if e, err := f.checkedChunk(c); err == nil {
+				recent.release(e)
+			}
+		}()
+	}
+}
+
+// holds reports whether chunk c of f is in the cache, checked within the
+// last second or being checked now, so that get would not check it again.
+func (cc *chunkCache) holds(f *VerifiedFile, c int) bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	e := cc.entries[chunkKey{f, c}]
+	return e != nil && e.fresh(nowNano())
+}

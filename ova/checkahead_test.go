@@ -1,0 +1,115 @@
+package ova
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+)
+
+// verifiedPkg writes a package whose disk has chunks full chunks plus a
+// partial one, and returns the disk, verified, with its bytes and path.
+func verifiedPkg(t *testing.T, chunks int) (*VerifiedFile, []byte, string, *opened) {
+	t.Helper()
+	path, disk, _ := writePkg(t, pkg{alg: "SHA256", diskBytes: chunks*ChunkSize + 4321})
+	o := openPkg(t, path, IntegrityOptions{Mode: VerifyLazy})
+	f := o.file1(t, "disk1.vmdk")
+	f.Start()
+	f.Wait(context.Background())
+	if f.Status() != StatusVerified {
+		t.Fatalf("status %s", f.Status())
+	}
+	return f, disk, path, o
+}
+
+// eventually polls cond for up to ten seconds: check-ahead runs on its own
+// goroutines, and only its outcome, not its timing, is under test.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("never happened: %s", what)
+}
+
+// TestCheckAheadSequential: a reader that goes on from where it stopped
+// gets the next chunks checked before it asks, and still reads the right
+// bytes; the file's last chunk bounds it.
+func TestCheckAheadSequential(t *testing.T) {
+	f, disk, _, _ := verifiedPkg(t, 6)
+	buf := make([]byte, ChunkSize)
+	for _, off := range []int64{0, ChunkSize} { // the second continues the first
+		if _, err := f.ReadAt(buf, off); err != nil || !bytes.Equal(buf, disk[off:off+ChunkSize]) {
+			t.Fatalf("read at %d: %v, or wrong bytes", off, err)
+		}
+	}
+	for c := 2; c < 2+checkAheadChunks; c++ {
+		eventually(t, "chunk checked ahead", func() bool { return recent.holds(f, c) })
+	}
+	eventually(t, "check-ahead finished", func() bool { return f.ahead.inFlight.Load() == 0 })
+	if recent.holds(f, 6) {
+		// 6 is checked only if the reader's request reached chunk 2
+		t.Error("checked ahead past its window")
+	}
+	rest := make([]byte, len(disk)-2*ChunkSize)
+	if _, err := f.ReadAt(rest, 2*ChunkSize); err != nil || !bytes.Equal(rest, disk[2*ChunkSize:]) {
+		t.Fatalf("reading on: %v, or wrong bytes", err)
+	}
+}
+
+// TestCheckAheadRandom: requests that do not continue each other check
+// nothing ahead, so random readers pay only for what they read.
+func TestCheckAheadRandom(t *testing.T) {
+	f, _, _, _ := verifiedPkg(t, 10)
+	buf := make([]byte, 4096)
+	for _, off := range []int64{3 * ChunkSize, 7*ChunkSize + 100, 1 * ChunkSize} {
+		if _, err := f.ReadAt(buf, off); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.ahead.inFlight.Load(); n != 0 {
+			t.Fatalf("after a read at %d, %d chunks are checked ahead", off, n)
+		}
+	}
+	for _, c := range []int{4, 8, 2} {
+		if recent.holds(f, c) {
+			t.Errorf("chunk %d was checked ahead of a random reader", c)
+		}
+	}
+}
+
+// TestCheckAheadFindsDamage: a chunk damaged after verification is caught
+// by check-ahead as by a read: the file is marked, with an event naming
+// the chunk, and every later read fails.
+func TestCheckAheadFindsDamage(t *testing.T) {
+	f, disk, path, o := verifiedPkg(t, 6)
+	w, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := o.a.Lookup("disk1.vmdk")
+	_, phys, _ := m.Contiguous()
+	w.WriteAt([]byte{^disk[3*ChunkSize+7]}, phys+3*ChunkSize+7)
+	w.Close()
+
+	buf := make([]byte, ChunkSize)
+	f.ReadAt(buf, 0)
+	f.ReadAt(buf, ChunkSize) // may already fail, if chunk 3's check was quick
+	named := func() bool {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		for _, e := range o.events {
+			if e.Status == StatusMismatch && e.Chunk == 3 {
+				return true
+			}
+		}
+		return false
+	}
+	eventually(t, "a mismatch event naming chunk 3", named)
+	if _, err := f.ReadAt(buf, 0); !errors.Is(err, ErrMismatch) || f.Status() != StatusMismatch {
+		t.Errorf("a read after the mismatch: %v, status %s", err, f.Status())
+	}
+}
