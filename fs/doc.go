@@ -16,6 +16,9 @@
 // Nothing under the mount ever changes, so file contents are opened with
 // FOPEN_KEEP_CACHE and entries and attributes carry long timeouts: after
 // the first read, the page cache answers repeated reads without a request.
+// With [Options.DirectIO] files are opened with FOPEN_DIRECT_IO instead:
+// the page cache is bypassed, which makes large sequential reads faster
+// and small or repeated ones slower.
 //
 // # Reads
 //

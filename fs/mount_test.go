@@ -20,10 +20,18 @@ import (
 // the test ends, failing the test if the unmount fails.
 func testMount(t *testing.T, a *ova.Archive, virtual ...VirtualFile) string {
 	t.Helper()
+	return testMountWith(t, a, Options{Virtual: virtual})
+}
+
+// testMountWith is testMount with further tree options; the owner and the
+// log are the test's.
+func testMountWith(t *testing.T, a *ova.Archive, opts Options) string {
+	t.Helper()
 	testutil.RequireFUSE(t)
 	dir := t.TempDir()
-	root, err := NewRoot(a, Options{UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), Virtual: virtual,
-		Log: zerolog.New(zerolog.NewTestWriter(t))})
+	opts.UID, opts.GID = uint32(os.Getuid()), uint32(os.Getgid())
+	opts.Log = zerolog.New(zerolog.NewTestWriter(t))
+	root, err := NewRoot(a, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

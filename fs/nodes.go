@@ -78,9 +78,10 @@ func (n *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 type fileNode struct {
 	gofs.Inode
 	meta
-	path string
-	c    Content
-	log  *zerolog.Logger
+	path     string
+	c        Content
+	directIO bool // open with FOPEN_DIRECT_IO: see Options.DirectIO
+	log      *zerolog.Logger
 }
 
 // Fsync succeeds, as for directories.
@@ -106,6 +107,15 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	}
 	if v, ok := n.c.(Verifiable); ok {
 		v.Opened()
+	}
+	if n.directIO {
+		// Asked for with -o direct_io: the kernel passes reads through as
+		// they are, instead of also copying every byte into freshly
+		// allocated page-cache pages, the copy that limits large
+		// sequential reads of decoded views. What it costs (a round trip
+		// per read, no caching, no shared mmap) is the mounter's choice;
+		// see Options.DirectIO.
+		return nil, fuse.FOPEN_DIRECT_IO, 0
 	}
 	// The content never changes, so pages the kernel has cached stay valid
 	// across opens. (They were checked, where checks apply, when they were

@@ -40,6 +40,11 @@ func TestParseMountArgs(t *testing.T) {
 			want: mountConfig{archive: "https://h/a.ova", mountpoint: "m", uid: -1, gid: -1, logLevel: "info", logFormat: "auto",
 				verify: verify{mode: "lazy", cacheDir: defaultCacheDir(), net: remoteFlags{
 					headers: []string{"Authorization: Bearer a,b", "X-Key: 1"}, netrc: "/n", cacheSize: 2 << 30, timeout: 5 * time.Second}}}},
+		// The flag, and libfuse's and sshfs's spelling of the option.
+		{args: []string{"--direct-io", "a", "m"},
+			want: mountConfig{archive: "a", mountpoint: "m", directIO: true, uid: -1, gid: -1, logLevel: "info", logFormat: "auto"}},
+		{args: []string{"a", "m", "-o", "ro,direct_io"},
+			want: mountConfig{archive: "a", mountpoint: "m", directIO: true, uid: -1, gid: -1, logLevel: "info", logFormat: "auto"}},
 		{args: []string{"-o", "uid=-1", "a", "m"}, err: "needs a non-negative number"},
 		{args: []string{"-o", "uid", "a", "m"}, err: "needs a non-negative number"},
 		{args: []string{"-o", "frobnicate", "a", "m"}, err: `unknown mount option "frobnicate"`},

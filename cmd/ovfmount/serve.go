@@ -88,7 +88,7 @@ func serve(cfg *mountConfig) error {
 		return err
 	}
 	root, err := fs.NewRoot(src.archive, fs.Options{UID: uint32(uid), GID: uint32(gid), ModTime: src.modTime, Virtual: views,
-		Integrity: integrity, Log: log})
+		Integrity: integrity, DirectIO: cfg.directIO, Log: log})
 	if err != nil {
 		return fail(exitInternal, "%v", err)
 	}
@@ -104,8 +104,11 @@ func serve(cfg *mountConfig) error {
 	if err != nil {
 		return fail(exitFUSE, "mounting %s on %s: %v", src.path, mnt, err)
 	}
-	log.Info().Str("archive", src.path).Str("mountpoint", mnt).Int("files", len(src.archive.Files())).
-		Dur("took", time.Since(start)).Msg("mounted")
+	ev := log.Info().Str("archive", src.path).Str("mountpoint", mnt).Int("files", len(src.archive.Files()))
+	if cfg.directIO {
+		ev = ev.Bool("directIO", true)
+	}
+	ev.Dur("took", time.Since(start)).Msg("mounted")
 
 	if cfg.notifyFD > 0 {
 		if logDest != "" {
