@@ -48,7 +48,9 @@ func benchFormats(r *report) error {
 			if err != nil {
 				return err
 			}
-			secs, err := inTurns(turns, []string{archive, img}, view, qemuFile(img, f.format), qemuNull(img, f.format, size))
+			var d viewStats
+			direct := viewRead(archive, filepath.Join("disks", f.member+".raw"), &d, "--direct-io")
+			secs, err := inTurns(turns, []string{archive, img}, view, qemuFile(img, f.format), qemuNull(img, f.format, size), direct)
 			if err != nil {
 				return err
 			}
@@ -56,6 +58,8 @@ func benchFormats(r *report) error {
 			r.add("formats", "ovfmount: sequential read of the "+f.name+" raw view", mbps(v.size, secs[0]), "")
 			r.add("formats", "qemu-img convert -O raw to a file", mbps(size, secs[1]), ratio(mine, float64(size)/secs[1], "ovfmount/qemu-img"))
 			r.add("formats", "qemu-img convert -O raw to qemu's null driver", mbps(size, secs[2]), ratio(mine, float64(size)/secs[2], "ovfmount/qemu-img"))
+			r.add("formats", "ovfmount -o direct_io: the same read", mbps(d.size, secs[3]),
+				ratio(float64(d.size)/secs[3], float64(size)/secs[1], "ovfmount/qemu-img file"))
 			continue
 		}
 		secs, err := inTurns(turns, []string{archive, rawOVA}, view, viewRead(rawOVA, "disk1.img", &c))

@@ -46,7 +46,9 @@ func benchVerify(r *report) error {
 	var st viewStats
 	reads, err := inTurns(turns, []string{archive},
 		viewRead(archive, "disk1.img", &st, "--cache-dir", cache),
-		viewRead(archive, "disk1.img", &st, "--verify=off"))
+		viewRead(archive, "disk1.img", &st, "--verify=off"),
+		viewRead(archive, "disk1.img", &st, "--cache-dir", cache, "--direct-io"),
+		viewRead(archive, "disk1.img", &st, "--verify=off", "--direct-io"))
 	if err != nil {
 		return err
 	}
@@ -56,6 +58,8 @@ func benchVerify(r *report) error {
 	checked, off := reads[0], reads[1]
 	r.add("verify", "sequential read of the verified member, chunks checked", mbps(storedSize, checked), ratio(off, checked, "of --verify=off"))
 	r.add("verify", "sequential read with --verify=off", mbps(storedSize, off), "")
+	r.add("verify", "-o direct_io: the verified member, chunks checked", mbps(storedSize, reads[2]), ratio(reads[3], reads[2], "of --verify=off -o direct_io"))
+	r.add("verify", "-o direct_io: the same read with --verify=off", mbps(storedSize, reads[3]), "")
 	fmt.Println()
 	return nil
 }
