@@ -8,11 +8,12 @@ import "sync/atomic"
 // waits for both on every chunk it enters. Checking ahead moves that work
 // to the other core while this one replies. The kernel's read-ahead gives
 // the same overlap to page-cache reads, but a direct-I/O mount, or a
-// reader that opens with O_DIRECT, sends one request at a time. Four
-// chunks (4 MiB) cover a 1 MiB reader with room for jitter, and stay well
-// inside the recent-chunk cache, so a chunk checked ahead is still there
-// when its reader arrives.
-const checkAheadChunks = 4
+// reader that opens with O_DIRECT, sends one request at a time. Eight
+// chunks (8 MiB) stay inside the recent-chunk cache, so a chunk checked
+// ahead is still there when its reader arrives. Measured with dd bs=1M on
+// a direct-I/O mount of the 2-core VM, four alternating runs each: 1537-
+// 1631 MB/s with four chunks ahead, 1776-2228 with eight.
+const checkAheadChunks = 8
 
 // aheadState is a file's check-ahead bookkeeping.
 type aheadState struct {

@@ -40,7 +40,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // gets the next chunks checked before it asks, and still reads the right
 // bytes; the file's last chunk bounds it.
 func TestCheckAheadSequential(t *testing.T) {
-	f, disk, _, _ := verifiedPkg(t, 6)
+	chunks := 2 + checkAheadChunks + 1
+	f, disk, _, _ := verifiedPkg(t, chunks)
 	buf := make([]byte, ChunkSize)
 	for _, off := range []int64{0, ChunkSize} { // the second continues the first
 		if _, err := f.ReadAt(buf, off); err != nil || !bytes.Equal(buf, disk[off:off+ChunkSize]) {
@@ -51,8 +52,7 @@ func TestCheckAheadSequential(t *testing.T) {
 		eventually(t, "chunk checked ahead", func() bool { return recent.holds(f, c) })
 	}
 	eventually(t, "check-ahead finished", func() bool { return f.ahead.inFlight.Load() == 0 })
-	if recent.holds(f, 6) {
-		// 6 is checked only if the reader's request reached chunk 2
+	if recent.holds(f, chunks-1) {
 		t.Error("checked ahead past its window")
 	}
 	rest := make([]byte, len(disk)-2*ChunkSize)
