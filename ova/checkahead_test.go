@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
+	"sync"
 	"testing"
 	"time"
 )
@@ -111,5 +113,34 @@ func TestCheckAheadFindsDamage(t *testing.T) {
 	eventually(t, "a mismatch event naming chunk 3", named)
 	if _, err := f.ReadAt(buf, 0); !errors.Is(err, ErrMismatch) || f.Status() != StatusMismatch {
 		t.Errorf("a read after the mismatch: %v, status %s", err, f.Status())
+	}
+}
+
+// TestCheckAheadParallelReaders has sequential readers, each at its own
+// request size and starting point, race through a file larger than the
+// recent-chunk cache, so chunks checked ahead for one reader are evicted
+// and recycled while others copy out of them: every byte must be right.
+func TestCheckAheadParallelReaders(t *testing.T) {
+	f, disk, _, _ := verifiedPkg(t, recentChunks+checkAheadChunks+3)
+	var wg sync.WaitGroup
+	for g, n := range []int{ChunkSize, ChunkSize - 12<<10, 300000, 3 * ChunkSize / 2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, n)
+			for off := int64(g) * 777777; off < int64(len(disk)); off += int64(n) {
+				k, err := f.ReadAt(buf, off)
+				want := disk[off:min(off+int64(n), int64(len(disk)))]
+				if (err != nil && err != io.EOF) || !bytes.Equal(buf[:k], want) {
+					t.Errorf("reader %d: read of %d at %d: %d bytes, %v, or wrong bytes", g, n, off, k, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	eventually(t, "check-ahead finished", func() bool { return f.ahead.inFlight.Load() == 0 })
+	if f.Status() != StatusVerified {
+		t.Errorf("status %s after reading an intact file", f.Status())
 	}
 }
