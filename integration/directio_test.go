@@ -121,12 +121,3 @@ func checkPrivateMap(t *testing.T, f *os.File, read []byte) {
 		t.Errorf("the private mapping differs from read(2) at byte %d", firstDiff(m, read))
 	}
 }
-
-// firstDiff is the offset of the first byte where a and b differ.
-func firstDiff(a, b []byte) int {
-	i := 0
-	for i < min(len(a), len(b)) && a[i] == b[i] {
-		i++
-	}
-	return i
-}

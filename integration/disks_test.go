@@ -102,11 +102,7 @@ func sameFile(t *testing.T, got, want string) {
 		na, _ := a.ReadAt(ba[:n], off)
 		nb, _ := b.ReadAt(bb[:n], off)
 		if na != n || nb != n || !bytes.Equal(ba[:n], bb[:n]) {
-			i := 0
-			for i < min(na, nb) && ba[i] == bb[i] {
-				i++
-			}
-			t.Fatalf("%s differs from %s at byte %d", got, want, off+int64(i))
+			t.Fatalf("%s differs from %s at byte %d", got, want, off+int64(firstDiff(ba[:na], bb[:nb])))
 		}
 		off += int64(n)
 	}

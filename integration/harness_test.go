@@ -162,3 +162,12 @@ func pread(t testing.TB, f *os.File, n int, off int64) []byte {
 	}
 	return buf[:k]
 }
+
+// firstDiff is the offset of the first byte where a and b differ.
+func firstDiff(a, b []byte) int {
+	i := 0
+	for i < min(len(a), len(b)) && a[i] == b[i] {
+		i++
+	}
+	return i
+}

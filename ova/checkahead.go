@@ -23,17 +23,19 @@ type aheadState struct {
 
 // checkAhead starts checking the chunks after [first, last] when the
 // request continues the previous one (it starts in the chunk where that
-// one ended, or the next), so random readers never pay for chunks they
-// will not read. A chunk checked ahead lands in the recent-chunk cache,
-// where the request that reaches it finds it, or joins its check while it
-// is still running. A mismatch found ahead marks the file as a read would:
-// the file is damaged, whichever reader finds it.
+// one ended, or the next) and reaches a chunk that one did not, so random
+// readers never pay for chunks they will not read, and the many small
+// requests of a disk decoder inside one chunk cost an atomic swap each. A
+// chunk checked ahead lands in the recent-chunk cache, where the request
+// that reaches it finds it, or joins its check while it is still running.
+// A mismatch found ahead marks the file as a read would: the file is
+// damaged, whichever reader finds it.
 func (f *VerifiedFile) checkAhead(first, last int) {
 	prev := f.ahead.last.Swap(int64(last) + 1)
-	if prev == 0 || (int64(first) != prev-1 && int64(first) != prev) {
+	if prev == 0 || (int64(first) != prev-1 && int64(first) != prev) || int64(last) < prev {
 		return
 	}
-	chunks := int((f.m.Size + ChunkSize - 1) / ChunkSize)
+	chunks := len(f.table.Chunks)
 	for c := last + 1; c <= last+checkAheadChunks && c < chunks; c++ {
 		if recent.holds(f, c) {
 			continue

@@ -2,7 +2,6 @@ package ova
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"os"
@@ -10,21 +9,6 @@ import (
 	"testing"
 	"time"
 )
-
-// verifiedPkg writes a package whose disk has chunks full chunks plus a
-// partial one, and returns the disk, verified, with its bytes and path.
-func verifiedPkg(t *testing.T, chunks int) (*VerifiedFile, []byte, string, *opened) {
-	t.Helper()
-	path, disk, _ := writePkg(t, pkg{alg: "SHA256", diskBytes: chunks*ChunkSize + 4321})
-	o := openPkg(t, path, IntegrityOptions{Mode: VerifyLazy})
-	f := o.file1(t, "disk1.vmdk")
-	f.Start()
-	f.Wait(context.Background())
-	if f.Status() != StatusVerified {
-		t.Fatalf("status %s", f.Status())
-	}
-	return f, disk, path, o
-}
 
 // eventually polls cond for up to ten seconds: check-ahead runs on its own
 // goroutines, and only its outcome, not its timing, is under test.
@@ -43,7 +27,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // bytes; the file's last chunk bounds it.
 func TestCheckAheadSequential(t *testing.T) {
 	chunks := 2 + checkAheadChunks + 1
-	f, disk, _, _ := verifiedPkg(t, chunks)
+	f, disk, _, _ := verifiedPkg(t, chunks*ChunkSize+4321)
 	buf := make([]byte, ChunkSize)
 	for _, off := range []int64{0, ChunkSize} { // the second continues the first
 		if _, err := f.ReadAt(buf, off); err != nil || !bytes.Equal(buf, disk[off:off+ChunkSize]) {
@@ -66,7 +50,7 @@ func TestCheckAheadSequential(t *testing.T) {
 // TestCheckAheadRandom: requests that do not continue each other check
 // nothing ahead, so random readers pay only for what they read.
 func TestCheckAheadRandom(t *testing.T) {
-	f, _, _, _ := verifiedPkg(t, 10)
+	f, _, _, _ := verifiedPkg(t, 10*ChunkSize+4321)
 	buf := make([]byte, 4096)
 	for _, off := range []int64{3 * ChunkSize, 7*ChunkSize + 100, 1 * ChunkSize} {
 		if _, err := f.ReadAt(buf, off); err != nil {
@@ -87,7 +71,7 @@ func TestCheckAheadRandom(t *testing.T) {
 // by check-ahead as by a read: the file is marked, with an event naming
 // the chunk, and every later read fails.
 func TestCheckAheadFindsDamage(t *testing.T) {
-	f, disk, path, o := verifiedPkg(t, 6)
+	f, disk, path, o := verifiedPkg(t, 6*ChunkSize+4321)
 	w, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +105,7 @@ func TestCheckAheadFindsDamage(t *testing.T) {
 // recent-chunk cache, so chunks checked ahead for one reader are evicted
 // and recycled while others copy out of them: every byte must be right.
 func TestCheckAheadParallelReaders(t *testing.T) {
-	f, disk, _, _ := verifiedPkg(t, recentChunks+checkAheadChunks+3)
+	f, disk, _, _ := verifiedPkg(t, (recentChunks+checkAheadChunks+3)*ChunkSize+4321)
 	var wg sync.WaitGroup
 	for g, n := range []int{ChunkSize, ChunkSize - 12<<10, 300000, 3 * ChunkSize / 2} {
 		wg.Add(1)

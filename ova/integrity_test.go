@@ -201,6 +201,22 @@ func (o *opened) file1(t *testing.T, name string) *VerifiedFile {
 	return o.in.File(m)
 }
 
+// verifiedPkg writes a package with a disk of diskBytes under a SHA256
+// manifest, opens it lazily and verifies the disk; it returns the disk's
+// file, its bytes, the package's path and the opened package.
+func verifiedPkg(t *testing.T, diskBytes int) (*VerifiedFile, []byte, string, *opened) {
+	t.Helper()
+	path, disk, _ := writePkg(t, pkg{alg: "SHA256", diskBytes: diskBytes})
+	o := openPkg(t, path, IntegrityOptions{Mode: VerifyLazy})
+	f := o.file1(t, "disk1.vmdk")
+	f.Start()
+	f.Wait(context.Background())
+	if f.Status() != StatusVerified {
+		t.Fatalf("status %s", f.Status())
+	}
+	return f, disk, path, o
+}
+
 func TestSignatures(t *testing.T) {
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -300,14 +316,7 @@ func TestLazyVerification(t *testing.T) {
 // recent-chunk cache holds, so chunk buffers are evicted and recycled while
 // other readers still copy out of them: every byte must still be right.
 func TestCheckedReadsParallel(t *testing.T) {
-	path, disk, _ := writePkg(t, pkg{alg: "SHA256", diskBytes: (recentChunks+8)*ChunkSize + 777})
-	o := openPkg(t, path, IntegrityOptions{Mode: VerifyLazy})
-	f := o.file1(t, "disk1.vmdk")
-	f.Start()
-	f.Wait(context.Background())
-	if f.Status() != StatusVerified {
-		t.Fatalf("status %s", f.Status())
-	}
+	f, disk, _, _ := verifiedPkg(t, (recentChunks+8)*ChunkSize+777)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)

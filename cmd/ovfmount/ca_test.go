@@ -1,13 +1,8 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,27 +10,29 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ovfmount/ovfmount/internal/nginx"
 	"github.com/ovfmount/ovfmount/ova"
 )
 
-// testCA writes a self-signed CA certificate as PEM and returns its path
-// and the certificate.
+// testCA writes a CA certificate as PEM, as the tests' nginx uses, and
+// returns its path and the certificate.
 func testCA(t *testing.T) (string, *x509.Certificate) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dir := t.TempDir()
+	if err := nginx.WriteCertificates(dir); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "ca.crt")
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ovfmount test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
+	block, _ := pem.Decode(b)
+	if block == nil {
+		t.Fatalf("%s holds no PEM block", path)
 	}
-	cert, _ := x509.ParseCertificate(der)
-	path := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return path, cert

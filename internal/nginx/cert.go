@@ -14,10 +14,10 @@ import (
 	"time"
 )
 
-// writeCertificates makes a CA (ca.crt) and a certificate for 127.0.0.1
+// WriteCertificates makes a CA (ca.crt) and a certificate for 127.0.0.1
 // signed by it (server.crt, server.key) in dir, as a private CA of a
 // company's artifact store would be.
-func writeCertificates(dir string) error {
+func WriteCertificates(dir string) error {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err

@@ -71,7 +71,7 @@ func Start(dir, root string) (*Server, error) {
 	}
 	s := &Server{dir: dir, AccessLog: filepath.Join(dir, "access.log"), CAFile: filepath.Join(dir, "ca.crt"),
 		Token: "ovfmount-test-token"}
-	if err := writeCertificates(dir); err != nil {
+	if err := WriteCertificates(dir); err != nil {
 		return nil, fmt.Errorf("nginx: certificates: %w", err)
 	}
 	ports, err := freePorts(2)
