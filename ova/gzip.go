@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/ovfmount/ovfmount/ova/gzindex"
+	"github.com/ovfmount/ovfmount/gzindex"
 )
 
 // GzipSpan is the checkpoint spacing of a gzip file's seek index: a random

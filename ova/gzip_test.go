@@ -14,7 +14,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/ovfmount/ovfmount/ova/gzindex"
+	"github.com/ovfmount/ovfmount/gzindex"
 )
 
 // gzipPkg writes an OVA holding content gzip-compressed as disk1.img.gz,

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ovfmount/ovfmount/ova/remote"
+	"github.com/ovfmount/ovfmount/remote"
 )
 
 func TestParseMountArgs(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
-	"github.com/ovfmount/ovfmount/ova/remote"
+	"github.com/ovfmount/ovfmount/remote"
 )
 
 // remoteFlags configure reading an archive given as an http(s) URL.
@@ -85,7 +85,7 @@ func (r *remoteFlags) options(ca *caBundle, cacheDir string, log zerolog.Logger)
 		return opt, fail(exitUsage, "--timeout must be positive, e.g. 30s or 2m")
 	}
 	opt.RequestTimeout = r.timeout
-	// Worded as ova/remote worded them when it read the file itself.
+	// Worded as package remote worded them when it read the file itself.
 	roots, err := ca.roots()
 	switch {
 	case errors.Is(err, errNoPEM):

@@ -12,7 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ovfmount/ovfmount/ova"
-	"github.com/ovfmount/ovfmount/ova/remote"
+	"github.com/ovfmount/ovfmount/remote"
 )
 
 // source is an opened package: an OVA file, or an unpacked package folder.
