@@ -12,7 +12,7 @@ import (
 
 // sniffEncoding looks at the first bytes for UTF-16 (with or without a byte
 // order mark, as XML 1.0 appendix F describes) and returns a reader of
-// UTF-8. Everything else is returned as is: UTF-8, or an 8-bit encoding
+// UTF-8, without a UTF-8 byte order mark. Everything else is returned as is: UTF-8, or an 8-bit encoding
 // the declaration names, which charsetReader handles.
 func sniffEncoding(r io.Reader, p *parser) (io.Reader, error) {
 	br := bufio.NewReader(r)
@@ -21,6 +21,11 @@ func sniffEncoding(r io.Reader, p *parser) (io.Reader, error) {
 		return nil, err
 	}
 	switch {
+	case len(head) >= 3 && head[0] == 0xEF && head[1] == 0xBB && head[2] == 0xBF:
+		// encoding/xml would return a UTF-8 byte order mark as text
+		// before the root, which XML does not allow anywhere else.
+		br.Discard(3)
+		return br, nil
 	case len(head) >= 2 && head[0] == 0xFF && head[1] == 0xFE:
 		br.Discard(2)
 		p.utf16 = true

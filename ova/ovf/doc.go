@@ -28,8 +28,10 @@
 // # What it refuses
 //
 // Parse fails, with an error wrapping a sentinel, only on input that is not
-// an OVF envelope ([ErrNotOVF]: not well-formed XML, invalid UTF-8, a root
-// other than Envelope) or that breaks a safety bound: more than 16 MiB,
+// an OVF envelope ([ErrNotOVF]: not XML at all, which also wraps
+// [ErrNotXML]; not well-formed XML, invalid UTF-8, text before the root, a
+// root other than Envelope, each an [*XMLError] with the line and column)
+// or that breaks a safety bound: more than 16 MiB,
 // 100 000 elements or 500 000 attributes ([ErrTooLarge]), nesting deeper
 // than 128 ([ErrTooDeep]), or a document type declaration that declares
 // entities ([ErrEntity]), the start of every XXE and entity-expansion
@@ -40,6 +42,15 @@
 // A declared encoding is believed only when the bytes agree: a false
 // encoding="utf-16" on ASCII bytes (XenCenter) is read as UTF-8 with a
 // warning, real UTF-16 is transcoded, and ISO-8859-1 is decoded.
+//
+// # Recognising a descriptor
+//
+// [Sniff] decides from at most [SniffBytes] of a file whether it is a
+// descriptor, reading its start exactly as Parse does (byte order marks,
+// the XML declaration, comments, processing instructions, a DOCTYPE), and
+// tells a descriptor from XML that is not one and from what is not XML at
+// all (an OVA's tar header, a disk image). Where it refuses, Parse
+// refuses in the same words.
 //
 // It does not compare the descriptor with the archive: whether the files
 // exist, their sizes and their formats are the caller's to check.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/ovfmount/ovfmount/internal/testutil"
@@ -33,13 +34,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`<?xml version="1.0" encoding="ISO-8859-1"?><Envelope><Name>caf` + "\xe9" + `</Name></Envelope>`))
 	f.Add([]byte("<Envelope><a><a><a></a></a></a></Envelope>garbage"))
 
-	dir := os.Getenv("OVFMOUNT_FIXTURES")
-	if dir == "" {
-		dir = filepath.Join(testutil.RepoRoot(f), "..", "shared", "fixtures", "real")
-	}
-	paths, _ := filepath.Glob(filepath.Join(dir, "descriptors", "*", "*.ovf"))
-	more, _ := filepath.Glob(filepath.Join(dir, "glennmatthews-cot", "*.ovf"))
-	for _, p := range append(paths, more...) {
+	for _, p := range realDescriptors(f) {
 		if data, err := os.ReadFile(p); err == nil {
 			f.Add(data)
 		}
@@ -62,6 +57,70 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("a second parse differs: %v", err)
 		}
 	})
+}
+
+// FuzzSniff checks that no input makes Sniff panic or read more than
+// SniffBytes, that its answer is one of the three it documents, and that
+// it agrees with Parse: whatever Parse accepts within SniffBytes Sniff
+// calls a descriptor, and whatever Sniff refuses (short of the SniffBytes
+// answer) Parse refuses in the same words, unless Parse first found an
+// entity declaration, which Sniff does not look for.
+func FuzzSniff(f *testing.F) {
+	for _, d := range dialects {
+		f.Add([]byte(d.build()))
+	}
+	for _, s := range []string{
+		"", "\xef\xbb\xbf", " \n", "SHA256(a.ovf)= 00\n", "\x1f\x8b\x08\x00", "QFI\xfb\x00\x00\x00\x03",
+		"<!-- c -->\n<Envelope/>", `<?xml version="1.0"?><!--` + strings.Repeat("-x", 400) + `--><ovf:Envelope xmlns:ovf="urn:x">`,
+		`<?xml version="1.0"?><?pi x?><!DOCTYPE Envelope><Envelope/>`, `<?xml version="1.0"?>` + "\n<html/>",
+		`<?xml version="1.0"?>` + "\n  text<Envelope/>", "<Envelope", "<!-- a -- b -->", `<?xml version="1.1"?><Envelope/>`,
+		"\xff\xfe<\x00E\x00n\x00v\x00e\x00l\x00o\x00p\x00e\x00/\x00>\x00",
+		"\x00<\x00E\x00n\x00v\x00e\x00l\x00o\x00p\x00e\x00/\x00>",
+		`<!DOCTYPE x [<!ENTITY e "x">]><html/>`,
+	} {
+		f.Add([]byte(s))
+	}
+	for _, p := range realDescriptors(f) {
+		if data, err := os.ReadFile(p); err == nil {
+			f.Add(data)
+		}
+	}
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cr := &countingReader{r: bytes.NewReader(data)}
+		serr := Sniff(cr)
+		if cr.n > SniffBytes {
+			t.Fatalf("Sniff read %d bytes", cr.n)
+		}
+		if serr != nil && !errors.Is(serr, ErrNotOVF) {
+			t.Fatalf("Sniff = %v, which wraps no sentinel", serr)
+		}
+		var xe *XMLError
+		if errors.Is(serr, ErrNotXML) && errors.As(serr, &xe) {
+			t.Fatalf("Sniff = %v, both not XML and an XMLError", serr)
+		}
+		if errors.As(serr, &xe) && (xe.Line < 1 || xe.Column < 1) {
+			t.Fatalf("Sniff = %v, at an impossible position", serr)
+		}
+		_, perr := Parse(bytes.NewReader(data))
+		if perr == nil && len(data) <= SniffBytes && serr != nil {
+			t.Fatalf("Parse accepts what Sniff refuses: %v", serr)
+		}
+		if serr != nil && serr != errNotRecognised && !errors.Is(perr, ErrEntity) && (perr == nil || perr.Error() != serr.Error()) {
+			t.Fatalf("Sniff = %v, but Parse = %v", serr, perr)
+		}
+	})
+}
+
+// realDescriptors lists the real descriptors in the fixtures, if present.
+func realDescriptors(f *testing.F) []string {
+	dir := os.Getenv("OVFMOUNT_FIXTURES")
+	if dir == "" {
+		dir = filepath.Join(testutil.RepoRoot(f), "..", "shared", "fixtures", "real")
+	}
+	paths, _ := filepath.Glob(filepath.Join(dir, "descriptors", "*", "*.ovf"))
+	more, _ := filepath.Glob(filepath.Join(dir, "glennmatthews-cot", "*.ovf"))
+	return append(paths, more...)
 }
 
 // checkInvariants asserts what every successfully parsed envelope promises.

@@ -36,15 +36,17 @@ func TestHostileErrors(t *testing.T) {
 		{"billion laughs", lol + `<Envelope><Annotation>&lol9;</Annotation></Envelope>`, ErrEntity, ""},
 		{"undeclared entity", `<Envelope><Annotation>&e;</Annotation></Envelope>`, ErrNotOVF, "invalid character entity &e;"},
 		{"HTML entity", `<Envelope><Annotation>&nbsp;</Annotation></Envelope>`, ErrNotOVF, "&nbsp;"},
-		{"empty", ``, ErrNotOVF, "no root element"},
-		{"blank", "  \n\t", ErrNotOVF, "no root element"},
-		{"not XML", "SHA256(x.ovf)= 00\n", ErrNotOVF, ""},
-		{"PNG", "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ErrNotOVF, ""},
-		{"JSON", `{"Envelope": {}}`, ErrNotOVF, ""},
-		{"wrong root", `<html><body/></html>`, ErrNotOVF, "root element is <html>"},
-		{"truncated", env10(minimalBody)[:60], ErrNotOVF, ""},
-		{"unclosed", `<Envelope><References>`, ErrNotOVF, ""},
-		{"mismatched tags", `<Envelope><References></Reference></Envelope>`, ErrNotOVF, ""},
+		{"empty", ``, ErrNotXML, "not XML: empty"},
+		{"blank", "  \n\t", ErrNotXML, "not XML: only blanks"},
+		{"comments only", "<!-- a -->\n", ErrNotOVF, "line 2, column 1: no root element"},
+		{"not XML", "SHA256(x.ovf)= 00\n", ErrNotXML, "it begins with 'S', not '<'"},
+		{"PNG", "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ErrNotXML, "the byte 0x89"},
+		{"JSON", `{"Envelope": {}}`, ErrNotXML, ""},
+		{"text before the root", "<?xml version=\"1.0\"?>\n  garbage<Envelope/>", ErrNotOVF, "line 2, column 3: text before the root element"},
+		{"wrong root", `<html><body/></html>`, ErrNotOVF, "line 1, column 1: root element is <html>, not <Envelope>"},
+		{"truncated", env10(minimalBody)[:60], ErrNotOVF, "line 1, column 61: unexpected EOF"},
+		{"unclosed", `<Envelope><References>`, ErrNotOVF, "unexpected EOF"},
+		{"mismatched tags", `<Envelope><References></Reference></Envelope>`, ErrNotOVF, "column 35: element <References> closed by </Reference>"},
 		{"invalid UTF-8 in text", "<Envelope><Name>\xff\xfe</Name></Envelope>", ErrNotOVF, "invalid UTF-8"},
 		{"invalid UTF-8 in attribute", "<Envelope><References><File ovf:href=\"\xc3\x28\"/></References></Envelope>", ErrNotOVF, "invalid UTF-8"},
 		{"XML 1.1 declaration", `<?xml version="1.1"?><Envelope/>`, ErrNotOVF, `unsupported version "1.1"`},
@@ -67,6 +69,21 @@ func TestHostileErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestParsePosition: a descriptor that does not parse is reported with the
+// line and column an editor needs, in a form the command line prints as is.
+func TestParsePosition(t *testing.T) {
+	doc := "<?xml version=\"1.0\"?>\n<Envelope>\n  <References>\n    <File ovf:id=\"a\"></Fil>\n</Envelope>\n"
+	_, err := Parse(strings.NewReader(doc))
+	var xe *XMLError
+	if !errors.As(err, &xe) || !errors.Is(err, ErrNotOVF) || errors.Is(err, ErrNotXML) {
+		t.Fatalf("err = %v, want an *XMLError wrapping ErrNotOVF only", err)
+	}
+	// Column 28 is just past the ">" of </Fil>, where the parser sees
+	// the tags differ.
+	eq(t, "position", [2]int{xe.Line, xe.Column}, [2]int{4, 28})
+	eq(t, "text", err.Error(), "ovf: not a valid OVF descriptor: line 4, column 28: element <File> closed by </Fil>")
 }
 
 // TestXXEDoesNotLeak plants a secret in a file an external entity names and

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -78,19 +79,14 @@ func isOVFNamespace(space string) bool {
 // readTree reads the document element and everything in it, enforcing lim.
 // Only the root element is read; what follows it is reported, not parsed.
 func readTree(r io.Reader, lim limits, p *parser) (*node, error) {
-	rec := &recordingReader{r: r}
-	lr := &io.LimitedReader{R: rec, N: lim.maxBytes + 1}
-	src, err := sniffEncoding(lr, p)
+	doc, err := openDocument(r, lim.maxBytes+1, p)
 	if err != nil {
-		return nil, readError(lr, rec, lim, err)
+		return nil, doc.fail(err, lim)
 	}
-	d := xml.NewDecoder(src)
-	d.Strict = true
-	// Entity stays nil: only the five predefined entities and character
-	// references are expanded, so no entity can read a file or the network
-	// or grow the input.
-	d.CharsetReader = p.charsetReader
-
+	t, err := doc.prolog(p, true)
+	if err != nil {
+		return nil, doc.fail(err, lim)
+	}
 	var (
 		root     *node
 		stack    []*node
@@ -99,16 +95,7 @@ func readTree(r io.Reader, lim limits, p *parser) (*node, error) {
 		attrs    int
 	)
 	for {
-		tok, err := d.Token()
-		if err != nil {
-			// The decoder reports the end of input inside an element as a
-			// syntax error, so a bare EOF means there was no element at all.
-			if err == io.EOF && rec.err == nil && lr.N > 0 {
-				return nil, fmt.Errorf("%w: no root element", ErrNotOVF)
-			}
-			return nil, readError(lr, rec, lim, err)
-		}
-		switch t := tok.(type) {
+		switch t := t.(type) {
 		case xml.StartElement:
 			elements++
 			attrs += len(t.Attr)
@@ -126,9 +113,6 @@ func readTree(r io.Reader, lim limits, p *parser) (*node, error) {
 				n.kind = k
 			}
 			if root == nil {
-				if t.Name.Local != "Envelope" {
-					return nil, fmt.Errorf("%w: root element is <%s>, not <Envelope>", ErrNotOVF, t.Name.Local)
-				}
 				root = n
 			} else {
 				parent := stack[len(stack)-1]
@@ -141,22 +125,156 @@ func readTree(r io.Reader, lim limits, p *parser) (*node, error) {
 			n.text = string(bytes.TrimSpace(texts[len(texts)-1]))
 			stack, texts = stack[:len(stack)-1], texts[:len(texts)-1]
 			if len(stack) == 0 {
-				checkTrailer(d, p)
-				if lr.N <= 0 {
+				checkTrailer(doc.d, p)
+				if doc.lr.N <= 0 {
 					return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, lim.maxBytes)
 				}
 				return root, nil
 			}
 		case xml.CharData:
-			if len(texts) > 0 {
-				texts[len(texts)-1] = append(texts[len(texts)-1], t...)
-			}
+			texts[len(texts)-1] = append(texts[len(texts)-1], t...)
 		case xml.Directive:
 			if err := checkDirective(t, p); err != nil {
 				return nil, err
 			}
 		}
+		if t, err = doc.d.Token(); err != nil {
+			return nil, doc.fail(err, lim)
+		}
 	}
+}
+
+// document is an XML document being read, with what it takes to tell why
+// reading it failed.
+type document struct {
+	d     *xml.Decoder
+	lr    *io.LimitedReader
+	rec   *recordingReader
+	first *firstByteReader
+	// sniff marks a document read by Sniff: running into the byte bound
+	// then means "not recognised", not "too large".
+	sniff bool
+}
+
+// openDocument sets up a decoder for at most maxBytes of r. It never
+// returns a nil document, so that its error can go through fail.
+func openDocument(r io.Reader, maxBytes int64, p *parser) (*document, error) {
+	rec := &recordingReader{r: r}
+	doc := &document{rec: rec, lr: &io.LimitedReader{R: rec, N: maxBytes}}
+	src, err := sniffEncoding(doc.lr, p)
+	if err != nil {
+		return doc, err
+	}
+	doc.first = &firstByteReader{r: src}
+	doc.d = xml.NewDecoder(doc.first)
+	doc.d.Strict = true
+	// Entity stays nil: only the five predefined entities and character
+	// references are expanded, so no entity can read a file or the network
+	// or grow the input.
+	doc.d.CharsetReader = p.charsetReader
+	return doc, nil
+}
+
+// prolog reads what comes before the root element, as encoding/xml tokens
+// it (the XML declaration, comments, processing instructions, a document
+// type declaration and blanks), and returns the root's start tag. A root
+// other than Envelope, in whatever namespace, is refused here, as is text
+// before the root, which XML does not allow and encoding/xml lets through.
+// checkDirectives is false for Sniff, which only recognises a descriptor
+// and leaves refusing entities to Parse.
+func (doc *document) prolog(p *parser, checkDirectives bool) (xml.Token, error) {
+	for {
+		line, col := doc.d.InputPos()
+		tok, err := doc.d.Token()
+		if err != nil {
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if t.Name.Local != "Envelope" {
+				return nil, &XMLError{Line: line, Column: col, Msg: fmt.Sprintf("root element is <%s>, not <Envelope>", t.Name.Local)}
+			}
+			return t, nil
+		case xml.CharData:
+			// Input that begins with text never gets here: firstByteReader
+			// stops it as not XML.
+			if i := bytes.IndexFunc(t, func(r rune) bool { return !isXMLSpace(r) }); i >= 0 {
+				line, col = advance(line, col, t[:i])
+				return nil, &XMLError{Line: line, Column: col, Msg: "text before the root element"}
+			}
+		case xml.Directive:
+			if checkDirectives {
+				if err := checkDirective(t, p); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+}
+
+func isXMLSpace(r rune) bool {
+	return r == ' ' || r == '\t' || r == '\n' || r == '\r'
+}
+
+// advance moves a line and column over text as encoding/xml counts them.
+func advance(line, col int, text []byte) (int, int) {
+	for _, c := range text {
+		if c == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+// firstByteReader notes the first byte that is not an XML blank, so that
+// input that does not even begin like XML (a tar header, a disk image,
+// text) can be told from XML that does not parse.
+type firstByteReader struct {
+	r     io.Reader
+	first byte
+	seen  bool // a non-blank byte was read
+	any   bool // any byte was read
+}
+
+// Read stops at the first byte that is not a blank if it is not '<': such
+// input fails anyway, and a disk image need not be read as far as the
+// bound before saying so.
+func (f *firstByteReader) Read(b []byte) (int, error) {
+	n, err := f.r.Read(b)
+	if n > 0 {
+		f.any = true
+	}
+	if !f.seen {
+		for _, c := range b[:n] {
+			if !isXMLSpace(rune(c)) {
+				f.first, f.seen = c, true
+				break
+			}
+		}
+		if f.seen && f.first != '<' {
+			return 0, f.notXML()
+		}
+	}
+	return n, err
+}
+
+// isMarkup reports whether the input begins, after blanks, with '<'.
+func (f *firstByteReader) isMarkup() bool {
+	return f.seen && f.first == '<'
+}
+
+func (f *firstByteReader) notXML() error {
+	switch {
+	case !f.any:
+		return &notXMLError{"empty"}
+	case !f.seen:
+		return &notXMLError{"only blanks"}
+	case f.first < 0x80 && strconv.IsPrint(rune(f.first)):
+		return &notXMLError{fmt.Sprintf("it begins with %q, not '<'", rune(f.first))}
+	}
+	return &notXMLError{fmt.Sprintf("it begins with the byte 0x%02x, not '<'", f.first)}
 }
 
 // recordingReader remembers the error of the caller's reader, so that a
@@ -174,20 +292,48 @@ func (rr *recordingReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// readError classifies an error from reading the document: ErrTooLarge
-// when the size bound cut the input short, the reader's own error when
-// reading failed, and ErrNotOVF for everything the decoder rejects.
-func readError(lr *io.LimitedReader, rec *recordingReader, lim limits, err error) error {
-	var se *xml.SyntaxError
+// fail classifies an error from reading the document: the reader's own
+// error when reading failed, ErrTooLarge when the size bound cut the input
+// short (for Sniff: not recognised within SniffBytes), ErrNotXML for input
+// that does not begin with markup, and an XMLError saying where for
+// everything else the decoder rejects. Errors already classified pass
+// through.
+func (doc *document) fail(err error, lim limits) error {
+	var (
+		xe  *XMLError
+		nx  *notXMLError
+		se  *xml.SyntaxError
+		msg string
+	)
 	switch {
-	case lr.N <= 0:
+	case errors.As(err, &xe), errors.As(err, &nx), errors.Is(err, ErrEntity):
+		return err
+	case doc.rec.err != nil:
+		return fmt.Errorf("ovf: reading descriptor: %w", doc.rec.err)
+	case doc.lr.N <= 0 && doc.sniff:
+		return errNotRecognised
+	case doc.lr.N <= 0:
 		return fmt.Errorf("%w: more than %d bytes", ErrTooLarge, lim.maxBytes)
-	case rec.err != nil:
-		return fmt.Errorf("ovf: reading descriptor: %w", rec.err)
+	case doc.d == nil:
+		return &XMLError{Line: 1, Column: 1, Msg: err.Error()}
+	case !doc.first.isMarkup():
+		return doc.first.notXML()
+	case err == io.EOF:
+		msg = "no root element"
 	case errors.As(err, &se):
-		return fmt.Errorf("%w: line %d: %s", ErrNotOVF, se.Line, se.Msg)
+		msg = se.Msg
+	default:
+		msg = strings.TrimPrefix(err.Error(), "xml: ")
 	}
-	return fmt.Errorf("%w: %s", ErrNotOVF, strings.TrimPrefix(err.Error(), "xml: "))
+	// Where the decoder stopped: just past the last byte it read, which
+	// is at or just after the fault. When the decoder has put back a
+	// newline it counts column 0; just past that newline is the start of
+	// the next line.
+	line, col := doc.d.InputPos()
+	if col < 1 {
+		line, col = line+1, 1
+	}
+	return &XMLError{Line: line, Column: col, Msg: msg}
 }
 
 // checkDirective refuses a document type declaration that declares
