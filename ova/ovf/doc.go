@@ -2,8 +2,9 @@
 // model of what the appliance is made of: the files of the package, the
 // virtual disks and which file holds each, the networks, and each virtual
 // system's CPUs, memory, controllers, drives, NICs, products, properties
-// and licences. It is the model behind `ovfmount info` and behind the disk
-// views of the mount.
+// and licences, and each VirtualSystemCollection (vApp) with its members,
+// startup order and resource allocation. It is the model behind `ovfmount
+// info` and behind the disk views of the mount.
 //
 // # What it promises
 //

@@ -24,7 +24,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(env10(`<References><File ovf:id="f" ovf:href="../x" ovf:size="-1" ovf:chunkSize="9"/></References>` +
 		`<DiskSection><Disk ovf:diskId="d" ovf:fileRef="f" ovf:capacity="${p}" ovf:capacityAllocationUnits="byte * 2^30" ovf:parentRef="d"/></DiskSection>` +
 		`<DeploymentOptionSection><Configuration ovf:id="a"/><Configuration ovf:id="b" ovf:default="true"/></DeploymentOptionSection>` +
-		`<VirtualSystemCollection ovf:id="c">` + vsXML("vm", `<ProductSection ovf:class="k"><Property ovf:key="p" ovf:value="2"><Value ovf:value="3" ovf:configuration="b"/></Property></ProductSection>`,
+		`<VirtualSystemCollection ovf:id="c"><StartupSection><Item ovf:id="vm" ovf:order="1" ovf:startDelay="x"/><Item ovf:id="c"/></StartupSection>` +
+		`<ResourceAllocationSection>` + itemXML("", "1", rtCPU, "AllocationUnits", "hertz * 10^6", "Reservation", "500", "Limit", "99999999999999", "Weight", "-1") + `</ResourceAllocationSection>` + vsXML("vm", `<ProductSection ovf:class="k"><Property ovf:key="p" ovf:value="2"><Value ovf:value="3" ovf:configuration="b"/></Property></ProductSection>`,
 		itemXML(`ovf:configuration="a b"`, "1", rtCPU, "VirtualQuantity", "4"), itemXML("", "2", rtSCSI),
 		itemXML("", "3", rtDisk, "HostResource", "ovf:/disk/d", "Parent", "2"), itemXML(`ovf:bound="max"`, "4", rtMemory, "VirtualQuantity", "9")) +
 		`</VirtualSystemCollection>`)))
@@ -145,6 +146,21 @@ func checkInvariants(t *testing.T, e *Envelope) {
 	for _, s := range e.Systems {
 		if s.CPUs < 0 || s.MemoryBytes < 0 || s.OS.ID < -1 || s.Disks == nil || s.NICs == nil {
 			t.Fatalf("system %+v", s)
+		}
+	}
+	for _, c := range e.Collections {
+		if c.Members == nil {
+			t.Fatalf("collection %+v", c)
+		}
+		for _, s := range c.Startup {
+			if s.Order < -1 || s.Order > 65535 || s.StartDelay < 0 || s.StopDelay < 0 {
+				t.Fatalf("startup %+v", s)
+			}
+		}
+		for _, a := range c.Resources {
+			if a.Reservation < -1 || a.Limit < -1 || a.Shares < -1 {
+				t.Fatalf("allocation %+v", a)
+			}
 		}
 	}
 	for _, df := range e.DiskFiles() {

@@ -1,6 +1,7 @@
 package ovf
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -29,7 +30,8 @@ const (
 const maxPlausibleCPUs = 1 << 20
 
 // item is one Item, StorageItem (OVF 2) or EthernetPortItem (OVF 2) of a
-// VirtualHardwareSection, with the rasd/sasd/epasd fields this model reads.
+// VirtualHardwareSection or ResourceAllocationSection, with the
+// rasd/sasd/epasd fields this model reads.
 type item struct {
 	instanceID    string
 	rt            int
@@ -42,24 +44,34 @@ type item struct {
 	onParent      string
 	connection    string
 	name          string
+	reservation   string
+	limit         string
+	weight        string
 	configs       []string
 	active        bool
 }
 
-// readItem reads one item; index is its position, to name it in a warning
-// when it has no InstanceID.
-func (p *parser) readItem(n *node, system string, index int) item {
+// readItem reads one item; owner names the system or collection
+// (`VirtualSystem "vm"`) and index is the item's position, to name it in a
+// warning when it has no InstanceID.
+func (p *parser) readItem(n *node, owner string, index int) item {
 	it := item{
-		instanceID: n.field("InstanceID"),
-		subType:    n.field("ResourceSubType"),
-		quantity:   n.field("VirtualQuantity"),
-		units:      n.field("AllocationUnits"),
-		parent:     n.field("Parent"),
-		address:    n.field("Address"),
-		onParent:   n.field("AddressOnParent"),
-		connection: n.field("Connection"),
-		name:       n.field("ElementName"),
-		configs:    strings.Fields(n.attr("configuration")),
+		instanceID:  n.field("InstanceID"),
+		subType:     n.field("ResourceSubType"),
+		quantity:    n.field("VirtualQuantity"),
+		units:       n.field("AllocationUnits"),
+		parent:      n.field("Parent"),
+		address:     n.field("Address"),
+		onParent:    n.field("AddressOnParent"),
+		connection:  n.field("Connection"),
+		name:        n.field("ElementName"),
+		reservation: n.field("Reservation"),
+		limit:       n.field("Limit"),
+		weight:      n.field("Weight"),
+		configs:     strings.Fields(n.attr("configuration")),
+	}
+	if len(it.configs) == 0 {
+		it.configs = nil
 	}
 	if it.name == "" {
 		it.name = n.field("Caption") // OVF 0.9 and 2.x
@@ -70,20 +82,42 @@ func (p *parser) readItem(n *node, system string, index int) item {
 		}
 	}
 	if it.instanceID == "" {
-		p.warnf("VirtualSystem %q: item %d (%q) has no InstanceID", system, index, it.name)
+		p.warnf("%s: item %d (%q) has no InstanceID", owner, index, it.name)
 	}
 	rt := n.field("ResourceType")
 	if v, err := strconv.Atoi(rt); err == nil && v >= 0 && v <= 65535 {
 		it.rt = v
 	} else {
-		p.warnf("VirtualSystem %q: item %q has no usable ResourceType (%q)", system, it.instanceID, rt)
+		p.warnf("%s: item %q has no usable ResourceType (%q)", owner, it.instanceID, rt)
 	}
 	for _, c := range it.configs {
 		if !p.configs[c] {
-			p.warnf("VirtualSystem %q: item %q belongs to configuration %q, which no DeploymentOptionSection declares", system, it.instanceID, c)
+			p.warnf("%s: item %q belongs to configuration %q, which no DeploymentOptionSection declares", owner, it.instanceID, c)
 		}
 	}
 	return it
+}
+
+// sectionItems reads the items of a VirtualHardwareSection or a
+// ResourceAllocationSection, the same way for both, and marks those in
+// effect in the default configuration.
+func (p *parser) sectionItems(section *node, owner string) []item {
+	var items []item
+	index := 0
+	for _, k := range section.kids {
+		if !k.vendor && (k.kind == "Item" || k.kind == "StorageItem" || k.kind == "EthernetPortItem") {
+			it := p.readItem(k, owner, index)
+			index++
+			// Items with ovf:bound="min" or "max" give the range a deployer
+			// may choose from; the unbounded item is the value.
+			if b := k.attr("bound"); b == "min" || b == "max" {
+				continue
+			}
+			items = append(items, it)
+		}
+	}
+	p.activate(items)
+	return items
 }
 
 // hardware reads a VirtualHardwareSection into vs.
@@ -96,21 +130,7 @@ func (p *parser) hardware(vs *VirtualSystem, h *node) {
 			vs.Firmware = k.vendorAttr("value")
 		}
 	}
-	var items []item
-	index := 0
-	for _, k := range h.kids {
-		if !k.vendor && (k.kind == "Item" || k.kind == "StorageItem" || k.kind == "EthernetPortItem") {
-			it := p.readItem(k, vs.ID, index)
-			index++
-			// Items with ovf:bound="min" or "max" give the range a deployer
-			// may choose from; the unbounded item is the value.
-			if b := k.attr("bound"); b == "min" || b == "max" {
-				continue
-			}
-			items = append(items, it)
-		}
-	}
-	p.activate(items)
+	items := p.sectionItems(h, fmt.Sprintf("VirtualSystem %q", vs.ID))
 	p.summarise(vs, items)
 	p.devices(vs, items)
 }

@@ -110,7 +110,8 @@ type VirtualSystem struct {
 }
 
 // Collection is one VirtualSystemCollection: a group of systems (a vApp)
-// with its own product, licence and annotation sections.
+// with its own product, licence and annotation sections, the order its
+// members start and stop in, and what the group may take from a host.
 type Collection struct {
 	ID         string     `json:"id"`
 	Name       string     `json:"name,omitempty"`
@@ -119,6 +120,67 @@ type Collection struct {
 	Properties []Property `json:"properties,omitempty"`
 	EULAs      []string   `json:"eulas,omitempty"`
 	Annotation string     `json:"annotation,omitempty"`
+	// Members are the ids of the VirtualSystems and
+	// VirtualSystemCollections directly inside this one, in document
+	// order: what its StartupSection orders. A nested collection's own
+	// members are in its own Members.
+	Members []string `json:"members"`
+	// Startup is the StartupSection, one item per member it names, in
+	// document order. XenCenter writes its vApp's StartupSection in the
+	// Envelope instead; it is read as the top-level collection's.
+	Startup []StartupItem `json:"startup,omitempty"`
+	// Resources are the items of the ResourceAllocationSection.
+	Resources []Allocation `json:"resources,omitempty"`
+}
+
+// StartupItem is one StartupSection/Item: when a member of a collection
+// starts and stops. Members start in ascending Order, those with the same
+// Order possibly together, and stop in descending Order (DSP0243).
+type StartupItem struct {
+	ID string `json:"id"`
+	// Order is ovf:order, -1 when absent or unusable.
+	Order int `json:"order"`
+	// StartDelay and StopDelay are ovf:startDelay and ovf:stopDelay in
+	// seconds: how long to wait after starting (stopping) this member
+	// before the next; 0 when absent, as DSP0243 defaults them.
+	StartDelay int `json:"startDelaySeconds"`
+	StopDelay  int `json:"stopDelaySeconds"`
+	// WaitingForGuest is ovf:waitingForGuest: the next member starts as
+	// soon as this one's guest reports ready, before StartDelay is over.
+	WaitingForGuest bool `json:"waitingForGuest"`
+	// StartAction ("powerOn" or "none") and StopAction ("powerOff",
+	// "guestShutdown" or "none") are as written, with DSP0243's defaults
+	// powerOn and powerOff when absent.
+	StartAction string `json:"startAction"`
+	StopAction  string `json:"stopAction"`
+}
+
+// Allocation is one Item of a ResourceAllocationSection: how much of a
+// host resource (ResourceType 3 processor, 4 memory, ...) a collection is
+// guaranteed, may use at most, and its share when the host is contended.
+type Allocation struct {
+	InstanceID   string `json:"instanceId"`
+	ResourceType int    `json:"resourceType"`
+	Name         string `json:"name,omitempty"`
+	// Units is rasd:AllocationUnits as written ("hertz * 10^6",
+	// "byte * 2^20").
+	Units string `json:"allocationUnits,omitempty"`
+	// BaseUnit is "byte" or "hertz" when Units is a multiple of one, and
+	// Reservation and Limit are then counted in it (300 of "byte * 2^20"
+	// is 314572800); otherwise BaseUnit is empty and they are in Units,
+	// as written.
+	BaseUnit string `json:"baseUnit,omitempty"`
+	// Reservation and Limit are rasd:Reservation and rasd:Limit, -1 when
+	// absent or unusable.
+	Reservation int64 `json:"reservation"`
+	Limit       int64 `json:"limit"`
+	// Shares is rasd:Weight, the share under contention relative to the
+	// host's other consumers; -1 when absent or unusable.
+	Shares int64 `json:"shares"`
+	// Configs lists the ovf:configuration ids the item is limited to;
+	// Active says whether it is part of the default configuration.
+	Configs []string `json:"configurations,omitempty"`
+	Active  bool     `json:"active"`
 }
 
 // OS is the OperatingSystemSection.

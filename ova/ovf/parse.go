@@ -79,10 +79,13 @@ func (p *parser) envelope(root *node) {
 			p.networks(k)
 		}
 	}
+	// XenCenter writes a vApp's StartupSection in the Envelope, beside
+	// the VirtualSystemCollection it orders.
+	startup := root.child("StartupSection")
 	systems := 0
 	for _, k := range root.kids {
 		if !k.vendor && (k.kind == "VirtualSystem" || k.kind == "VirtualSystemCollection") {
-			p.content(k, nil)
+			p.content(k, nil, startup)
 			systems++
 		}
 	}
@@ -111,6 +114,11 @@ func (p *parser) finish() {
 	}
 	if e.Systems == nil {
 		e.Systems = []VirtualSystem{}
+	}
+	for i := range e.Collections {
+		if e.Collections[i].Members == nil {
+			e.Collections[i].Members = []string{}
+		}
 	}
 	for i := range e.Systems {
 		if e.Systems[i].Disks == nil {

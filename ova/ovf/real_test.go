@@ -245,6 +245,15 @@ var realCases = []realCase{
 		check: func(t *testing.T, e *Envelope) {
 			eq(t, "path", strings.Join(e.Systems[1].Path, "/"), "sql2k5-win-2k3-32-ent-sp2-ovf")
 			eq(t, "collections", len(e.Collections), 1)
+			// ovftool gave the vApp the id of its first VM.
+			c := e.Collections[0]
+			eq(t, "vApp name", c.Name, "sql2k5-win-2k3-32-ent-sp2-ovf")
+			eq(t, "vApp members", c.Members, []string{"sql2k5-win-2k3-32-ent-sp2-ovf", "centos-5.5-32-esx-qa"})
+			eq(t, "vApp startup", c.Startup, []StartupItem{
+				{ID: "sql2k5-win-2k3-32-ent-sp2-ovf", Order: 0, StartAction: "powerOn", StopAction: "powerOff"},
+				{ID: "centos-5.5-32-esx-qa", Order: 0, StartAction: "powerOn", StopAction: "powerOff"},
+			})
+			eq(t, "vApp resources", c.Resources, []Allocation(nil))
 			// vcloud:Configuration inside vcloud:NetworkConfigSection is
 			// not a deployment option.
 			eq(t, "deployment options", len(e.DeploymentOptions), 0)
@@ -263,6 +272,15 @@ var realCases = []realCase{
 		},
 		check: func(t *testing.T, e *Envelope) {
 			eq(t, "collection", e.Collections[0].ID, "vCD_vApp")
+			c := e.Collections[0]
+			eq(t, "vApp name", c.Name, "vCD_vApp")
+			eq(t, "vApp members", c.Members, []string{"s-xp", "vCD_scratch_vm"})
+			// vCloud Director lists the startup items in another order
+			// than the systems, every one at order 0: all start together.
+			eq(t, "vApp startup", c.Startup, []StartupItem{
+				{ID: "vCD_scratch_vm", Order: 0, StartAction: "powerOn", StopAction: "powerOff"},
+				{ID: "s-xp", Order: 0, StartAction: "powerOn", StopAction: "powerOff"},
+			})
 			eq(t, "os type", e.Systems[0].OS.VMwareType, "winXPProGuest")
 		},
 	},
@@ -275,6 +293,9 @@ var realCases = []realCase{
 		disks:   []wantDisk{{"64891892-169e-470b-9779-368ee4ad2c15", 10485760, "5936bc8c-20ae-4052-9083-b8e5b96dc683.vhd"}},
 		warns:   []string{`declares encoding "utf-16" but its bytes are not UTF-16`},
 		check: func(t *testing.T, e *Envelope) {
+			// XenCenter's StartupSection sits in the Envelope; with one
+			// system and no VirtualSystemCollection there is no vApp.
+			eq(t, "collections", len(e.Collections), 0)
 			eq(t, "eula", e.Systems[0].EULAs, []string{"this is my eula document\n\nblah blah blah"})
 			eq(t, "os id", e.Systems[0].OS.ID, 0)
 		},

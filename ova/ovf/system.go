@@ -7,8 +7,10 @@ import (
 )
 
 // content reads a VirtualSystem or a VirtualSystemCollection and, for a
-// collection, everything nested in it; path lists the enclosing collections.
-func (p *parser) content(n *node, path []string) {
+// collection, everything nested in it; path lists the enclosing
+// collections. startup is a StartupSection found outside the collection
+// (XenCenter's, in the Envelope), read when the collection has none.
+func (p *parser) content(n *node, path []string, startup *node) {
 	// Sections that belong to the envelope are accepted here too: some
 	// producers put a DiskSection or NetworkSection inside the system.
 	for _, k := range n.children("DiskSection") {
@@ -21,20 +23,7 @@ func (p *parser) content(n *node, path []string) {
 		p.system(n, path)
 		return
 	}
-	c := Collection{ID: n.attr("id"), Name: n.childText("Name"), Path: slices.Clone(path)}
-	if c.ID == "" {
-		p.warnf("VirtualSystemCollection %q has no ovf:id", c.Name)
-	}
-	c.Product, c.Properties = p.products(n)
-	c.EULAs = eulas(n)
-	c.Annotation = annotation(n)
-	p.env.Collections = append(p.env.Collections, c)
-	inner := append(slices.Clone(path), c.ID)
-	for _, k := range n.kids {
-		if !k.vendor && (k.kind == "VirtualSystem" || k.kind == "VirtualSystemCollection") {
-			p.content(k, inner)
-		}
-	}
+	p.collection(n, path, startup)
 }
 
 // system reads one VirtualSystem.

@@ -30,11 +30,25 @@ var unitWords = map[string]int64{
 	"kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40,
 }
 
+// hertzWords are the base units of a processor allocation: DSP0004's
+// "hertz * 10^6" is what producers write, the prefixed words are the same
+// programmatic units spelled out.
+var hertzWords = map[string]int64{
+	"hertz": 1, "hz": 1,
+	"kilohertz": 1e3, "megahertz": 1e6, "gigahertz": 1e9,
+	"khz": 1e3, "mhz": 1e6, "ghz": 1e9,
+}
+
 // parseUnits returns how many bytes one unit of s is: "byte * 2^30",
 // "byte*2^20", "byte * 1024", "kilobyte", "MegaBytes". Blanks are optional
 // around "*" and "^"; case does not matter. Exactly one base unit must
 // appear; the other factors are integers or integer powers.
 func parseUnits(s string) (int64, error) {
+	return parseScale(s, unitWords)
+}
+
+// parseScale is parseUnits with the base units words gives.
+func parseScale(s string, words map[string]int64) (int64, error) {
 	s = strings.ToLower(strings.Join(strings.Fields(s), ""))
 	if s == "" {
 		return 0, errUnits
@@ -42,7 +56,7 @@ func parseUnits(s string) (int64, error) {
 	mult, bases := int64(1), 0
 	for _, tok := range strings.Split(s, "*") {
 		var f int64
-		if w, ok := unitWords[tok]; ok {
+		if w, ok := words[tok]; ok {
 			f = w
 			bases++
 		} else if b, e, ok := strings.Cut(tok, "^"); ok {
