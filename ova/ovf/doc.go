@@ -1,10 +1,11 @@
 // Package ovf reads an OVF descriptor (the .ovf file of an OVA) into a
 // model of what the appliance is made of: the files of the package, the
-// virtual disks and which file holds each, the networks, and each virtual
-// system's CPUs, memory, controllers, drives, NICs, products, properties
-// and licences, and each VirtualSystemCollection (vApp) with its members,
-// startup order and resource allocation. It is the model behind `ovfmount
-// info` and behind the disk views of the mount.
+// virtual disks and which file holds each, the networks, each virtual
+// system's CPUs and memory (in each deployment option), controllers,
+// drives, NICs, products, properties and licences, and each
+// VirtualSystemCollection (vApp) with its members, startup order and
+// resource allocation. It is the model behind `ovfmount info` and behind
+// the disk views of the mount.
 //
 // # What it promises
 //

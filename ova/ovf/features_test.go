@@ -186,7 +186,8 @@ func TestDeploymentOptions(t *testing.T) {
 		def     string
 		cpus    int
 		mem     int64
-		nics    int // active
+		nics    int      // active
+		sizes   []Sizing // per deployment option
 		warns   []string
 	}{
 		{
@@ -203,24 +204,28 @@ func TestDeploymentOptions(t *testing.T) {
 				nic("", "3"), nic(`ovf:configuration="l"`, "4"), nic(`ovf:configuration="s"`, "5"),
 			},
 			def: "l", cpus: 8, mem: 4096 * MiB, nics: 2,
+			sizes: []Sizing{{"s", 2, 4096 * MiB}, {"l", 8, 4096 * MiB}},
 		},
 		{
 			name:    "override listed before the unconditional item still wins",
 			options: opts(`<Configuration ovf:id="s"/>`),
 			items:   []string{cpu(`ovf:configuration="s"`, "1", "4"), cpu("", "1", "1")},
 			def:     "s", cpus: 4,
+			sizes: []Sizing{{"s", 4, 0}},
 		},
 		{
 			name:    "no default attribute: the first configuration",
 			options: opts(`<Configuration ovf:id="a"/>`, `<Configuration ovf:id="b"/>`),
 			items:   []string{cpu(`ovf:configuration="a"`, "1", "3"), cpu(`ovf:configuration="b"`, "1", "5")},
 			def:     "a", cpus: 3,
+			sizes: []Sizing{{"a", 3, 0}, {"b", 5, 0}},
 		},
 		{
 			name:    "two defaults: the first wins",
 			options: opts(`<Configuration ovf:id="a"/>`, `<Configuration ovf:id="b" ovf:default="true"/>`, `<Configuration ovf:id="c" ovf:default="1"/>`),
 			items:   []string{cpu(`ovf:configuration="b"`, "1", "3"), cpu(`ovf:configuration="c"`, "1", "5")},
 			def:     "b", cpus: 3,
+			sizes: []Sizing{{"a", 0, 0}, {"b", 3, 0}, {"c", 5, 0}},
 			warns: []string{`deployment options "b" and "c" are both marked default`},
 		},
 		{
@@ -233,6 +238,7 @@ func TestDeploymentOptions(t *testing.T) {
 			name:    "duplicate and id-less configurations",
 			options: opts(`<Configuration ovf:id="a"/>`, `<Configuration ovf:id="a"/>`, `<Configuration><Label>x</Label></Configuration>`),
 			def:     "a",
+			sizes:   []Sizing{{"a", 0, 0}},
 			warns:   []string{`deployment option "a" declared twice`, `deployment option "x" has no ovf:id`},
 		},
 		{
@@ -265,6 +271,28 @@ func TestDeploymentOptions(t *testing.T) {
 			},
 			warns: []string{`VirtualQuantity "lots"`, `VirtualQuantity "99999999999"`, "beyond 2^63", "not a byte unit"},
 		},
+		{
+			// The unusable item overrides the CPU item in x and y; it is
+			// reported once, when x first counts it.
+			name:    "an unusable item in other configurations is reported once",
+			options: opts(`<Configuration ovf:id="d"/>`, `<Configuration ovf:id="x"/>`, `<Configuration ovf:id="y"/>`),
+			items:   []string{cpu("", "1", "2"), cpu(`ovf:configuration="x y"`, "1", "lots"), mem("", "2", "512")},
+			def:     "d", cpus: 2, mem: 512 * MiB,
+			sizes: []Sizing{{"d", 2, 512 * MiB}, {"x", 0, 512 * MiB}, {"y", 0, 512 * MiB}},
+			warns: []string{`VirtualSystem "vm": CPU item "1" has VirtualQuantity "lots"; not counted`},
+		},
+		{
+			name:    "a sum past the bound in another configuration names it",
+			options: opts(`<Configuration ovf:id="d"/>`, `<Configuration ovf:id="big"/>`),
+			items: []string{
+				mem("", "1", "1024"),
+				itemXML(`ovf:configuration="big"`, "2", rtMemory, "AllocationUnits", "byte * 2^60", "VirtualQuantity", "6"),
+				itemXML(`ovf:configuration="big"`, "3", rtMemory, "AllocationUnits", "byte * 2^60", "VirtualQuantity", "6"),
+			},
+			def: "d", mem: 1024 * MiB,
+			sizes: []Sizing{{"d", 0, 1024 * MiB}, {"big", 0, 0}},
+			warns: []string{`VirtualSystem "vm": memory adds up beyond 2^63 bytes in configuration "big"; not counted`},
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -280,6 +308,8 @@ func TestDeploymentOptions(t *testing.T) {
 				}
 			}
 			eq(t, "active nics", active, c.nics)
+			eq(t, "configuration", vs.Configuration, c.def)
+			eq(t, "by configuration", vs.ByConfiguration, c.sizes)
 			checkWarnings(t, e.Warnings, c.warns)
 		})
 	}

@@ -147,6 +147,17 @@ func checkInvariants(t *testing.T, e *Envelope) {
 		if s.CPUs < 0 || s.MemoryBytes < 0 || s.OS.ID < -1 || s.Disks == nil || s.NICs == nil {
 			t.Fatalf("system %+v", s)
 		}
+		// One sizing per deployment option, the default's the summary
+		// (none when there are too many to size).
+		if s.Configuration != e.DefaultConfiguration || (len(s.ByConfiguration) != len(e.DeploymentOptions) && s.ByConfiguration != nil) {
+			t.Fatalf("system %q: configuration %q, %d sizings for %d options", s.ID, s.Configuration, len(s.ByConfiguration), len(e.DeploymentOptions))
+		}
+		for i, z := range s.ByConfiguration {
+			if z.Configuration != e.DeploymentOptions[i].ID || z.CPUs < 0 || z.MemoryBytes < 0 ||
+				(z.Configuration == s.Configuration && (z.CPUs != s.CPUs || z.MemoryBytes != s.MemoryBytes)) {
+				t.Fatalf("system %q: sizing %+v", s.ID, z)
+			}
+		}
 	}
 	for _, c := range e.Collections {
 		if c.Members == nil {

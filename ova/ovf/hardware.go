@@ -136,16 +136,23 @@ func (p *parser) hardware(vs *VirtualSystem, h *node) {
 }
 
 // activate marks the items in effect in the default deployment
-// configuration. An item limited to configurations is in effect when the
-// default is one of them; an unconditional item is in effect unless an
-// item with the same InstanceID for the default configuration overrides it
-// (Cisco's descriptors give each profile its own CPU item, InstanceID 1).
+// configuration.
 func (p *parser) activate(items []item) {
-	def := p.env.DefaultConfiguration
+	for i, on := range activeIn(items, p.env.DefaultConfiguration) {
+		items[i].active = on
+	}
+}
+
+// activeIn says which items are in effect in configuration cfg. An item
+// limited to configurations is in effect when cfg is one of them; an
+// unconditional item is in effect unless an item with the same InstanceID
+// for cfg overrides it (Cisco's descriptors give each profile its own CPU
+// item, InstanceID 1).
+func activeIn(items []item, cfg string) []bool {
 	chosen := map[string]int{}
 	for i := range items {
 		it := &items[i]
-		if len(it.configs) > 0 && !slices.Contains(it.configs, def) {
+		if len(it.configs) > 0 && !slices.Contains(it.configs, cfg) {
 			continue
 		}
 		key := it.instanceID
@@ -157,56 +164,127 @@ func (p *parser) activate(items []item) {
 		}
 		chosen[key] = i
 	}
+	active := make([]bool, len(items))
 	for _, i := range chosen {
-		items[i].active = true
+		active[i] = true
+	}
+	return active
+}
+
+// summarise sets CPUs and MemoryBytes from the items active in the default
+// configuration and, when the descriptor declares deployment options,
+// ByConfiguration from those active in each. An unusable item is reported
+// once, in whichever configuration first counts it.
+func (p *parser) summarise(vs *VirtualSystem, items []item) {
+	a := amounts{p: p, system: vs.ID, items: items, counted: make([]amount, len(items))}
+	def := make([]bool, len(items))
+	for i, it := range items {
+		def[i] = it.active
+	}
+	vs.CPUs, vs.MemoryBytes = a.sum(def, "")
+	if len(p.env.DeploymentOptions) == 0 {
+		return
+	}
+	vs.Configuration = p.env.DefaultConfiguration
+	// Each option costs a pass over the items; a hostile descriptor with
+	// tens of thousands of both would take minutes.
+	work := len(p.env.DeploymentOptions) * len(items)
+	if work > p.sizingBudget {
+		p.warnf("VirtualSystem %q: %d deployment options over %d items are more than this reader sizes; CPUs and memory per option not given", vs.ID, len(p.env.DeploymentOptions), len(items))
+		return
+	}
+	p.sizingBudget -= work
+	for _, o := range p.env.DeploymentOptions {
+		s := Sizing{Configuration: o.ID, CPUs: vs.CPUs, MemoryBytes: vs.MemoryBytes}
+		if o.ID != vs.Configuration {
+			s.CPUs, s.MemoryBytes = a.sum(activeIn(items, o.ID), o.ID)
+		}
+		vs.ByConfiguration = append(vs.ByConfiguration, s)
 	}
 }
 
-// summarise sets CPUs and MemoryBytes from the active items.
-func (p *parser) summarise(vs *VirtualSystem, items []item) {
+// amounts are the CPU counts and memory sizes of a system's items, each
+// read once, when a configuration first counts it.
+type amounts struct {
+	p       *parser
+	system  string
+	items   []item
+	counted []amount
+}
+
+type amount struct {
+	read bool
+	ok   bool
+	n    int64 // CPUs or bytes
+}
+
+// of reads item i's amount, warning if it cannot be used.
+func (a *amounts) of(i int) amount {
+	if a.counted[i].read {
+		return a.counted[i]
+	}
+	it := a.items[i]
+	am := amount{read: true}
+	switch it.rt {
+	case rtCPU:
+		n, err := parseCount(it.quantity)
+		if err != nil || n > maxPlausibleCPUs {
+			a.p.warnf("VirtualSystem %q: CPU item %q has VirtualQuantity %q; not counted", a.system, it.instanceID, it.quantity)
+			break
+		}
+		am.ok, am.n = true, n
+	case rtMemory:
+		units := it.units
+		if strings.TrimSpace(units) == "" {
+			// DSP0243 makes AllocationUnits mandatory for memory; those
+			// who omit it (and virt-v2v, which ignores it) mean MiB.
+			units = "byte * 2^20"
+			a.p.warnf("VirtualSystem %q: memory item %q has no AllocationUnits; read as MiB", a.system, it.instanceID)
+		}
+		b, err := bytesOf(it.quantity, units)
+		if err != nil {
+			a.p.warnf("VirtualSystem %q: memory item %q (%q × %q) is %v; not counted", a.system, it.instanceID, it.quantity, it.units, err)
+			break
+		}
+		am.ok, am.n = true, b
+	}
+	a.counted[i] = am
+	return am
+}
+
+// sum adds up the CPUs and memory of the active items; cfg names the
+// configuration in a warning, empty for the default.
+func (a *amounts) sum(active []bool, cfg string) (int, int64) {
 	var cpus, mem int64
 	memOverflow := false
-	for _, it := range items {
-		if !it.active {
+	for i, it := range a.items {
+		if !active[i] || (it.rt != rtCPU && it.rt != rtMemory) {
 			continue
 		}
-		switch it.rt {
-		case rtCPU:
-			n, err := parseCount(it.quantity)
-			if err != nil || n > maxPlausibleCPUs {
-				p.warnf("VirtualSystem %q: CPU item %q has VirtualQuantity %q; not counted", vs.ID, it.instanceID, it.quantity)
-				continue
-			}
-			cpus += n
-		case rtMemory:
-			units := it.units
-			if strings.TrimSpace(units) == "" {
-				// DSP0243 makes AllocationUnits mandatory for memory; those
-				// who omit it (and virt-v2v, which ignores it) mean MiB.
-				units = "byte * 2^20"
-				p.warnf("VirtualSystem %q: memory item %q has no AllocationUnits; read as MiB", vs.ID, it.instanceID)
-			}
-			b, err := bytesOf(it.quantity, units)
-			if err != nil {
-				p.warnf("VirtualSystem %q: memory item %q (%q × %q) is %v; not counted", vs.ID, it.instanceID, it.quantity, it.units, err)
-				continue
-			}
-			if mem > math.MaxInt64-b {
-				memOverflow = true
-				continue
-			}
-			mem += b
+		am := a.of(i)
+		switch {
+		case !am.ok:
+		case it.rt == rtCPU:
+			cpus += am.n // each at most maxPlausibleCPUs, so this cannot wrap
+		case mem > math.MaxInt64-am.n:
+			memOverflow = true
+		default:
+			mem += am.n
 		}
 	}
+	in := ""
+	if cfg != "" {
+		in = fmt.Sprintf(" in configuration %q", cfg)
+	}
 	if memOverflow {
-		p.warnf("VirtualSystem %q: memory adds up beyond 2^63 bytes; not counted", vs.ID)
+		a.p.warnf("VirtualSystem %q: memory adds up beyond 2^63 bytes%s; not counted", a.system, in)
 		mem = 0
 	}
 	if cpus > maxPlausibleCPUs {
-		p.warnf("VirtualSystem %q: %d CPUs in all; not counted", vs.ID, cpus)
+		a.p.warnf("VirtualSystem %q: %d CPUs in all%s; not counted", a.system, cpus, in)
 		cpus = 0
 	}
-	vs.CPUs, vs.MemoryBytes = int(cpus), mem
+	return int(cpus), mem
 }
 
 // controllerType names a storage controller, or "" for other items.

@@ -225,6 +225,29 @@ func TestWarningsAreBounded(t *testing.T) {
 	eq(t, "last warning", e.Warnings[maxWarnings], "800 more warnings not shown")
 }
 
+// TestManyOptionsManyItems: summing each of thousands of deployment
+// options over thousands of items would take minutes; past a budget the
+// sizes per option are left out, with a warning, and the default summary
+// stays.
+func TestManyOptionsManyItems(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`<References/><DeploymentOptionSection>`)
+	for i := range 5000 {
+		fmt.Fprintf(&b, `<Configuration ovf:id="c%d"/>`, i)
+	}
+	b.WriteString(`</DeploymentOptionSection><VirtualSystem ovf:id="vm"><VirtualHardwareSection>`)
+	for i := range 5000 {
+		b.WriteString(itemXML("", itoa(i), rtCPU, "VirtualQuantity", "1"))
+	}
+	b.WriteString(`</VirtualHardwareSection></VirtualSystem>`)
+	e := mustParse(t, env10(b.String()))
+	vs := e.Systems[0]
+	eq(t, "cpus", vs.CPUs, 5000)
+	eq(t, "configuration", vs.Configuration, "c0")
+	eq(t, "by configuration", vs.ByConfiguration, []Sizing(nil))
+	checkWarnings(t, e.Warnings, []string{`VirtualSystem "vm": 5000 deployment options over 5000 items are more than this reader sizes`})
+}
+
 // repeatReader streams head, then body over and over up to n bytes in
 // all, then tail: a large descriptor that is never held in memory.
 type repeatReader struct {

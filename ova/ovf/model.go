@@ -93,10 +93,20 @@ type VirtualSystem struct {
 	// CPUs and MemoryBytes summarise the items active in the default
 	// deployment configuration (or the unconditional items when there is
 	// none); 0 when the descriptor gives no usable value.
-	CPUs        int     `json:"cpus"`
-	MemoryBytes int64   `json:"memoryBytes"`
-	OS          OS      `json:"os"`
-	Product     Product `json:"product"`
+	CPUs        int   `json:"cpus"`
+	MemoryBytes int64 `json:"memoryBytes"`
+	// Configuration is the deployment configuration CPUs and MemoryBytes
+	// are for, Envelope.DefaultConfiguration; empty when the descriptor
+	// declares no deployment option, and they are for the unconditional
+	// items.
+	Configuration string `json:"configuration,omitempty"`
+	// ByConfiguration gives what each deployment option, in
+	// Envelope.DeploymentOptions order, gives this system; nil when the
+	// descriptor declares none, or (with a warning) so many options and
+	// items that summing each would take too long.
+	ByConfiguration []Sizing `json:"byConfiguration,omitempty"`
+	OS              OS       `json:"os"`
+	Product         Product  `json:"product"`
 	// Firmware is VMware's vmw:Config firmware value ("bios", "efi"),
 	// empty when the descriptor does not say.
 	Firmware    string       `json:"firmware,omitempty"`
@@ -107,6 +117,15 @@ type VirtualSystem struct {
 	Properties  []Property   `json:"properties,omitempty"`
 	EULAs       []string     `json:"eulas,omitempty"`
 	Annotation  string       `json:"annotation,omitempty"`
+}
+
+// Sizing is the CPUs and memory one deployment configuration gives a
+// system, summed over the items active in it as CPUs and MemoryBytes are
+// for the default; 0 when the descriptor gives no usable value.
+type Sizing struct {
+	Configuration string `json:"configuration"`
+	CPUs          int    `json:"cpus"`
+	MemoryBytes   int64  `json:"memoryBytes"`
 }
 
 // Collection is one VirtualSystemCollection: a group of systems (a vApp)

@@ -17,8 +17,13 @@ func Parse(r io.Reader) (*Envelope, error) {
 	return parse(r, defaultLimits)
 }
 
+// maxSizingWork bounds the item visits spent on per-option CPUs and memory
+// for a whole descriptor: real ones need a few thousand (a dozen options
+// over a hundred items), and this much takes well under a second.
+const maxSizingWork = 1 << 24
+
 func parse(r io.Reader, lim limits) (*Envelope, error) {
-	p := &parser{}
+	p := &parser{sizingBudget: maxSizingWork}
 	root, err := readTree(r, lim, p)
 	if err != nil {
 		return nil, err
@@ -39,6 +44,8 @@ type parser struct {
 	props   []Property      // every property, for ${name} capacities
 	refs    []hostRef       // HostResource references to check once all disks are known
 	nicNets []nicNet        // NIC connections to check once all networks are known
+
+	sizingBudget int // item visits left for per-option sizes (maxSizingWork)
 }
 
 // hostRef is one resolved HostResource, kept to be checked at the end.

@@ -27,6 +27,9 @@ type wantSystem struct {
 	nics      int // all NIC items, whatever their configuration
 	activeNIC int // NICs in the default configuration
 	disks     int // disk attachments
+	// sizes is what each deployment option gives the system, in
+	// DeploymentOptionSection order; nil when there is none.
+	sizes []Sizing
 }
 
 type wantDisk struct {
@@ -47,11 +50,16 @@ type realCase struct {
 	check func(t *testing.T, e *Envelope)
 }
 
+// csrSizes are the four profiles of both CSR 1000V descriptors.
+var csrSizes = []Sizing{{"1CPU-4GB", 1, 4 * GiB}, {"2CPU-4GB", 2, 4 * GiB}, {"4CPU-4GB", 4, 4 * GiB}, {"4CPU-8GB", 4, 8 * GiB}}
+
 var realCases = []realCase{
 	{
 		file: "descriptors/glennmatthews-cot/csr1000v.ovf", version: "1.0",
 		// Default 1CPU-4GB: the unconditional CPU (1) and memory (4096 MiB) items.
-		systems: []wantSystem{{id: "com.cisco.csr1000v", cpus: 1, mem: 4096 * MiB, nics: 3, activeNIC: 3, disks: 1}},
+		// The other profiles override the CPU item (InstanceID 1) and, for
+		// 4CPU-8GB, the memory item (2).
+		systems: []wantSystem{{id: "com.cisco.csr1000v", cpus: 1, mem: 4096 * MiB, nics: 3, activeNIC: 3, disks: 1, sizes: csrSizes}},
 		disks:   []wantDisk{{"vmdisk1", 1 * GiB, "input.vmdk"}},
 		check: func(t *testing.T, e *Envelope) {
 			vs := e.Systems[0]
@@ -69,7 +77,7 @@ var realCases = []realCase{
 	},
 	{
 		file: "descriptors/glennmatthews-cot/csr1000v_2017.ovf", version: "1.0",
-		systems: []wantSystem{{id: "com.cisco.csr1000v", cpus: 1, mem: 4096 * MiB, nics: 3, activeNIC: 3, disks: 1}},
+		systems: []wantSystem{{id: "com.cisco.csr1000v", cpus: 1, mem: 4096 * MiB, nics: 3, activeNIC: 3, disks: 1, sizes: csrSizes}},
 		disks:   []wantDisk{{"vmdisk1", 1 * GiB, "input.vmdk"}},
 		check: func(t *testing.T, e *Envelope) {
 			eq(t, "firmware", e.Systems[0].Firmware, "bios")
@@ -87,12 +95,16 @@ var realCases = []realCase{
 		// first (myprofile), which has the 3-CPU item and the NIC but not
 		// the memory item.
 		file: "descriptors/glennmatthews-cot/invalid.ovf", version: "1.0",
-		systems: []wantSystem{{id: "x", cpus: 3, mem: 0, nics: 1, activeNIC: 1, disks: 1}},
+		// The other profile has only the memory item, without units.
+		systems: []wantSystem{{id: "x", cpus: 3, mem: 0, nics: 1, activeNIC: 1, disks: 1, sizes: []Sizing{
+			{"myprofile", 3, 0}, {"howlongofaprofilenamecanweusehere", 0, 1 * MiB},
+		}}},
 		disks: []wantDisk{
 			{"input.vmdk", 1 * GiB, "this_is_a_really_long_filename_for_a_disk.vmdk"},
 			{"flash2", 128 * MiB, ""},
 		},
 		warns: []string{
+			`memory item "5" has no AllocationUnits; read as MiB`,
 			`HostResource "nonexistent.vmdk" is not an ovf:/disk/ or ovf:/file/ reference`,
 			`rasd:Parent "27", which is not a storage controller`,
 			`Disk "flash2": fileRef "flash2" names no File`,
@@ -107,7 +119,10 @@ var realCases = []realCase{
 	{
 		// Default 1CPU-384MB-2NIC: 2 of the 16 NICs; flash2 has no file.
 		file: "descriptors/glennmatthews-cot/iosv.ovf", version: "1.0",
-		systems: []wantSystem{{id: "com.cisco.iosv", cpus: 1, mem: 384 * MiB, nics: 16, activeNIC: 2, disks: 2}},
+		// The other profiles override the memory item (InstanceID 2).
+		systems: []wantSystem{{id: "com.cisco.iosv", cpus: 1, mem: 384 * MiB, nics: 16, activeNIC: 2, disks: 2, sizes: []Sizing{
+			{"1CPU-384MB-2NIC", 1, 384 * MiB}, {"1CPU-1GB-8NIC", 1, 1 * GiB}, {"1CPU-3GB-10NIC", 1, 3 * GiB}, {"1CPU-3GB-16NIC", 1, 3 * GiB},
+		}}},
 		disks: []wantDisk{
 			{"flash2", 128 * MiB, ""},
 			{"vios-adventerprisek9-m.vmdk", 1073741824, "input.vmdk"},
@@ -174,7 +189,11 @@ var realCases = []realCase{
 	{
 		// ovf:default="true" on "large": 8 CPUs, 8192 MiB, three disks.
 		file: "descriptors/vmware-govmomi/deployment-configs.ovf", version: "1.0",
-		systems: []wantSystem{{id: "deployment-configs-vm", cpus: 8, mem: 8192 * MiB, nics: 1, activeNIC: 1, disks: 6}},
+		// Each configuration has its own CPU and memory items, as the
+		// fixture's opening comment says.
+		systems: []wantSystem{{id: "deployment-configs-vm", cpus: 8, mem: 8192 * MiB, nics: 1, activeNIC: 1, disks: 6, sizes: []Sizing{
+			{"small", 2, 2 * GiB}, {"medium", 4, 4 * GiB}, {"large", 8, 8 * GiB},
+		}}},
 		disks: []wantDisk{
 			{"vmdisk_small_1", 1 * GiB, "system-and-model-small.vmdk"},
 			{"vmdisk_med_1", 2 * GiB, "system-and-model-medium.vmdk"},
@@ -302,8 +321,10 @@ var realCases = []realCase{
 	},
 	{
 		file: "glennmatthews-cot/input.ovf", version: "1.0",
-		systems: []wantSystem{{id: "test", cpus: 4, mem: 4096 * MiB, nics: 3, activeNIC: 3, disks: 1}},
-		disks:   []wantDisk{{"vmdisk1", 1 * GiB, "input.vmdk"}},
+		systems: []wantSystem{{id: "test", cpus: 4, mem: 4096 * MiB, nics: 3, activeNIC: 3, disks: 1, sizes: []Sizing{
+			{"1CPU-1GB-1NIC", 1, 1 * GiB}, {"2CPU-2GB-1NIC", 2, 2 * GiB}, {"4CPU-4GB-3NIC", 4, 4 * GiB},
+		}}},
+		disks: []wantDisk{{"vmdisk1", 1 * GiB, "input.vmdk"}},
 		check: func(t *testing.T, e *Envelope) {
 			eq(t, "files", len(e.Files), 3)
 			eq(t, "cdrom file", e.Systems[0].CDROMs[0].FileID, "file2")
@@ -412,6 +433,8 @@ func checkEnvelope(t *testing.T, e *Envelope, c realCase) {
 		}
 		eq(t, w.id+" active nics", active, w.activeNIC)
 		eq(t, w.id+" disk attachments", len(vs.Disks), w.disks)
+		eq(t, w.id+" configuration", vs.Configuration, e.DefaultConfiguration)
+		eq(t, w.id+" by configuration", vs.ByConfiguration, w.sizes)
 	}
 	if len(e.Disks) != len(c.disks) {
 		t.Fatalf("%d disks, want %d", len(e.Disks), len(c.disks))
