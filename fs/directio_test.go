@@ -28,6 +28,8 @@ func (r *readLog) ReadAt(p []byte, off int64) (int, error) {
 
 func (r *readLog) Size() int64 { return int64(len(r.data)) }
 
+func (r *readLog) content() *readerContent { return &readerContent{r: r, size: r.Size()} }
+
 // count is how many reads of exactly n bytes at off reached the content.
 func (r *readLog) count(off, n int64) int {
 	r.mu.Lock()
@@ -51,9 +53,9 @@ func (r *readLog) count(off, n int64) int {
 // can stall the garbage collector's stop-the-world, and with it the
 // goroutines that would answer the fault.)
 func TestMountDirectIO(t *testing.T) {
-	a, _ := testArchive(t, map[string][]byte{"appliance.ovf": []byte("<Envelope/>")})
+	p, _ := testPackage(t, map[string][]byte{"appliance.ovf": []byte("<Envelope/>")})
 	content := &readLog{data: randomBytes(1<<20+333, 9)}
-	mnt := testMountWith(t, a, Options{DirectIO: true, Virtual: []VirtualFile{{Path: "disks/d.raw", Content: content}}})
+	mnt := testMountWith(t, withFile(p.Entries, "disks/d.raw", content.content()), Options{DirectIO: true})
 	f, err := os.Open(filepath.Join(mnt, "disks/d.raw"))
 	if err != nil {
 		t.Fatal(err)

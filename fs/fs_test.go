@@ -7,73 +7,14 @@ import (
 	"errors"
 	"math/rand"
 	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
-	"github.com/rs/zerolog"
 
-	"github.com/ovfmount/ovfmount/ova"
+	"github.com/ovfmount/ovfmount/appliance"
+	"github.com/ovfmount/ovfmount/ova/integrity"
 )
-
-// testArchive writes a small OVA with a few members to a file and indexes
-// it, so that members are backed by an *os.File (the splice path).
-func testArchive(t *testing.T, files map[string][]byte, extra ...tar.Header) (*ova.Archive, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "test.ova")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := tar.NewWriter(f)
-	mt := time.Unix(1700000000, 0)
-	for _, name := range sortedKeys(files) {
-		w.WriteHeader(&tar.Header{Name: name, Mode: 0o640, Size: int64(len(files[name])), ModTime: mt, Typeflag: tar.TypeReg})
-		w.Write(files[name])
-	}
-	for _, h := range extra {
-		h.ModTime = mt
-		w.WriteHeader(&h)
-	}
-	w.Close()
-	f.Close()
-	f, err = os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	st, _ := f.Stat()
-	a, err := ova.Open(f, st.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a, path
-}
-
-func sortedKeys(m map[string][]byte) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
-	return out
-}
-
-func randomBytes(n int, seed int64) []byte {
-	b := make([]byte, n)
-	rand.New(rand.NewSource(seed)).Read(b)
-	return b
-}
-
-func nopLog() *zerolog.Logger { l := zerolog.Nop(); return &l }
 
 // readAll reads a file node the way the kernel would: in max_read requests.
 func readNode(t *testing.T, n *fileNode, off int64, size int) []byte {
@@ -95,12 +36,11 @@ func readNode(t *testing.T, n *fileNode, off int64, size int) []byte {
 // end of the member, against an in-memory copy.
 func TestFileNodeReads(t *testing.T) {
 	disk := randomBytes(3<<20+123, 1)
-	a, _ := testArchive(t, map[string][]byte{"disk1.vmdk": disk, "appliance.ovf": []byte("<Envelope/>")})
-	m, _ := a.Lookup("disk1.vmdk")
-	c := newMemberContent(m)
-	for name, content := range map[string]Content{"splice": c, "copy": struct{ Content }{c}} {
+	p, _ := testPackage(t, map[string][]byte{"disk1.vmdk": disk, "appliance.ovf": []byte("<Envelope/>")})
+	c := entry(t, p, "disk1.vmdk").Content
+	for name, content := range map[string]appliance.Content{"splice": c, "copy": noSplice{c}} {
 		t.Run(name, func(t *testing.T) {
-			n := &fileNode{path: m.Name, c: content, log: nopLog()}
+			n := &fileNode{path: "disk1.vmdk", c: content, log: nopLog()}
 			rng := rand.New(rand.NewSource(2))
 			cases := [][2]int64{{0, 1}, {int64(len(disk)) - 1, 1}, {int64(len(disk)) - 10, 4096}, {0, 1 << 20}}
 			for range 200 {
@@ -121,18 +61,17 @@ func TestFileNodeReads(t *testing.T) {
 }
 
 func TestFileNodeTruncatedIsEIO(t *testing.T) {
-	a, path := testArchive(t, map[string][]byte{"disk.vmdk": randomBytes(8192, 3)})
-	st, _ := os.Stat(path)
+	_, path := testPackage(t, map[string][]byte{"disk.vmdk": randomBytes(8192, 3)})
 	f, _ := os.Open(path)
 	defer f.Close()
 	// Index only the first 512+5000 bytes: the member is cut at 5000.
 	cut := &limitedReaderAt{f, 512 + 5000}
-	a, err := ova.Open(cut, cut.n)
-	if err != nil || st.Size() < cut.n {
+	p, err := appliance.Open(appliance.Input{Name: "cut.ova", R: cut, Size: cut.n}, appliance.Options{Integrity: integrity.Options{Mode: integrity.Off}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	m, _ := a.Lookup("disk.vmdk")
-	n := &fileNode{path: m.Name, c: newMemberContent(m), log: nopLog()}
+	defer p.Close()
+	n := &fileNode{path: "disk.vmdk", c: entry(t, p, "disk.vmdk").Content, log: nopLog()}
 	if got := readNode(t, n, 0, 4096); len(got) != 4096 {
 		t.Errorf("present bytes: got %d", len(got))
 	}
@@ -169,13 +108,6 @@ func TestOpenForWriteIsEROFS(t *testing.T) {
 	}
 }
 
-type bytesContent string
-
-func (b bytesContent) ReadAt(p []byte, off int64) (int, error) {
-	return bytes.NewReader([]byte(b)).ReadAt(p, off)
-}
-func (b bytesContent) Size() int64 { return int64(len(b)) }
-
 func TestInodesStable(t *testing.T) {
 	a, b := inodes{}, inodes{}
 	for _, p := range []string{"x", "disks/x.raw", "a/b/c"} {
@@ -188,26 +120,6 @@ func TestInodesStable(t *testing.T) {
 	first := c.forPath('m', "same")
 	if c.forPath('m', "same") == first {
 		t.Error("two nodes got one inode number")
-	}
-}
-
-func TestSeekDataHoleSparse(t *testing.T) {
-	// Sparse members come from GNU tar; ova's tests cover their maps, and
-	// the mount test covers SEEK_DATA/SEEK_HOLE through the kernel.
-	exts := []ova.DataExtent{{Off: 4096, Len: 4096}, {Off: 8192, Len: 100}, {Off: 1 << 20, Len: 4096}}
-	mc := &memberContent{exts: exts, m: &ova.Member{Size: 2 << 20}}
-	for _, tc := range []struct {
-		off, data, hole int64
-		dataOK          bool
-	}{
-		{0, 4096, 0, true}, {5000, 5000, 8292, true}, {8292, 1 << 20, 8292, true},
-		{1<<20 + 10, 1<<20 + 10, 1<<20 + 4096, true}, {1<<20 + 4096, 0, 1<<20 + 4096, false},
-	} {
-		d, ok, _ := mc.NextData(tc.off)
-		h, _ := mc.NextHole(tc.off)
-		if ok != tc.dataOK || (ok && d != tc.data) || h != tc.hole {
-			t.Errorf("at %d: data %d,%v hole %d; want %d,%v hole %d", tc.off, d, ok, h, tc.data, tc.dataOK, tc.hole)
-		}
 	}
 }
 

@@ -12,29 +12,33 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
+	"github.com/ovfmount/ovfmount/appliance"
 	"github.com/ovfmount/ovfmount/internal/testutil"
-	"github.com/ovfmount/ovfmount/ova"
 )
 
-// testMount mounts a in-process on a temporary folder and unmounts it when
-// the test ends, failing the test if the unmount fails.
-func testMount(t *testing.T, a *ova.Archive, virtual ...VirtualFile) string {
+// testMount mounts a plan in-process on a temporary folder and unmounts it
+// when the test ends, failing the test if the unmount fails.
+func testMount(t *testing.T, entries []*appliance.Entry) string {
 	t.Helper()
-	return testMountWith(t, a, Options{Virtual: virtual})
+	return testMountWith(t, entries, Options{})
 }
 
 // testMountWith is testMount with further tree options; the owner and the
 // log are the test's.
-func testMountWith(t *testing.T, a *ova.Archive, opts Options) string {
+func testMountWith(t *testing.T, entries []*appliance.Entry, opts Options) string {
 	t.Helper()
 	testutil.RequireFUSE(t)
 	dir := t.TempDir()
 	opts.UID, opts.GID = uint32(os.Getuid()), uint32(os.Getgid())
 	opts.Log = zerolog.New(zerolog.NewTestWriter(t))
-	root, err := NewRoot(a, opts)
-	if err != nil {
-		t.Fatal(err)
+	if opts.Size == 0 {
+		for _, e := range entries {
+			if e.Content != nil {
+				opts.Size += e.Content.Size() // what statfs reports: the files' bytes
+			}
+		}
 	}
+	root := NewRoot(entries, opts)
 	srv, err := Mount(dir, root, MountOptions{FsName: "test.ova", Log: zerolog.New(zerolog.NewTestWriter(t)),
 		Debug: testing.Verbose() && os.Getenv("OVFMOUNT_FUSE_DEBUG") == "1"})
 	if err != nil {
@@ -48,25 +52,23 @@ func testMountWith(t *testing.T, a *ova.Archive, opts Options) string {
 	return dir
 }
 
-type panicContent struct{}
+type panicReader struct{}
 
-func (panicContent) ReadAt(p []byte, off int64) (int, error) { panic("decoder bug") }
-func (panicContent) Size() int64                             { return 4096 }
+func (panicReader) ReadAt(p []byte, off int64) (int, error) { panic("decoder bug") }
 
-type failContent struct{}
+type failReader struct{}
 
-func (failContent) ReadAt(p []byte, off int64) (int, error) {
+func (failReader) ReadAt(p []byte, off int64) (int, error) {
 	return 0, errors.New("grain 7 is damaged")
 }
-func (failContent) Size() int64 { return 4096 }
 
 func TestMountTree(t *testing.T) {
 	disk := randomBytes(2<<20+77, 4)
-	a, _ := testArchive(t, map[string][]byte{"disk1.vmdk": disk, "appliance.ovf": []byte("<Envelope/>"), "sub/x": []byte("x")},
+	p, _ := testPackage(t, map[string][]byte{"disk1.vmdk": disk, "appliance.ovf": []byte("<Envelope/>"), "sub/x": []byte("x")},
 		tarSymlink("link", "../../etc/passwd"))
-	mnt := testMount(t, a,
-		VirtualFile{Path: "disks/panics.raw", Content: panicContent{}},
-		VirtualFile{Path: "disks/fails.raw", Content: failContent{}})
+	entries := withFile(p.Entries, "disks.test/panics.raw", &readerContent{r: panicReader{}, size: 4096})
+	entries = withFile(entries, "disks.test/fails.raw", &readerContent{r: failReader{}, size: 4096})
+	mnt := testMount(t, entries)
 
 	got, err := os.ReadFile(filepath.Join(mnt, "disk1.vmdk"))
 	if err != nil || !bytes.Equal(got, disk) {
@@ -112,7 +114,7 @@ func TestMountTree(t *testing.T) {
 	// A panic and an error in a handler each fail their own read with EIO;
 	// the mount keeps serving.
 	for _, name := range []string{"panics.raw", "fails.raw"} {
-		if _, err := os.ReadFile(filepath.Join(mnt, "disks", name)); !errors.Is(err, syscall.EIO) {
+		if _, err := os.ReadFile(filepath.Join(mnt, "disks.test", name)); !errors.Is(err, syscall.EIO) {
 			t.Errorf("%s: err %v, want EIO", name, err)
 		}
 	}
@@ -122,7 +124,7 @@ func TestMountTree(t *testing.T) {
 }
 
 func TestMountInodesStable(t *testing.T) {
-	a, _ := testArchive(t, map[string][]byte{"a/b/c.txt": []byte("c"), "d.vmdk": []byte("d")})
+	p, _ := testPackage(t, map[string][]byte{"a/b/c.txt": []byte("c"), "d.vmdk": []byte("d")})
 	inos := func(mnt string) map[string]uint64 {
 		out := map[string]uint64{}
 		filepath.Walk(mnt, func(p string, info os.FileInfo, err error) error {
@@ -134,8 +136,8 @@ func TestMountInodesStable(t *testing.T) {
 		})
 		return out
 	}
-	first := inos(testMount(t, a))
-	second := inos(testMount(t, a))
+	first := inos(testMount(t, p.Entries))
+	second := inos(testMount(t, p.Entries))
 	if len(first) != 5 {
 		t.Fatalf("walked %v", first)
 	}
@@ -159,14 +161,7 @@ func TestMountSparseMember(t *testing.T) {
 	if out, err := exec.Command("tar", "--format=posix", "--sparse", "-cf", archive, "-C", src, "disk.raw").CombinedOutput(); err != nil {
 		t.Fatalf("tar: %v %s", err, out)
 	}
-	af, _ := os.Open(archive)
-	defer af.Close()
-	st, _ := af.Stat()
-	a, err := ova.Open(af, st.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mnt := testMount(t, a)
+	mnt := testMount(t, openPackage(t, archive).Entries)
 	g, err := os.Open(filepath.Join(mnt, "disk.raw"))
 	if err != nil {
 		t.Fatal(err)

@@ -15,8 +15,8 @@ import (
 // mount table is the FUSE mount's own, reached through a symlinked parent
 // and a path that is not clean.
 func TestReadAheadDevice(t *testing.T) {
-	a, _ := testArchive(t, map[string][]byte{"appliance.ovf": []byte("<Envelope/>")})
-	mnt := testMount(t, a)
+	p, _ := testPackage(t, map[string][]byte{"appliance.ovf": []byte("<Envelope/>")})
+	mnt := testMount(t, p.Entries)
 	link := filepath.Join(t.TempDir(), "link")
 	if err := os.Symlink(filepath.Dir(mnt), link); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/rs/zerolog"
+
+	"github.com/ovfmount/ovfmount/appliance"
 )
 
 // meta is what every node reports in getattr.
@@ -79,7 +81,7 @@ type fileNode struct {
 	gofs.Inode
 	meta
 	path     string
-	c        Content
+	c        appliance.Content
 	directIO bool // open with FOPEN_DIRECT_IO: see Options.DirectIO
 	log      *zerolog.Logger
 }
@@ -93,11 +95,7 @@ func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 	n.fill(&out.Attr, syscall.S_IFREG)
 	out.Nlink = 1
 	out.Size = uint64(n.c.Size())
-	alloc := n.c.Size()
-	if dm, ok := n.c.(DataMapper); ok {
-		alloc = dm.Allocated()
-	}
-	out.Blocks = uint64(alloc+511) / 512
+	out.Blocks = uint64(n.c.Allocated()+511) / 512
 	return 0
 }
 
@@ -105,9 +103,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
 		return nil, 0, syscall.EROFS
 	}
-	if v, ok := n.c.(Verifiable); ok {
-		v.Opened()
-	}
+	n.c.Opened()
 	if n.directIO {
 		// Asked for with -o direct_io: the kernel passes reads through as
 		// they are, instead of also copying every byte into freshly
@@ -129,40 +125,29 @@ func (n *fileNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, of
 		return fuse.ReadResultData(nil), 0
 	}
 	want := int(min(int64(len(dest)), size-off))
-	if sp, ok := n.c.(Splicer); ok && want >= minSplice {
-		if pieces, ok := sp.Pieces(off, want); ok {
-			if res, ok := spliceResult(pieces, want, n.log, n.path); ok {
-				return res, 0
-			}
+	splice := want >= minSplice
+	r, err := n.c.Read(ctx, dest[:want], off, splice)
+	if err == nil && r.Ranges != nil {
+		if res, ok := spliceResult(r.Ranges, want, n.log, n.path); ok {
+			return res, 0
 		}
+		// The ranges do not fit the reply pipe: copy them instead.
+		r, err = n.c.Read(ctx, dest[:want], off, false)
 	}
-	if sr, ok := n.c.(Spanner); ok {
-		if sp, ok, err := sr.Span(off, want); ok {
-			if err != nil {
-				return nil, Errno(n.log, n.path, off, err)
-			}
-			return &spanResult{sp}, 0
-		}
+	if err == nil && r.Len() != want {
+		r.Release()
+		err = errShortRead
 	}
-	var k int
-	var err error
-	if cr, ok := n.c.(ContextReader); ok {
-		k, err = cr.ReadAtContext(ctx, dest[:want], off)
-	} else {
-		k, err = n.c.ReadAt(dest[:want], off)
-	}
-	if k < want {
-		if err == nil {
-			err = errShortRead
-		}
+	if err != nil {
 		return nil, Errno(n.log, n.path, off, err)
 	}
 	// A vector result, not ReadResultData: with splice enabled go-fuse
 	// tries to splice a data result first, which costs a pipe, a header
 	// written into it and a pipe resize before it falls back to writev; a
 	// vector result goes straight to writev. On random 4 KiB reads of a
-	// decoded disk that detour was a tenth of the daemon's time.
-	return fuse.ReadResultVector([][]byte{dest[:k]}), 0
+	// decoded disk that detour was a tenth of the daemon's time. Buffers
+	// held by the reply (checked chunks) are let go once it is written.
+	return &bufsResult{r}, 0
 }
 
 // Lseek answers SEEK_DATA and SEEK_HOLE (the kernel handles the other
@@ -173,14 +158,9 @@ func (n *fileNode) Lseek(ctx context.Context, fh gofs.FileHandle, off uint64, wh
 	if int64(off) >= size {
 		return 0, syscall.ENXIO
 	}
-	dm, ok := n.c.(DataMapper)
-	switch {
-	case whence == seekData && !ok:
-		return off, 0
-	case whence == seekHole && !ok:
-		return uint64(size), 0
-	case whence == seekData:
-		next, found, err := dm.NextData(int64(off))
+	switch whence {
+	case seekData:
+		next, found, err := n.c.NextData(int64(off))
 		if err != nil {
 			return 0, Errno(n.log, n.path, int64(off), err)
 		}
@@ -188,8 +168,8 @@ func (n *fileNode) Lseek(ctx context.Context, fh gofs.FileHandle, off uint64, wh
 			return 0, syscall.ENXIO
 		}
 		return uint64(next), 0
-	case whence == seekHole:
-		next, err := dm.NextHole(int64(off))
+	case seekHole:
+		next, err := n.c.NextHole(int64(off))
 		if err != nil {
 			return 0, Errno(n.log, n.path, int64(off), err)
 		}

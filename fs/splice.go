@@ -8,7 +8,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
-	"github.com/ovfmount/ovfmount/ova"
+	"github.com/ovfmount/ovfmount/route"
 )
 
 // zeroFD is a memory file of maxRead zero bytes: holes are spliced from it,
@@ -65,10 +65,19 @@ func replySlots(size int) int {
 // is spliced directly, several are gathered in a pipe first. ok is false
 // when the pieces would not fit in the reply pipe, or the kernel refuses,
 // and the caller then copies instead. Never may a splice come back short.
-func spliceResult(pieces []FilePiece, total int, log *zerolog.Logger, path string) (fuse.ReadResult, bool) {
+func spliceResult(ranges []route.Range, total int, log *zerolog.Logger, path string) (fuse.ReadResult, bool) {
+	pieces := make([]route.Range, len(ranges))
+	copy(pieces, ranges)
 	data := 0
-	for _, p := range pieces {
-		data += slots(p.Off, p.Len)
+	for i, p := range pieces {
+		if p.Zero {
+			fd, ok := zeroFD()
+			if !ok || p.Len > maxRead {
+				return nil, false
+			}
+			pieces[i].FD, pieces[i].Off = fd, 0
+		}
+		data += slots(pieces[i].Off, p.Len)
 	}
 	// The header takes a buffer, and go-fuse's spare page is kept spare.
 	if 1+data+1 > replySlots(total) {
@@ -134,22 +143,22 @@ func (r *fdResult) Bytes(buf []byte) ([]byte, fuse.Status) {
 	return buf[:n], fuse.OK
 }
 
-// spanResult replies with checked chunk buffers as they are, by writev,
-// and lets go of them once the reply is written (go-fuse calls Done after
+// bufsResult replies with a route's buffers as they are, by writev, and
+// lets go of held ones once the reply is written (go-fuse calls Done after
 // the write, or when the request ends without one).
-type spanResult struct{ sp *ova.Span }
+type bufsResult struct{ r route.Reply }
 
-func (r *spanResult) Size() int { return r.sp.Len() }
-func (r *spanResult) Done()     { r.sp.Release() }
+func (b *bufsResult) Size() int { return b.r.Len() }
+func (b *bufsResult) Done()     { b.r.Release() }
 
 // Slices makes go-fuse write the buffers with writev, never splice.
-func (r *spanResult) Slices() ([][]byte, fuse.Status) { return r.sp.Slices, fuse.OK }
+func (b *bufsResult) Slices() ([][]byte, fuse.Status) { return b.r.Bufs, fuse.OK }
 
 // Bytes is go-fuse's fallback: the buffers joined into one.
-func (r *spanResult) Bytes(buf []byte) ([]byte, fuse.Status) {
+func (b *bufsResult) Bytes(buf []byte) ([]byte, fuse.Status) {
 	buf = buf[:0]
-	for _, b := range r.sp.Slices {
-		buf = append(buf, b...)
+	for _, p := range b.r.Bufs {
+		buf = append(buf, p...)
 	}
 	return buf, fuse.OK
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ovfmount/ovfmount/route"
+
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
@@ -45,7 +47,7 @@ func TestSpliceResultFits(t *testing.T) {
 	defer f.Close()
 	fd := f.Fd()
 
-	res, ok := spliceResult([]FilePiece{{FD: fd, Off: 512, Len: maxRead}}, maxRead, nopLog(), "f")
+	res, ok := spliceResult([]route.Range{{FD: fd, Off: 512, Len: maxRead}}, maxRead, nopLog(), "f")
 	if !ok {
 		t.Fatal("the largest unaligned read must be spliced")
 	}
@@ -55,10 +57,10 @@ func TestSpliceResultFits(t *testing.T) {
 	res.Done()
 
 	// Many small unaligned pieces need more slots than a pipe has.
-	var pieces []FilePiece
+	var pieces []route.Range
 	total := 0
 	for i := range 200 {
-		pieces = append(pieces, FilePiece{FD: fd, Off: int64(i*8192 + 100), Len: 4096})
+		pieces = append(pieces, route.Range{FD: fd, Off: int64(i*8192 + 100), Len: 4096})
 		total += 4096
 	}
 	if _, ok := spliceResult(pieces, total, nopLog(), "f"); ok {
@@ -69,7 +71,7 @@ func TestSpliceResultFits(t *testing.T) {
 	// pieces needs 34 buffers, and go-fuse's pipe for it holds only 32.
 	pieces = pieces[:0]
 	for i := range 4 {
-		pieces = append(pieces, FilePiece{FD: fd, Off: int64(i*65536 + 512), Len: 30 << 10})
+		pieces = append(pieces, route.Range{FD: fd, Off: int64(i*65536 + 512), Len: 30 << 10})
 	}
 	if _, ok := spliceResult(pieces, 120<<10, nopLog(), "f"); ok {
 		t.Error("a 120 KiB read needing 34 pipe slots was accepted for a 32-slot pipe")
@@ -77,13 +79,13 @@ func TestSpliceResultFits(t *testing.T) {
 
 	// A small read in pieces needs a buffer per piece, more than its
 	// four-page reply pipe holds.
-	pieces = []FilePiece{{FD: fd, Off: 100, Len: 5000}, {FD: fd, Off: 70000, Len: 3}, {FD: fd, Off: 0, Len: 16}}
+	pieces = []route.Range{{FD: fd, Off: 100, Len: 5000}, {FD: fd, Off: 70000, Len: 3}, {FD: fd, Off: 0, Len: 16}}
 	if _, ok := spliceResult(pieces, 5019, nopLog(), "f"); ok {
 		t.Error("a 5019-byte read in three pieces was accepted for a four-slot pipe")
 	}
 
 	// A few pieces that fit are gathered in a pipe, in order.
-	pieces = []FilePiece{{FD: fd, Off: 100, Len: 40000}, {FD: fd, Off: 70000, Len: 3}, {FD: fd, Off: 0, Len: 25533}}
+	pieces = []route.Range{{FD: fd, Off: 100, Len: 40000}, {FD: fd, Off: 70000, Len: 3}, {FD: fd, Off: 0, Len: 25533}}
 	res, ok = spliceResult(pieces, 65536, nopLog(), "f")
 	if !ok {
 		t.Fatal("three pieces of a 64 KiB read refused")

@@ -22,11 +22,7 @@ const (
 )
 
 func (n *fileNode) xattrs() map[string]string {
-	v, ok := n.c.(Verifiable)
-	if !ok {
-		return nil
-	}
-	status, digest := v.VerifyStatus()
+	status, digest := n.c.Status()
 	attrs := map[string]string{xattrVerify: status}
 	if digest != "" {
 		attrs[xattrDigest] = digest
@@ -43,10 +39,10 @@ func (n *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.
 }
 
 func (r *Root) xattrs() map[string]string {
-	if r.opts.Integrity == nil {
+	if r.opts.Signature == "" {
 		return nil
 	}
-	return map[string]string{xattrSignature: r.opts.Integrity.Signature().String()}
+	return map[string]string{xattrSignature: r.opts.Signature}
 }
 
 func (r *Root) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {

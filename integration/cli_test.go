@@ -52,7 +52,7 @@ func TestBadInputs(t *testing.T) {
 		msg  string
 	}{
 		{"missing archive", []string{"/nonexistent/app.ova", empty}, 2, "/nonexistent/app.ova: no such file"},
-		{"not a tar", []string{notTar, empty}, 2, notTar + ": not an OVA: the file is a PNG image"},
+		{"not a tar", []string{notTar, empty}, 2, notTar + ": not an OVA: a PNG image"},
 		{"missing mountpoint", []string{good, "/nonexistent/mnt"}, 10, "mountpoint /nonexistent/mnt does not exist"},
 		{"non-empty mountpoint", []string{good, full}, 10, "is not empty"},
 		{"mountpoint is a file", []string{good, aFile}, 10, "is not a directory"},

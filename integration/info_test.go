@@ -97,7 +97,7 @@ func TestInfoSample(t *testing.T) {
 	}
 	// Human output names the essentials on aligned lines.
 	code, human := runOvfmount(t, "info", ova)
-	for _, want := range []string{"2 CPU(s), 2.0 GiB memory", "disk1.vmdk  vmdk streamOptimized", "-> disks/disk1.vmdk.raw", "Signature     absent"} {
+	for _, want := range []string{"2 CPU(s), 2.0 GiB memory", "disk1.vmdk  vmdk streamOptimized", "disks/disk1.vmdk.raw", "Signature   absent"} {
 		if code != 0 || !strings.Contains(human, want) {
 			t.Errorf("info output lacks %q:\n%s", want, human)
 		}

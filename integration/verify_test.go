@@ -243,6 +243,9 @@ func TestVerifyCommand(t *testing.T) {
 	testutil.RequireTool(t, "sha256sum")
 	for _, f := range r["files"].([]any) {
 		file := f.(map[string]any)
+		if file["status"] == "manifest" || file["status"] == "certificate" {
+			continue // the signature covers them, not a digest
+		}
 		out, err := exec.Command("sh", "-c", fmt.Sprintf("tar -xOf %s %s | sha256sum", good.ova, file["name"])).Output()
 		if err != nil || strings.Fields(string(out))[0] != file["actual"] || file["status"] != "ok" {
 			t.Errorf("%v: sha256sum says %s", file, out)

@@ -49,10 +49,11 @@ type Member struct {
 	// for a file of an unpacked package.
 	HeaderOffset int64
 
-	src   io.ReaderAt
-	frags []fragment
-	avail int64 // logical bytes present; less than Size when truncated
-	one   [1]fragment
+	src    io.ReaderAt
+	hostID []byte // a folder's file: its FileIdentity
+	frags  []fragment
+	avail  int64 // logical bytes present; less than Size when truncated
+	one    [1]fragment
 }
 
 // Truncated reports whether the archive ends inside the member's data.

@@ -107,11 +107,6 @@ func (s *scanner) scan() error {
 		}
 		if s.size-off < blockSize {
 			if first {
-				head := make([]byte, s.size)
-				s.r.ReadAt(head, 0)
-				if why := describeNonTar(head); why != noTarHeader {
-					return &FormatError{why}
-				}
 				return &FormatError{fmt.Sprintf("%d bytes is too short for a tar archive", s.size)}
 			}
 			s.warnf(off, "", "the archive ends with a partial header of %d bytes", s.size-off)
@@ -131,7 +126,7 @@ func (s *scanner) scan() error {
 		h := rawHeader(b)
 		if !h.checksumOK() {
 			if first {
-				return &FormatError{describeNonTar(b)}
+				return &FormatError{noTarHeader}
 			}
 			next, ok := s.resync(off)
 			if !ok {
@@ -361,30 +356,6 @@ func (s *scanner) afterEnd(off int64) {
 	s.warnf(off, "", "%d bytes after the end-of-archive marker are not zeros (trailing garbage from offset %d); ignored", s.size-at, at)
 }
 
-// describeNonTar names what a file that is not a tar looks like, so the
-// error tells the user what to do.
-func describeNonTar(b []byte) string {
-	sigs := []struct {
-		magic string
-		what  string
-	}{
-		{"\x1f\x8b", "the file is gzip-compressed, not a tar archive (decompress it first, e.g. with gunzip)"},
-		{"\xfd7zXZ\x00", "the file is xz-compressed, not a tar archive (decompress it first, e.g. with unxz)"},
-		{"BZh", "the file is bzip2-compressed, not a tar archive (decompress it first, e.g. with bunzip2)"},
-		{"\x28\xb5\x2f\xfd", "the file is zstd-compressed, not a tar archive (decompress it first, e.g. with unzstd)"},
-		{"PK\x03\x04", "the file is a zip archive, not a tar archive"},
-		{"\x89PNG", "the file is a PNG image, not a tar archive"},
-		{"KDMV", "the file is a VMDK disk image, not an OVA"},
-		{"QFI\xfb", "the file is a QCOW2 disk image, not an OVA"},
-		{"<?xml", "the file is XML, not a tar archive (for an unpacked package, pass its .ovf descriptor)"},
-		{"<Envelope", "the file is an OVF descriptor, not a tar archive"},
-	}
-	for _, sig := range sigs {
-		if bytes.HasPrefix(b, []byte(sig.magic)) {
-			return sig.what
-		}
-	}
-	return noTarHeader
-}
-
+// noTarHeader is why a file is not a tar archive: what it is instead is
+// the package model's to say (see package appliance).
 const noTarHeader = "no valid tar header at the start of the file"

@@ -11,7 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ovfmount/ovfmount/internal/nginx"
-	"github.com/ovfmount/ovfmount/ova"
+	"github.com/ovfmount/ovfmount/ova/integrity"
 )
 
 // testCA writes a CA certificate as PEM, as the tests' nginx uses, and
@@ -43,8 +43,7 @@ func testCA(t *testing.T) (string, *x509.Certificate) {
 func TestCAParsedOnceForBothUsers(t *testing.T) {
 	path, cert := testCA(t)
 	v := &verify{caFile: path, net: remoteFlags{timeout: time.Second}}
-	rs := v.remote(zerolog.Nop())
-	opt, err := rs.flags.options(rs.ca, "", zerolog.Nop())
+	opt, err := v.net.options(v.cas(), "", zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +55,7 @@ func TestCAParsedOnceForBothUsers(t *testing.T) {
 	}
 	// Gone now: the signer's check must not need the file again.
 	os.Remove(path)
-	iopts, err := v.integrityOptions(ova.VerifyLazy, &source{})
+	iopts, err := v.integrityOptions(integrity.Lazy)
 	if err != nil {
 		t.Fatalf("the second user read the file again: %v", err)
 	}
@@ -67,12 +66,11 @@ func TestCAParsedOnceForBothUsers(t *testing.T) {
 
 func TestNoCA(t *testing.T) {
 	v := &verify{net: remoteFlags{timeout: time.Second}}
-	rs := v.remote(zerolog.Nop())
-	opt, err := rs.flags.options(rs.ca, "", zerolog.Nop())
+	opt, err := v.net.options(v.cas(), "", zerolog.Nop())
 	if err != nil || opt.RootCAs != nil {
 		t.Errorf("https client: %v, %v; want the system roots (nil)", opt.RootCAs, err)
 	}
-	iopts, err := v.integrityOptions(ova.VerifyLazy, &source{})
+	iopts, err := v.integrityOptions(integrity.Lazy)
 	if err != nil || iopts.Roots != nil {
 		t.Errorf("signer: %v, %v; want the system roots (nil)", iopts.Roots, err)
 	}
@@ -91,11 +89,10 @@ func TestBadCAMessages(t *testing.T) {
 		{bad, "CA file " + bad + ": no PEM certificates in it", "--ca: " + bad + " holds no PEM certificate"},
 	} {
 		v := &verify{caFile: tc.file, net: remoteFlags{timeout: time.Second}}
-		rs := v.remote(zerolog.Nop())
-		if _, err := rs.flags.options(rs.ca, "", zerolog.Nop()); err == nil || err.Error() != tc.remote || codeOf(err) != exitUsage {
+		if _, err := v.net.options(v.cas(), "", zerolog.Nop()); err == nil || err.Error() != tc.remote || codeOf(err) != exitUsage {
 			t.Errorf("https client: %v (exit %d), want %q (exit 2)", err, codeOf(err), tc.remote)
 		}
-		if _, err := v.integrityOptions(ova.VerifyLazy, &source{}); err == nil || err.Error() != tc.signer || codeOf(err) != exitUsage {
+		if _, err := v.integrityOptions(integrity.Lazy); err == nil || err.Error() != tc.signer || codeOf(err) != exitUsage {
 			t.Errorf("signer: %v (exit %d), want %q (exit 2)", err, codeOf(err), tc.signer)
 		}
 	}

@@ -4,31 +4,34 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/pflag"
 
-	"github.com/ovfmount/ovfmount/fs"
-	"github.com/ovfmount/ovfmount/ova"
+	"github.com/ovfmount/ovfmount/appliance"
+	"github.com/ovfmount/ovfmount/ova/integrity"
 	"github.com/ovfmount/ovfmount/ova/ovf"
-	"github.com/ovfmount/ovfmount/vdisk"
 )
 
 // infoReport is what `ovfmount info` says, and its --json schema
 // (documented in the README).
 type infoReport struct {
-	Archive        string          `json:"archive"`
-	Descriptor     string          `json:"descriptor"`
-	OVFVersion     string          `json:"ovfVersion"`
-	VirtualSystems []infoSystem    `json:"virtualSystems"`
-	Disks          []infoDisk      `json:"disks"`
-	Files          []infoFile      `json:"files"`
-	Networks       []ovf.Network   `json:"networks"`
-	Manifests      []string        `json:"manifests"`
-	Signature      verifySignature `json:"signature"`
-	Warnings       []string        `json:"warnings"`
+	Archive        string           `json:"archive"`
+	Source         string           `json:"source"` // ova, folder or disk
+	Descriptor     string           `json:"descriptor"`
+	OVFVersion     string           `json:"ovfVersion"`
+	VirtualSystems []infoSystem     `json:"virtualSystems"`
+	Collections    []ovf.Collection `json:"collections"`
+	Disks          []infoDisk       `json:"disks"`
+	Files          []infoFile       `json:"files"`
+	Networks       []ovf.Network    `json:"networks"`
+	Manifests      []string         `json:"manifests"`
+	Certificate    string           `json:"certificate"`
+	Foreign        []string         `json:"foreign"`
+	Signature      verifySignature  `json:"signature"`
+	Mount          []mountEntry     `json:"mount"`
+	Warnings       []string         `json:"warnings"`
 }
 
 type infoSystem struct {
@@ -44,12 +47,13 @@ type infoSystem struct {
 	Properties  []ovf.Property `json:"properties"`
 	EULA        string         `json:"eula,omitempty"`
 	Annotation  string         `json:"annotation,omitempty"`
+	Path        []string       `json:"path,omitempty"` // the vApps it belongs to, outermost first
 }
 
 type infoDisk struct {
 	ID                 string `json:"id"`
-	File               string `json:"file"`
-	Format             string `json:"format"`         // detected from the image, or "raw"
+	File               string `json:"file"`           // the href, or the member of a disk found by its magic bytes
+	Format             string `json:"format"`         // detected from the image, or why there is none
 	DeclaredFormat     string `json:"declaredFormat"` // ovf:format as written
 	CapacityBytes      int64  `json:"capacityBytes"`  // the image header's virtual size; the descriptor's when unreadable
 	DeclaredCapacity   int64  `json:"declaredCapacityBytes"`
@@ -66,37 +70,49 @@ type infoFile struct {
 	Members     []string `json:"members"`
 }
 
+// mountEntry is one path the mount shows, and the stored members its
+// bytes come from (what verify covers it with).
+type mountEntry struct {
+	Path    string   `json:"path"`
+	Type    string   `json:"type"` // dir, file or symlink
+	Role    string   `json:"role"`
+	Size    int64    `json:"size"`
+	Members []string `json:"members,omitempty"`
+}
+
 const infoUsage = `Usage: ovfmount info [flags] ARCHIVE
 
-Summarises an appliance (an .ova file or URL, or an unpacked package's
-.ovf or folder): product, systems, CPUs, memory, networks, disks, properties,
-EULA, manifest and signature, and every inconsistency found. It reads the
-descriptor, the manifests and the disks' headers only, so it answers at
-once whatever the size of the appliance.
+Summarises an appliance (an .ova file or URL, an unpacked package's .ovf or
+folder, or a loose disk image): product, systems, CPUs, memory, networks,
+disks, properties, EULA, manifest and signature, what the mount shows, and
+every inconsistency found. It reads the descriptor, the manifest, the
+certificate and the disks' headers only, so it answers at once whatever the
+size of the appliance.
 
 Flags:
 %s`
 
 func runInfo(args []string, stdout, stderr io.Writer) int {
 	var asJSON bool
-	var cacheDir, caFile string
-	var net remoteFlags
+	var v verify
 	fl := pflag.NewFlagSet("ovfmount info", pflag.ContinueOnError)
+	fl.SortFlags = false
 	fl.SetOutput(io.Discard)
 	fl.BoolVar(&asJSON, "json", false, "print the summary as JSON")
-	fl.StringVar(&cacheDir, "cache-dir", defaultCacheDir(), "where a mount saved gzip seek indexes, which let info read compressed disks' headers")
-	fl.StringVar(&caFile, "ca", "", caHelp)
-	net.flags(fl)
+	v.flags(fl, false)
 	if code, done := parseOneArchive(fl, args, infoUsage, stdout, stderr); done {
 		return code
 	}
-	src, err := openSource(fl.Arg(0), remoteSettings{flags: &net, ca: &caBundle{path: caFile}, cacheDir: cacheDir, log: warnLogger(stderr)})
+	pkg, rf, err := openPackage(fl.Arg(0), &v, openWith{mode: integrity.Off, log: warnLogger(stderr)})
 	if err != nil {
 		fmt.Fprintf(stderr, "ovfmount info: %v\n", err)
 		return codeOf(err)
 	}
-	defer src.Close()
-	r := describe(shownName(fl.Arg(0)), src.archive, ova.GzipOptions{CacheDir: cacheDir, Source: src.identity()})
+	defer pkg.Close()
+	if rf != nil {
+		defer rf.Close()
+	}
+	r := describe(shownName(fl.Arg(0)), pkg)
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -107,56 +123,44 @@ func runInfo(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func describe(name string, a *ova.Archive, gz ova.GzipOptions) *infoReport {
-	r := &infoReport{Archive: name, VirtualSystems: []infoSystem{}, Disks: []infoDisk{}, Files: []infoFile{},
-		Networks: []ovf.Network{}, Manifests: []string{}, Warnings: []string{}}
-	warn := func(s string) { r.Warnings = append(r.Warnings, s) }
-	for _, w := range a.Warnings() {
-		warn(w.String())
+func describe(name string, p *appliance.Package) *infoReport {
+	r := &infoReport{Archive: name, Source: string(p.Source), VirtualSystems: []infoSystem{}, Collections: []ovf.Collection{},
+		Disks: []infoDisk{}, Files: []infoFile{}, Networks: []ovf.Network{}, Manifests: []string{}, Foreign: []string{},
+		Mount: mountEntries(p), Warnings: append([]string{}, p.Warnings...)}
+	r.Signature = signatureOf(p.Checks.Signature())
+	if p.Manifest != nil {
+		r.Manifests = append(r.Manifests, p.Manifest.Name)
 	}
-	descs := a.Descriptors()
-	switch {
-	case len(descs) == 0:
-		warn("the package has no descriptor (.ovf)")
-		return r
-	case len(descs) > 1:
-		var names []string
-		for _, d := range descs {
-			names = append(names, d.Member.Name)
+	if p.Cert != nil {
+		r.Certificate = p.Cert.Name
+	}
+	for _, m := range p.Foreign {
+		r.Foreign = append(r.Foreign, m.Name)
+	}
+	for _, k := range p.Disks {
+		d := infoDisk{ID: k.ID, File: k.Href, Format: k.Format, CapacityBytes: k.Size, DeclaredCapacity: -1,
+			PopulatedSizeBytes: -1, RawView: k.View}
+		if k.Member != nil {
+			d.File = k.Member.Name
 		}
-		warn(fmt.Sprintf("the package has %d descriptors (%s); %s is described", len(descs), strings.Join(names, ", "), descs[0].Member.Name))
+		if k.Decl != nil {
+			d.DeclaredFormat, d.DeclaredCapacity, d.PopulatedSizeBytes = k.Decl.Format, k.Decl.Capacity, k.Decl.PopulatedSize
+		}
+		r.Disks = append(r.Disks, d)
 	}
-	d := descs[0]
-	r.Descriptor = d.Member.Name
-	if d.Err != nil {
-		warn(fmt.Sprintf("%s: %v", d.Member.Name, d.Err))
+	if p.Descriptor == nil {
 		return r
 	}
-	env := d.Env
+	r.Descriptor = p.Descriptor.Member.Name
+	env := p.Descriptor.Env
+	if env == nil {
+		return r
+	}
 	r.OVFVersion = env.Version
 	r.Networks = append(r.Networks, env.Networks...)
-	r.Warnings = append(r.Warnings, env.Warnings...)
-
-	in := ova.NewIntegrity(a, ova.IntegrityOptions{Mode: ova.VerifyOff})
-	for _, m := range a.FilesWithSuffix(".mf") {
-		r.Manifests = append(r.Manifests, m.Name)
-	}
-	sig := in.Signature()
-	r.Signature = verifySignature{Status: sig.State, Signer: sig.Signer, Chain: sig.Chain}
-	if sig.State == "ok-untrusted" {
-		r.Signature.Status = "ok"
-	}
-	if sig.Err != nil {
-		r.Signature.Error = sig.Err.Error()
-	}
-	r.Warnings = append(r.Warnings, in.Warnings()...)
-
-	files, warns := ova.ResolveFiles(a, d)
-	for _, w := range warns {
-		warn(w.String())
-	}
-	byID := map[string]*ova.LogicalFile{}
-	for _, f := range files {
+	r.Collections = append(r.Collections, env.Collections...)
+	byID := map[string]*appliance.File{}
+	for _, f := range p.Files {
 		byID[f.Ref.ID] = f
 	}
 	for _, ref := range env.Files {
@@ -169,27 +173,9 @@ func describe(name string, a *ova.Archive, gz ova.GzipOptions) *infoReport {
 		}
 		r.Files = append(r.Files, fi)
 	}
-	folder := fs.DisksFolderOf(a)
-	for _, disk := range env.Disks {
-		id := infoDisk{ID: disk.ID, DeclaredFormat: disk.Format, CapacityBytes: disk.Capacity, DeclaredCapacity: disk.Capacity,
-			PopulatedSizeBytes: disk.PopulatedSize}
-		f := byID[disk.FileRef]
-		if disk.FileRef == "" {
-			id.Format = "none (an empty disk the importer creates)"
-		} else if f == nil {
-			id.Format = "absent"
-		} else {
-			id.File = f.Ref.Href
-			id.Format, id.CapacityBytes = diskHeader(a, f, disk, gz, warn)
-			if id.Format != "" && id.Format != "unreadable" {
-				id.RawView = path.Join(folder, f.DecodedName()+".raw")
-			}
-		}
-		r.Disks = append(r.Disks, id)
-	}
 	for _, s := range env.Systems {
 		is := infoSystem{ID: s.ID, Name: s.Name, CPUs: s.CPUs, MemoryBytes: s.MemoryBytes, OS: s.OS, Product: s.Product,
-			Firmware: s.Firmware, Disks: []string{}, NICs: s.NICs, Properties: s.Properties, Annotation: s.Annotation}
+			Firmware: s.Firmware, Disks: []string{}, NICs: s.NICs, Properties: s.Properties, Annotation: s.Annotation, Path: s.Path}
 		if is.NICs == nil {
 			is.NICs = []ovf.NIC{}
 		}
@@ -209,63 +195,75 @@ func describe(name string, a *ova.Archive, gz ova.GzipOptions) *infoReport {
 	return r
 }
 
-// diskHeader reads a disk file's header (never its data) for its format
-// and virtual size, and reports what disagrees with the descriptor. A gzip
-// file's header is read only through a seek index a mount saved: building
-// one means decompressing the whole file, and info answers at once.
-func diskHeader(a *ova.Archive, f *ova.LogicalFile, disk ovf.Disk, gzopts ova.GzipOptions, warn func(string)) (format string, capacity int64) {
-	capacity = disk.Capacity
-	st := ova.StoredOf(f.Members, nil)
-	r, size := st.Unchecked, st.Size
-	if f.Gzip {
-		gz := ova.LoadGzip(a, f, st, gzopts)
-		if gz == nil {
-			return "gzip (its format is read when it is first mounted)", capacity
+// mountEntries lists what the mount shows, as the package model laid it
+// out.
+func mountEntries(p *appliance.Package) []mountEntry {
+	out := []mountEntry{}
+	for _, e := range p.Entries {
+		if e.Path == "" {
+			continue
 		}
-		r, size = gz.Unchecked, gz.Size()
-	}
-	if vdisk.Detect(r, size) == vdisk.Unknown {
-		format = "raw"
-		capacity = size
-	} else {
-		im, err := vdisk.Open(r, size, vdisk.Options{Name: f.DecodedName(), Cache: vdisk.NewCache(1<<20, 1),
-			Resolve: func(name string) (io.ReaderAt, int64, error) {
-				if len(f.Members) != 1 || f.Gzip {
-					return nil, 0, fmt.Errorf("extent %q: a split or compressed descriptor cannot name extents", name)
-				}
-				m, err := a.Sibling(f.Members[0], name)
-				if err != nil {
-					return nil, 0, err
-				}
-				return m, m.Size, nil
-			}})
-		if err != nil {
-			warn(fmt.Sprintf("disk %s: %v", disk.ID, err))
-			return "unreadable", capacity
+		me := mountEntry{Path: e.Path, Role: string(e.Role)}
+		switch e.Type {
+		case appliance.Dir:
+			me.Type = "dir"
+		case appliance.Symlink:
+			me.Type, me.Size = "symlink", int64(len(e.Target))
+		default:
+			me.Type, me.Size = "file", e.Content.Size()
+			for _, m := range e.Members {
+				me.Members = append(me.Members, m.Name)
+			}
 		}
-		format, capacity = im.Format(), im.Size()
+		out = append(out, me)
 	}
-	for _, w := range ovf.CheckDisk(disk, format, capacity) {
-		warn(w)
+	return out
+}
+
+// signatureOf is the signature as reports show it: ok, bad or absent,
+// with the chain for a valid one.
+func signatureOf(sig integrity.Signature) verifySignature {
+	s := verifySignature{Status: sig.State, Signer: sig.Signer, Chain: sig.Chain, File: sig.File}
+	if sig.State == "ok-untrusted" {
+		s.Status = "ok"
 	}
-	return format, capacity
+	if sig.Err != nil {
+		s.Error = sig.Err.Error()
+	}
+	return s
 }
 
 func printInfo(w io.Writer, r *infoReport) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	defer tw.Flush()
 	line := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	line("Archive", r.Archive)
-	line("Descriptor", fmt.Sprintf("%s (OVF %s)", orDash(r.Descriptor), orDash(r.OVFVersion)))
+	if r.Descriptor != "" || r.Source != string(appliance.SourceDisk) {
+		line("Descriptor", fmt.Sprintf("%s (OVF %s)", orDash(r.Descriptor), orDash(r.OVFVersion)))
+	}
+	for _, c := range r.Collections {
+		name := c.Name
+		if name == "" {
+			name = c.ID
+		}
+		line("vApp", name)
+		printProduct(line, c.Product)
+		if c.Annotation != "" {
+			line("  Annotation", firstLine(c.Annotation))
+		}
+		if len(c.EULAs) > 0 {
+			line("  EULA", firstLine(c.EULAs[0]))
+		}
+	}
 	for _, s := range r.VirtualSystems {
 		name := s.Name
 		if name == "" {
 			name = s.ID
 		}
-		line("System", fmt.Sprintf("%s: %d CPU(s), %s memory", name, s.CPUs, bytesIEC(s.MemoryBytes)))
-		if p := s.Product; p.Name != "" || p.Vendor != "" {
-			line("  Product", strings.TrimSpace(fmt.Sprintf("%s %s (%s)", p.Name, p.Version, orDash(p.Vendor))))
+		line("System", fmt.Sprintf("%s: %d CPU(s), %s memory", name, s.CPUs, formatBytes(s.MemoryBytes)))
+		if len(s.Path) > 0 {
+			line("  In vApp", strings.Join(s.Path, " / "))
 		}
+		printProduct(line, s.Product)
 		if os := s.OS.Description; os != "" || s.OS.VMwareType != "" {
 			line("  OS", strings.TrimSpace(os+" "+s.OS.VMwareType))
 		}
@@ -285,26 +283,24 @@ func printInfo(w io.Writer, r *infoReport) {
 			line("  Property", fmt.Sprintf("%s = %s", p.Key, v))
 		}
 		if s.EULA != "" {
-			first, _, _ := strings.Cut(strings.TrimSpace(s.EULA), "\n")
-			line("  EULA", first)
+			line("  EULA", firstLine(s.EULA))
+		}
+		if s.Annotation != "" {
+			line("  Annotation", firstLine(s.Annotation))
 		}
 	}
-	var nets []string
-	for _, n := range r.Networks {
-		nets = append(nets, n.Name)
-	}
-	line("Networks", orDash(strings.Join(nets, ", ")))
-	for _, d := range r.Disks {
-		v := fmt.Sprintf("%s  %s  %s capacity", orDash(d.File), d.Format, bytesIEC(d.CapacityBytes))
-		if d.PopulatedSizeBytes >= 0 {
-			v += ", " + bytesIEC(d.PopulatedSizeBytes) + " populated"
+	if r.Source != string(appliance.SourceDisk) {
+		var nets []string
+		for _, n := range r.Networks {
+			nets = append(nets, n.Name)
 		}
-		if d.RawView != "" {
-			v += "  -> " + d.RawView
-		}
-		line("Disk "+d.ID, v)
+		line("Networks", orDash(strings.Join(nets, ", ")))
 	}
-	line("Manifest", orDash(strings.Join(r.Manifests, ", ")))
+	manifest := orDash(strings.Join(r.Manifests, ", "))
+	if r.Certificate != "" {
+		manifest += ", certificate " + r.Certificate
+	}
+	line("Manifest", manifest)
 	s := r.Signature
 	switch {
 	case s.Status == "ok":
@@ -314,23 +310,35 @@ func printInfo(w io.Writer, r *infoReport) {
 	default:
 		line("Signature", s.Status)
 	}
+	if len(r.Foreign) > 0 {
+		line("Not the package's", strings.Join(r.Foreign, ", ")+" (vouch for nothing)")
+	}
+	tw.Flush()
+	if len(r.Disks) > 0 {
+		fmt.Fprintln(w, "Disks")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  ID\tFILE\tFORMAT\tCAPACITY\tPOPULATED\tVIEW")
+		for _, d := range r.Disks {
+			populated := "-"
+			if d.PopulatedSizeBytes >= 0 {
+				populated = formatBytes(d.PopulatedSizeBytes)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", orDash(d.ID), orDash(d.File), d.Format, formatBytes(d.CapacityBytes), populated, orDash(d.RawView))
+		}
+		tw.Flush()
+	}
 	for _, warn := range r.Warnings {
-		line("Warning", warn)
+		fmt.Fprintf(w, "Warning: %s\n", warn)
 	}
 }
 
-func bytesIEC(n int64) string {
-	if n < 0 {
-		return "unknown"
+func printProduct(line func(k, v string), p ovf.Product) {
+	if p.Name != "" || p.Vendor != "" {
+		line("  Product", strings.TrimSpace(fmt.Sprintf("%s %s (%s)", p.Name, p.Version, orDash(p.Vendor))))
 	}
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return first
 }

@@ -1,49 +1,32 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/rs/zerolog"
 
-	"github.com/ovfmount/ovfmount/ova"
+	"github.com/ovfmount/ovfmount/appliance"
+	"github.com/ovfmount/ovfmount/ova/integrity"
 )
 
-// integrityOptions turns the flags into the ova options; errors carry
-// exit code 2 (usage).
-func (v *verify) integrityOptions(mode ova.VerifyMode, src *source) (ova.IntegrityOptions, error) {
-	opts := ova.IntegrityOptions{Mode: mode, CacheDir: v.cacheDir, RequireTrustedSigner: v.requireTrustedSigner,
-		AllowUnlisted: v.allowUnlisted}
-	roots, err := v.cas().roots()
-	switch {
-	case errors.Is(err, errNoPEM):
-		return opts, fail(exitUsage, "--ca: %s holds no PEM certificate", v.caFile)
-	case err != nil:
-		return opts, fail(exitUsage, "--ca: %s", describeOSError(err))
-	}
-	opts.Roots = roots
-	opts.Source = src.identity()
-	return opts, nil
-}
-
 // logEvent logs one verification outcome: this is where they are handled.
-func logEvent(log zerolog.Logger, e ova.Event) {
+func logEvent(log zerolog.Logger, e integrity.Event) {
 	switch {
-	case e.Status == ova.StatusVerified && e.Err != nil:
+	case e.Status == integrity.StatusVerified && e.Err != nil:
 		log.Warn().Str("file", e.File).Err(e.Err).Msg("verified")
-	case e.Status == ova.StatusVerified:
+	case e.Status == integrity.StatusVerified:
 		log.Info().Str("file", e.File).Str("algorithm", e.Algorithm).Str("digest", e.Expected).Bool("fromCache", e.Cached).Msg("verified")
 	default:
 		ev := log.Error().Str("file", e.File).Str("algorithm", e.Algorithm).Str("expected", e.Expected).Str("actual", e.Actual)
 		if e.Chunk >= 0 {
-			ev = ev.Int("chunk", e.Chunk).Int64("chunkSize", ova.ChunkSize)
+			ev = ev.Int("chunk", e.Chunk).Int64("chunkSize", integrity.ChunkSize)
 		}
 		ev.Err(e.Err).Msg("verification failed: reads of this file fail with EIO")
 	}
 }
 
-// logIntegrity logs what the manifests and certificate say, at mount.
-func logIntegrity(log zerolog.Logger, in *ova.Integrity) {
-	sig := in.Signature()
+// logPackage logs, at mount, what the package's signature says and every
+// warning the model found, each once.
+func logPackage(log zerolog.Logger, p *appliance.Package) {
+	sig := p.Checks.Signature()
 	switch sig.State {
 	case "ok":
 		log.Info().Str("signer", sig.Signer).Str("chain", sig.Chain).Msg("signature valid")
@@ -52,13 +35,18 @@ func logIntegrity(log zerolog.Logger, in *ova.Integrity) {
 	case "bad":
 		log.Error().Err(sig.Err).Msg("signature invalid")
 	}
-	for _, w := range in.Warnings() {
-		log.Warn().Msg(w)
+	for _, w := range p.Warnings {
+		log.Warn().Str("archive", p.Name).Msg(w)
+	}
+	for _, k := range p.Disks {
+		if k.View != "" {
+			log.Info().Str("view", k.View).Str("format", k.Format).Int64("size", k.Size).Msg("raw view")
+		}
 	}
 }
 
-func verifyMode(s string) (ova.VerifyMode, error) {
-	m, err := ova.ParseVerifyMode(s)
+func verifyMode(s string) (integrity.Mode, error) {
+	m, err := integrity.ParseMode(s)
 	if err != nil {
 		return 0, fail(exitUsage, "--verify: %v", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 )
 
@@ -44,26 +43,26 @@ type verify struct {
 	ca                   *caBundle // caFile, parsed once: see cas
 	requireTrustedSigner bool
 	allowUnlisted        bool
+	descriptor           string
 	net                  remoteFlags
 }
 
+// flags adds the flags that decide what the package is and how it is
+// checked, the same for every command, so that the mount, info and verify
+// see the same package; mount adds the mount's own.
 func (v *verify) flags(fs *pflag.FlagSet, mount bool) {
 	if mount {
 		fs.StringVar(&v.mode, "verify", "lazy", "check files against the manifest: off, lazy (serve at once, verify in the background, then check every read) or strict (serve nothing unverified)")
 		fs.BoolVar(&v.allowUnlisted, "allow-unlisted", false, "with --verify=strict, also serve files the manifest does not list")
 	}
+	fs.StringVar(&v.descriptor, "descriptor", "", "in an OVA holding several descriptors, the one to use (default: the first member whose name ends in .ovf)")
 	fs.StringVar(&v.cacheDir, "cache-dir", defaultCacheDir(), "where trusted chunk tables, gzip seek indexes and blocks of remote archives are kept between runs (empty: nowhere)")
 	fs.StringVar(&v.caFile, "ca", "", caHelp)
-	fs.BoolVar(&v.requireTrustedSigner, "require-trusted-signer", false, "treat a signer whose chain is not trusted (self-signed, unknown CA, expired) as a bad signature")
+	fs.BoolVar(&v.requireTrustedSigner, "require-trusted-signer", false, "count only a signature by a trusted signer: an untrusted, self-signed or expired signer is a bad signature, and an unsigned package fails verify (and, with --verify=strict, every file its manifest lists)")
 	v.net.flags(fs)
 }
 
 const caHelp = "PEM file of extra trusted CA certificates, alongside the system roots: for the signer's chain, and for an https URL's server"
-
-// remote is what opening an archive given as a URL takes from the flags.
-func (v *verify) remote(log zerolog.Logger) remoteSettings {
-	return remoteSettings{flags: &v.net, ca: v.cas(), cacheDir: v.cacheDir, log: log}
-}
 
 // defaultCacheDir is $XDG_CACHE_HOME/ovfmount, or ~/.cache/ovfmount.
 func defaultCacheDir() string {
@@ -119,7 +118,7 @@ const mountOptionsHelp = `Mount options (-o), also usable in fstab:
   cache_size=SIZE        same as --cache-size
   direct_io              same as --direct-io
   verify=MODE, cache_dir=DIR, ca=FILE, require_trusted_signer, allow_unlisted,
-  netrc=FILE, remote_cache=SIZE, timeout=DURATION
+  descriptor=NAME, netrc=FILE, remote_cache=SIZE, timeout=DURATION
                          same as the flags of those names
   ro, rw, dev, nodev, suid, nosuid, exec, atime, noatime, relatime, defaults,
   auto, noauto, user, users, nofail, _netdev, x-*
@@ -174,6 +173,8 @@ func (cfg *mountConfig) applyOption(opt string) error {
 		cfg.requireTrustedSigner = true
 	case "allow_unlisted":
 		cfg.allowUnlisted = true
+	case "descriptor":
+		cfg.descriptor = val
 	case "netrc":
 		cfg.net.netrc = val
 	case "remote_cache":

@@ -13,8 +13,10 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
+	"github.com/ovfmount/ovfmount/appliance"
 	"github.com/ovfmount/ovfmount/fs"
-	"github.com/ovfmount/ovfmount/ova"
+	"github.com/ovfmount/ovfmount/ova/integrity"
+	"github.com/ovfmount/ovfmount/remote"
 	"github.com/ovfmount/ovfmount/vdisk"
 )
 
@@ -55,23 +57,6 @@ func serve(cfg *mountConfig) error {
 	if err != nil {
 		return err
 	}
-	src, err := openSource(cfg.archive, cfg.verify.remote(log))
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	iopts, err := cfg.verify.integrityOptions(mode, src)
-	if err != nil {
-		return err
-	}
-	iopts.OnEvent = func(e ova.Event) { logEvent(log, e) }
-	for _, w := range src.archive.Warnings() {
-		log.Warn().Str("archive", src.path).Msg(w.String())
-	}
-	mnt, err := checkMountpoint(cfg.mountpoint, cfg.nonempty)
-	if err != nil {
-		return err
-	}
 	uid, gid := os.Getuid(), os.Getgid()
 	if cfg.uid >= 0 {
 		uid = cfg.uid
@@ -79,22 +64,27 @@ func serve(cfg *mountConfig) error {
 	if cfg.gid >= 0 {
 		gid = cfg.gid
 	}
-	integrity := ova.NewIntegrity(src.archive, iopts)
-	logIntegrity(log, integrity)
 	cache := vdisk.NewCache(cfg.cacheSize, 0)
 	defer cache.Close()
-	views, err := layout(src, cfg, integrity, cache, sigs, log)
+	pkg, rf, err := openInterruptibly(cfg, openWith{mode: mode, useTables: true, buildGzip: true, cache: cache,
+		onEvent: func(e integrity.Event) { logEvent(log, e) }, log: log}, sigs)
 	if err != nil {
 		return err
 	}
-	root, err := fs.NewRoot(src.archive, fs.Options{UID: uint32(uid), GID: uint32(gid), ModTime: src.modTime, Virtual: views,
-		Integrity: integrity, DirectIO: cfg.directIO, Log: log})
-	if err != nil {
-		return fail(exitInternal, "%v", err)
+	defer pkg.Close()
+	if rf != nil {
+		defer rf.Close()
 	}
+	mnt, err := checkMountpoint(cfg.mountpoint, cfg.nonempty)
+	if err != nil {
+		return err
+	}
+	logPackage(log, pkg)
+	root := fs.NewRoot(pkg.Entries, fs.Options{UID: uint32(uid), GID: uint32(gid), Signature: pkg.Checks.Signature().String(),
+		Size: pkg.Archive.Size(), DirectIO: cfg.directIO, Log: log})
 	fsname := cfg.fsname
 	if fsname == "" {
-		fsname = src.path
+		fsname = pkg.Name
 	}
 	start := time.Now()
 	srv, err := fs.Mount(mnt, root, fs.MountOptions{
@@ -102,9 +92,9 @@ func serve(cfg *mountConfig) error {
 		KernelOptions: cfg.kernelOptions, Debug: cfg.debugFUSE, Log: log,
 	})
 	if err != nil {
-		return fail(exitFUSE, "mounting %s on %s: %v", src.path, mnt, err)
+		return fail(exitFUSE, "mounting %s on %s: %v", pkg.Name, mnt, err)
 	}
-	ev := log.Info().Str("archive", src.path).Str("mountpoint", mnt).Int("files", len(src.archive.Files()))
+	ev := log.Info().Str("archive", pkg.Name).Str("mountpoint", mnt).Int("entries", len(pkg.Entries))
 	if cfg.directIO {
 		ev = ev.Bool("directIO", true)
 	}
@@ -200,10 +190,10 @@ func startCPUProfile(path string) (func(), error) {
 	}, nil
 }
 
-// layout decides the mount's files. A signal while it works (indexing big
-// gzip files takes minutes) stops it; once mounted, waitForUnmount
-// handles signals.
-func layout(src *source, cfg *mountConfig, in *ova.Integrity, cache *vdisk.Cache, sigs <-chan os.Signal, log zerolog.Logger) ([]fs.VirtualFile, error) {
+// openInterruptibly opens the package the mount serves. A signal while it
+// works (indexing big gzip files takes minutes) stops it; once mounted,
+// waitForUnmount handles signals.
+func openInterruptibly(cfg *mountConfig, w openWith, sigs <-chan os.Signal) (*appliance.Package, *remote.File, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	finished, watcherDone := make(chan struct{}), make(chan struct{})
@@ -216,19 +206,22 @@ func layout(src *source, cfg *mountConfig, in *ova.Integrity, cache *vdisk.Cache
 		case <-finished:
 		}
 	}()
-	views, err := fs.Layout(src.archive, fs.LayoutOptions{Integrity: in, Cache: cache, Log: log, Context: ctx,
-		Gzip: ova.GzipOptions{CacheDir: cfg.cacheDir, Source: src.identity()}})
+	w.ctx = ctx
+	pkg, rf, err := openPackage(cfg.archive, &cfg.verify, w)
 	close(finished)
 	<-watcherDone
 	if interrupted != nil {
+		if err == nil {
+			pkg.Close()
+			if rf != nil {
+				rf.Close()
+			}
+		}
 		name := interrupted.String()
 		if sig, ok := interrupted.(syscall.Signal); ok {
 			name = unix.SignalName(sig)
 		}
-		return nil, fail(exitUsage, "%s: interrupted by %s before the mount was ready; nothing was mounted", src.path, name)
+		return nil, nil, fail(exitUsage, "%s: interrupted by %s before the mount was ready; nothing was mounted", shownName(cfg.archive), name)
 	}
-	if err != nil {
-		return nil, fail(exitInternal, "%s: %v", src.path, err)
-	}
-	return views, nil
+	return pkg, rf, err
 }

@@ -12,12 +12,13 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ovfmount/ovfmount/ova/integrity"
 	"github.com/ovfmount/ovfmount/vdisk"
 )
 
 // A signal while gzip files are being indexed stops the work, and the
 // mount is abandoned with a clear error rather than left half made.
-func TestLayoutInterrupted(t *testing.T) {
+func TestOpenInterrupted(t *testing.T) {
 	var gz bytes.Buffer
 	w, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
 	line := []byte("a compressible line of an appliance's disk, repeated with a counter 0000\n")
@@ -38,16 +39,11 @@ func TestLayoutInterrupted(t *testing.T) {
 	tw.Close()
 	f.Close()
 
-	src, err := openSource(path, remoteSettings{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
 	cache := vdisk.NewCache(1<<20, 1)
 	defer cache.Close()
 	sigs := make(chan os.Signal, 1)
 	sigs <- syscall.SIGTERM
-	_, err = layout(src, &mountConfig{archive: path}, nil, cache, sigs, zerolog.Nop())
+	_, _, err := openInterruptibly(&mountConfig{archive: path}, openWith{mode: integrity.Lazy, buildGzip: true, cache: cache, log: zerolog.Nop()}, sigs)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != exitUsage {
 		t.Fatalf("err %v, want an interruption with exit code %d", err, exitUsage)

@@ -1,190 +1,100 @@
 package main
 
 import (
+	"context"
 	"errors"
-	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/ovfmount/ovfmount/ova"
+	"github.com/ovfmount/ovfmount/appliance"
+	"github.com/ovfmount/ovfmount/ova/integrity"
 	"github.com/ovfmount/ovfmount/remote"
+	"github.com/ovfmount/ovfmount/vdisk"
 )
 
-// source is an opened package: an OVA file, or an unpacked package folder.
-type source struct {
-	archive *ova.Archive
-	file    *os.File         // the OVA, kept open: reads are served from it
-	watched *ova.WatchedFile // the OVA, watched for changes underneath
-	remote  *remote.File     // the OVA, when it is on a web server
-	path    string           // absolute path, or the URL without credentials: shown in df and logs
-	modTime time.Time
+// openWith is what a command asks of openPackage beyond the flags.
+type openWith struct {
+	mode      integrity.Mode
+	useTables bool // trust chunk tables of earlier runs (mounts; verify with --trust-cache)
+	buildGzip bool // build missing gzip seek indexes (mounts)
+	cache     *vdisk.Cache
+	onEvent   func(integrity.Event)
+	ctx       context.Context
+	log       zerolog.Logger
 }
 
-// remoteSettings are what opening an archive given as a URL needs.
-type remoteSettings struct {
-	flags    *remoteFlags
-	ca       *caBundle // --ca, shared with the signature check
-	cacheDir string
-	log      zerolog.Logger
-}
-
-// identity names the archive's bytes for what is cached about them (chunk
-// tables, gzip indexes); nil when it cannot be told.
-func (s *source) identity() []byte {
-	if s.remote != nil {
-		return s.remote.Identity()
-	}
-	var st os.FileInfo
-	var err error
-	if s.file != nil {
-		st, err = s.file.Stat()
-	} else {
-		st, err = os.Stat(s.path)
-	}
-	if err != nil {
-		return nil
-	}
-	return ova.FileIdentity(st)
-}
-
-func (s *source) Close() error {
-	if s.watched != nil {
-		s.watched.Close()
-	}
-	err := s.archive.Close()
-	if s.file != nil {
-		err = errors.Join(err, s.file.Close())
-	}
-	if s.remote != nil {
-		err = errors.Join(err, s.remote.Close())
-	}
-	return err
-}
-
-// openSource opens what the user named: an .ova (any name; recognised by
+// openPackage opens what the user named, an .ova (any name; recognised by
 // content) as a file or an http(s) URL, an .ovf descriptor of an unpacked
-// package, or the folder of one. Errors carry exit code 2 and name the
-// file and the problem.
-func openSource(path string, rs remoteSettings) (*source, error) {
-	if isURL(path) {
-		return openURL(path, rs)
-	}
-	abs, err := filepath.Abs(path)
+// package or the folder of one, or a loose disk image, into the package
+// model every command shares. Errors carry exit code 2 and name the file
+// and the problem.
+func openPackage(arg string, v *verify, w openWith) (*appliance.Package, *remote.File, error) {
+	opts := appliance.Options{Descriptor: v.descriptor, Cache: w.cache, CacheDir: v.cacheDir, BuildGzip: w.buildGzip,
+		Context: w.ctx, Log: w.log}
+	iopts, err := v.integrityOptions(w.mode)
 	if err != nil {
-		return nil, fail(exitUsage, "%s: %v", path, err)
+		return nil, nil, err
 	}
-	st, err := os.Stat(abs)
-	if err != nil {
-		return nil, fail(exitUsage, "%s: %v", path, describeOSError(err))
-	}
-	if st.IsDir() {
-		ovf, err := findDescriptor(abs)
+	iopts.UseCachedTables = w.useTables
+	iopts.OnEvent = w.onEvent
+	opts.Integrity = iopts
+
+	if isURL(arg) {
+		ropt, err := v.net.options(v.cas(), v.cacheDir, w.log)
 		if err != nil {
-			return nil, fail(exitUsage, "%s: %v", path, err)
+			return nil, nil, err
 		}
-		return openPackageDir(ovf, path)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fail(exitUsage, "%s: not a regular file", path)
-	}
-	f, err := os.Open(abs)
-	if err != nil {
-		return nil, fail(exitUsage, "%s: %v", path, describeOSError(err))
-	}
-	head := make([]byte, 512)
-	n, err := f.ReadAt(head, 0)
-	if err != nil && err != io.EOF {
-		f.Close()
-		return nil, fail(exitUsage, "%s: cannot read: %v", path, err)
-	}
-	if looksLikeDescriptor(head[:n]) {
-		f.Close()
-		return openPackageDir(abs, path)
-	}
-	w, err := ova.WatchFile(f, abs)
-	if err != nil {
-		f.Close()
-		return nil, fail(exitUsage, "%s: %v", path, err)
-	}
-	a, err := ova.Open(w, st.Size())
-	if err != nil {
-		w.Close()
-		f.Close()
-		var fe *ova.FormatError
-		if errors.As(err, &fe) {
-			return nil, fail(exitUsage, "%s: not an OVA: %s", path, fe.Reason)
+		f, err := openRemote(arg, ropt)
+		if err != nil {
+			return nil, nil, err
 		}
-		return nil, fail(exitUsage, "%s: %v", path, err)
-	}
-	return &source{archive: a, file: f, watched: w, path: abs, modTime: st.ModTime()}, nil
-}
-
-// openURL opens an OVA on a web server. An unpacked package is not
-// accepted there: its files would be separate URLs, each of them opened
-// and trusted on its own.
-func openURL(rawURL string, rs remoteSettings) (*source, error) {
-	shown := shownName(rawURL)
-	opt, err := rs.flags.options(rs.ca, rs.cacheDir, rs.log)
-	if err != nil {
-		return nil, err
-	}
-	f, err := openRemote(rawURL, opt)
-	if err != nil {
-		return nil, err
-	}
-	a, err := ova.Open(f, f.Size())
-	if err != nil {
-		f.Close()
-		var fe *ova.FormatError
-		if errors.As(err, &fe) {
-			return nil, fail(exitUsage, "%s: not an OVA: %s", shown, fe.Reason)
+		p, err := appliance.Open(appliance.Input{Name: f.URL(), R: f, Size: f.Size(), Identity: f.Identity(), ModTime: f.ModTime()}, opts)
+		if err != nil {
+			f.Close()
+			return nil, nil, openError(shownName(arg), err)
 		}
-		return nil, fail(exitUsage, "%s: %v", shown, err)
+		return p, f, nil
 	}
-	return &source{archive: a, remote: f, path: f.URL(), modTime: f.ModTime()}, nil
-}
-
-func openPackageDir(ovf, shown string) (*source, error) {
-	a, err := ova.OpenPackageDir(ovf)
+	p, err := appliance.OpenPath(arg, opts)
 	if err != nil {
-		return nil, fail(exitUsage, "%s: %v", shown, strings.TrimPrefix(err.Error(), "ova: "))
+		return nil, nil, openError(arg, err)
 	}
-	var mt time.Time
-	if st, err := os.Stat(ovf); err == nil {
-		mt = st.ModTime()
-	}
-	return &source{archive: a, path: ovf, modTime: mt}, nil
+	return p, nil, nil
 }
 
-// looksLikeDescriptor recognises an OVF descriptor by its first bytes, so
-// that an unpacked package works whatever the file is called.
-func looksLikeDescriptor(head []byte) bool {
-	s := strings.TrimLeft(strings.TrimPrefix(string(head), "\xef\xbb\xbf"), " \t\r\n")
-	if strings.HasPrefix(s, "<?xml") {
-		return strings.Contains(s, "Envelope") || !strings.Contains(s, "<")
+// openError words a failure to open a package, with exit code 2.
+func openError(shown string, err error) error {
+	var np *appliance.NotPackageError
+	var several *appliance.SeveralDescriptorsError
+	var nodesc *appliance.NoSuchDescriptorError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return fail(exitUsage, "%s: interrupted before the package was opened; nothing was mounted", shown)
+	case errors.As(err, &np):
+		np.Name = shown
+		return fail(exitUsage, "%v", np)
+	case errors.As(err, &several), errors.As(err, &nodesc):
+		return fail(exitUsage, "%s: %v", shown, err)
 	}
-	return strings.HasPrefix(s, "<Envelope") || strings.HasPrefix(s, "<ovf:Envelope")
+	return fail(exitUsage, "%s: %s", shown, describeOSError(err))
 }
 
-// findDescriptor picks the one .ovf in a package folder.
-func findDescriptor(dir string) (string, error) {
-	matches, _ := filepath.Glob(filepath.Join(dir, "*.[oO][vV][fF]"))
-	switch len(matches) {
-	case 1:
-		return matches[0], nil
-	case 0:
-		return "", errors.New("a folder is mounted as an unpacked OVF package, but it holds no .ovf descriptor")
+// integrityOptions turns the flags into the checks' options; errors carry
+// exit code 2 (usage).
+func (v *verify) integrityOptions(mode integrity.Mode) (integrity.Options, error) {
+	opts := integrity.Options{Mode: mode, CacheDir: v.cacheDir, RequireTrustedSigner: v.requireTrustedSigner,
+		AllowUnlisted: v.allowUnlisted}
+	roots, err := v.cas().roots()
+	switch {
+	case errors.Is(err, errNoPEM):
+		return opts, fail(exitUsage, "--ca: %s holds no PEM certificate", v.caFile)
+	case err != nil:
+		return opts, fail(exitUsage, "--ca: %s", describeOSError(err))
 	}
-	var names []string
-	for _, m := range matches {
-		names = append(names, filepath.Base(m))
-	}
-	return "", fmt.Errorf("the folder holds several descriptors (%s); name the one to mount", strings.Join(names, ", "))
+	opts.Roots = roots
+	return opts, nil
 }
 
 func describeOSError(err error) string {
@@ -198,5 +108,5 @@ func describeOSError(err error) string {
 	if errors.As(err, &pe) {
 		return pe.Err.Error()
 	}
-	return err.Error()
+	return strings.TrimPrefix(err.Error(), "ova: ")
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"sort"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
@@ -17,7 +16,9 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/ovfmount/ovfmount/appliance"
 	"github.com/ovfmount/ovfmount/ova"
+	"github.com/ovfmount/ovfmount/ova/integrity"
 )
 
 // verifyReport is the result of `ovfmount verify`, and its --json schema.
@@ -33,41 +34,59 @@ type verifyFile struct {
 	Algorithm string `json:"algorithm"`
 	Expected  string `json:"expected"`
 	Actual    string `json:"actual"`
-	Status    string `json:"status"` // ok, mismatch, missing or unlisted
+	// Status is ok, mismatch, missing, unlisted, foreign (another package's
+	// manifest or certificate), manifest or certificate (the package's
+	// own, which the signature covers).
+	Status string `json:"status"`
+	// Cached says the file was taken as verified from an earlier run's
+	// chunk table (--trust-cache), not read here.
+	Cached bool `json:"cached,omitempty"`
+	// ShownAs are the paths of the mount whose bytes come from this file.
+	ShownAs []string `json:"shownAs"`
 }
 
 type verifySignature struct {
 	Status string `json:"status"` // ok, bad or absent
 	Signer string `json:"signer,omitempty"`
 	Chain  string `json:"chain,omitempty"` // trusted, untrusted, self-signed or expired
+	File   string `json:"file,omitempty"`
 	Error  string `json:"error,omitempty"`
 }
 
 const verifyUsage = `Usage: ovfmount verify [flags] ARCHIVE
 
-Checks every file the manifest lists against its digest (in parallel), the
-manifest's coverage both ways, and the signature and its chain, then prints
-a per-file table and a verdict. A successful run keeps trusted chunk
-tables, so a --verify=strict mount of the archive afterwards starts at once.
+Reads every byte of every file the package's manifest lists, in parallel,
+and prints the digest it computed for each, the manifest's coverage both
+ways, and the signature, its chain and whether it binds the descriptor,
+then a verdict. A successful run keeps trusted chunk tables, so a
+--verify=strict mount of the archive afterwards starts at once.
 
 Flags:
 %s
 Exit codes: 0 everything is good; 1 a digest mismatch, a missing listed file,
-a bad signature, or no manifest at all; 2 usage error or unreadable archive.
+a bad signature (with --require-trusted-signer: any package not signed by a
+trusted signer), or no manifest at all; 2 usage error or unreadable archive;
+130 interrupted.
 `
+
+// exitInterrupted is a verification stopped by SIGINT or SIGTERM, as
+// shells report a command killed by SIGINT.
+const exitInterrupted = 130
 
 func runVerify(args []string, stdout, stderr io.Writer) int {
 	var v verify
-	var asJSON bool
+	var asJSON, quiet, trustCache bool
 	fs := pflag.NewFlagSet("ovfmount verify", pflag.ContinueOnError)
 	fs.SortFlags = false
 	fs.SetOutput(io.Discard)
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	fs.BoolVarP(&quiet, "quiet", "q", false, "print only the files that failed, warnings and the verdict (no progress)")
+	fs.BoolVar(&trustCache, "trust-cache", false, "take files an earlier run verified (the same archive: path, inode, size, mtime and ctime) as verified without reading them again; the report marks them cached")
 	v.flags(fs, false)
 	if code, done := parseOneArchive(fs, args, verifyUsage, stdout, stderr); done {
 		return code
 	}
-	report, err := verifyArchive(fs.Arg(0), &v, stderr)
+	report, err := verifyArchive(fs.Arg(0), &v, trustCache, quiet, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "ovfmount verify: %v\n", err)
 		return codeOf(err)
@@ -77,7 +96,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		enc.SetIndent("", "  ")
 		enc.Encode(report)
 	} else {
-		printReport(stdout, report)
+		printReport(stdout, report, quiet)
 	}
 	if !report.OK {
 		return exitVerify
@@ -85,32 +104,29 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func verifyArchive(path string, v *verify, stderr io.Writer) (*verifyReport, error) {
-	src, err := openSource(path, v.remote(warnLogger(stderr)))
-	if err != nil {
-		return nil, err
-	}
-	defer src.Close()
-	opts, err := v.integrityOptions(ova.VerifyLazy, src)
-	if err != nil {
-		return nil, err
-	}
-	in := ova.NewIntegrity(src.archive, opts)
-
+func verifyArchive(path string, v *verify, trustCache, quiet bool, stderr io.Writer) (*verifyReport, error) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	pkg, rf, err := openPackage(path, v, openWith{mode: integrity.Lazy, useTables: trustCache, ctx: ctx, log: warnLogger(stderr)})
+	if err != nil {
+		return nil, err
+	}
+	defer pkg.Close()
+	if rf != nil {
+		defer rf.Close()
+	}
 	var done atomic.Int64
 	var progress func(int64)
-	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
-		total := in.ListedTotal()
+	if f, ok := stderr.(*os.File); ok && isTerminal(f) && !quiet {
+		total := pkg.Checks.ListedTotal()
 		progress = func(n int64) { done.Add(n) }
 		finish := showProgress(f, total, &done)
 		defer finish()
 	}
-	if err := in.VerifyAll(ctx, progress); err != nil {
-		return nil, fail(exitUsage, "verification interrupted: %v", err)
+	if err := pkg.Checks.VerifyAll(ctx, progress); err != nil {
+		return nil, fail(exitInterrupted, "verification interrupted: nothing was concluded, and no partial chunk table was kept")
 	}
-	return buildReport(src.archive, in), nil
+	return buildReport(pkg, v.requireTrustedSigner), nil
 }
 
 // showProgress draws bytes hashed, the share done and the rate on a
@@ -126,7 +142,7 @@ func showProgress(w io.Writer, total int64, done *atomic.Int64) func() {
 			pct = 100 * float64(n) / float64(total)
 		}
 		rate := float64(n) / max(time.Since(start).Seconds(), 1e-3)
-		fmt.Fprintf(w, "\r  verifying: %s of %s  %3.0f%%  %s/s   ", human(n), human(total), pct, human(int64(rate)))
+		fmt.Fprintf(w, "\r  verifying: %s of %s  %3.0f%%  %s/s   ", formatBytes(n), formatBytes(total), pct, formatBytes(int64(rate)))
 	}
 	go func() {
 		defer close(finished)
@@ -148,43 +164,49 @@ func showProgress(w io.Writer, total int64, done *atomic.Int64) func() {
 	}
 }
 
-func human(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
-}
-
-func buildReport(a *ova.Archive, in *ova.Integrity) *verifyReport {
-	r := &verifyReport{OK: true, Files: []verifyFile{}, Warnings: []string{}}
-	for _, w := range a.Warnings() {
-		r.Warnings = append(r.Warnings, w.String())
-	}
-	r.Warnings = append(r.Warnings, in.Warnings()...)
-	if in.Manifest() == nil {
+// buildReport reports every stored file of the package, what covers it,
+// and the verdict.
+func buildReport(p *appliance.Package, requireTrusted bool) *verifyReport {
+	r := &verifyReport{OK: true, Files: []verifyFile{}, Warnings: append([]string{}, p.Warnings...)}
+	fail := func(why string) {
 		r.OK = false
-		r.Warnings = append(r.Warnings, "the package has no manifest, so nothing could be verified")
-	}
-	for _, m := range a.Files() {
-		f := in.File(m)
-		lower := strings.ToLower(m.Name)
-		if strings.HasSuffix(lower, ".mf") || strings.HasSuffix(lower, ".cert") {
-			continue // never listed: the signature covers the manifest
+		if why != "" {
+			r.Warnings = append(r.Warnings, why)
 		}
-		vf := verifyFile{Name: m.Name, Algorithm: f.Algorithm(), Expected: f.Expected()}
-		switch f.Status() {
-		case ova.StatusVerified:
-			vf.Status, vf.Actual = "ok", f.Actual()
-		case ova.StatusUnlisted:
+	}
+	in := p.Checks
+	if in.Manifest() == nil {
+		fail("the package has no manifest, so nothing could be verified")
+	}
+	shown := map[*ova.Member][]string{}
+	for _, e := range p.Entries {
+		for _, m := range e.Members {
+			shown[m] = append(shown[m], e.Path)
+		}
+	}
+	roles := map[*ova.Member]string{}
+	roles[p.Manifest] = "manifest"
+	roles[p.Cert] = "certificate"
+	checked := 0
+	for _, m := range p.Archive.Files() {
+		f := in.File(m)
+		vf := verifyFile{Name: m.Name, Algorithm: f.Algorithm(), Expected: f.Expected(), ShownAs: shown[m]}
+		if vf.ShownAs == nil {
+			vf.ShownAs = []string{}
+		}
+		switch st := f.Status(); {
+		case roles[m] != "":
+			vf.Status = roles[m]
+		case st == integrity.StatusVerified:
+			vf.Status, vf.Actual, vf.Cached = "ok", f.Actual(), f.Cached()
+			checked++
+		case st == integrity.StatusUnlisted:
 			vf.Status = "unlisted"
+		case st == integrity.StatusForeign:
+			vf.Status = "foreign"
 		default:
 			vf.Status, vf.Actual = "mismatch", f.Actual()
+			checked++
 			r.OK = false
 		}
 		r.Files = append(r.Files, vf)
@@ -192,53 +214,55 @@ func buildReport(a *ova.Archive, in *ova.Integrity) *verifyReport {
 	if mf := in.Manifest(); mf != nil {
 		for _, name := range in.Coverage().Missing {
 			e, _ := mf.Lookup(name)
-			r.Files = append(r.Files, verifyFile{Name: name, Algorithm: string(e.Algorithm), Expected: fmt.Sprintf("%x", e.Digest), Status: "missing"})
+			r.Files = append(r.Files, verifyFile{Name: name, Algorithm: string(e.Algorithm), Expected: fmt.Sprintf("%x", e.Digest),
+				Status: "missing", ShownAs: []string{}})
 			r.OK = false
 		}
-	}
-	checked := 0
-	for _, f := range r.Files {
-		if f.Status != "unlisted" {
-			checked++
+		if checked == 0 {
+			fail("the manifest lists no file of the package, so nothing could be verified")
 		}
-	}
-	if checked == 0 && in.Manifest() != nil {
-		r.OK = false
-		r.Warnings = append(r.Warnings, "the manifest lists no file of the package, so nothing could be verified")
 	}
 	sort.SliceStable(r.Files, func(i, j int) bool { return r.Files[i].Name < r.Files[j].Name })
 	sig := in.Signature()
-	r.Signature = verifySignature{Status: sig.State, Signer: sig.Signer, Chain: sig.Chain}
-	if sig.State == "ok-untrusted" {
-		r.Signature.Status = "ok"
-	}
-	if sig.Err != nil {
-		r.Signature.Error = sig.Err.Error()
-	}
-	if sig.State == "bad" {
-		r.OK = false
+	r.Signature = signatureOf(sig)
+	switch {
+	case sig.State == "bad":
+		fail("")
+	case requireTrusted && sig.State != "ok":
+		fail("the package is not signed by a trusted signer, and --require-trusted-signer was given")
 	}
 	return r
 }
 
-func printReport(w io.Writer, r *verifyReport) {
+func printReport(w io.Writer, r *verifyReport, quiet bool) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "FILE\tALGORITHM\tSTATUS\tDIGEST")
+	if !quiet {
+		fmt.Fprintln(tw, "FILE\tALGORITHM\tSTATUS\tDIGEST")
+	}
 	for _, f := range r.Files {
-		digest := f.Expected
-		if f.Status == "mismatch" {
-			digest = fmt.Sprintf("expected %s, got %s", f.Expected, orDash(f.Actual))
+		bad := f.Status == "mismatch" || f.Status == "missing"
+		if quiet && !bad {
+			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Name, orDash(f.Algorithm), f.Status, orDash(digest))
+		digest, status := f.Actual, f.Status
+		switch {
+		case f.Status == "mismatch":
+			digest = fmt.Sprintf("expected %s, got %s", f.Expected, orDash(f.Actual))
+		case f.Status == "missing":
+			digest = "expected " + f.Expected
+		case f.Cached:
+			status = "ok (cached)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Name, orDash(f.Algorithm), status, orDash(digest))
 	}
 	tw.Flush()
 	s := r.Signature
 	switch {
-	case s.Status == "absent":
+	case s.Status == "absent" && !quiet:
 		fmt.Fprintln(w, "signature: absent (the package is not signed)")
-	case s.Status == "ok":
+	case s.Status == "ok" && !quiet:
 		fmt.Fprintf(w, "signature: valid, signed by %s (chain %s)\n", s.Signer, s.Chain)
-	default:
+	case s.Status == "bad":
 		fmt.Fprintf(w, "signature: INVALID: %s\n", s.Error)
 	}
 	for _, warn := range r.Warnings {

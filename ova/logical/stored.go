@@ -1,37 +1,41 @@
-package ova
+package logical
 
-import "io"
+import (
+	"io"
+
+	"github.com/ovfmount/ovfmount/ova"
+	"github.com/ovfmount/ovfmount/ova/integrity"
+)
 
 // Stored is where a file's stored bytes come from: one member, or the
 // chunks of a file split with ovf:chunkSize, read back to back.
 type Stored struct {
 	// Checked reads through the package's integrity checks, where they
-	// apply (see VerifiedFile).
+	// apply (see integrity.File).
 	Checked io.ReaderAt
 	// Unchecked reads the same bytes as the archive holds them: for a
 	// strict mount's probes (a disk header, for the size of its view),
 	// which must not wait for whole files to be hashed.
 	Unchecked io.ReaderAt
 	Size      int64
-	// Files are the checked files read, one per member; none without
-	// integrity checks.
-	Files []*VerifiedFile
+	// Files are the checked files read, one per member.
+	Files []*integrity.File
 }
 
 // StoredOf is the stored bytes of members joined in order. With several,
 // each one's verification starts the first time a read needs it: a
 // chunked file is checked chunk by chunk, with no pass over the whole.
-func StoredOf(ms []*Member, in *Integrity) *Stored {
+func StoredOf(ms []*ova.Member, checks *integrity.Checks) *Stored {
 	s := &Stored{}
 	checked := make([]io.ReaderAt, len(ms))
 	unchecked := make([]io.ReaderAt, len(ms))
 	sizes := make([]int64, len(ms))
 	for i, m := range ms {
 		checked[i], unchecked[i], sizes[i] = m, m, m.Size
-		if in != nil {
-			if vf := in.File(m); vf != nil {
-				checked[i] = vf
-				s.Files = append(s.Files, vf)
+		if checks != nil {
+			if f := checks.File(m); f != nil {
+				checked[i] = f
+				s.Files = append(s.Files, f)
 			}
 		}
 	}

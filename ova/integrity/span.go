@@ -1,4 +1,4 @@
-package ova
+package integrity
 
 import "sync"
 
@@ -27,31 +27,11 @@ func (s *Span) Release() {
 // Len is the number of bytes in the span.
 func (s *Span) Len() int { return s.n }
 
-// CheckedSpan returns bytes [off, off+n) of the file when its reads are
-// checked chunk by chunk (it was verified, here or in an earlier run); n
-// is cut at the end of the file. ok is true with an error when every read
-// fails now (a mismatch, say), and false when reads are served some other
-// way (verification off or still pending, an unlisted file, off past the
-// end): ReadAt then gives the answer.
-func (f *VerifiedFile) CheckedSpan(off int64, n int) (sp *Span, ok bool, err error) {
-	if off < 0 || off >= f.m.Size || n <= 0 {
-		return nil, false, nil
-	}
-	switch r, err := f.route(); {
-	case err != nil:
-		return nil, true, err
-	case r != routeChecked:
-		return nil, false, nil
-	}
-	sp, err = f.checkedSpan(off, int(min(int64(n), f.m.Size-off)))
-	return sp, true, err
-}
-
 // checkedSpan gets the checked chunks holding [off, off+n), which must lie
 // inside the file. A read usually straddles two chunks; they are checked
 // in parallel, so that neighbouring read-ahead requests, which share
 // chunks, do not queue behind each other's first one.
-func (f *VerifiedFile) checkedSpan(off int64, n int) (*Span, error) {
+func (f *File) checkedSpan(off int64, n int) (*Span, error) {
 	first, last := int(off/ChunkSize), int((off+int64(n)-1)/ChunkSize)
 	f.checkAhead(first, last)
 	sp := &Span{held: make([]*cachedChunk, last-first+1), n: n}

@@ -1,7 +1,6 @@
-package ova
+package integrity
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto"
@@ -9,18 +8,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/hex"
-	"encoding/pem"
 	"errors"
-	"fmt"
-	"hash"
 	"io"
-	"math/big"
 	mrand "math/rand"
 	"os"
 	"path/filepath"
@@ -28,6 +18,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ovfmount/ovfmount/internal/testpkg"
+	"github.com/ovfmount/ovfmount/ova"
 )
 
 // pkg describes a generated appliance and how to sign or damage it.
@@ -38,137 +31,63 @@ type pkg struct {
 	tamperMF  bool          // edit a digest line after signing
 	flipDisk  bool          // flip a disk byte after the manifest was made
 	unlisted  bool          // add a file the manifest does not list
+	skipOVF   bool          // leave the descriptor out of the manifest
 	diskBytes int
-}
-
-type signer struct {
-	key  crypto.Signer
-	cert *x509.Certificate
-	der  []byte
-	pool *x509.CertPool
-}
-
-// newSigner makes a CA and a leaf signed by it, so chains can be trusted.
-func newSigner(t testing.TB, key crypto.Signer) *signer {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ovfmount test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "Appliance Vendor", Organization: []string{"Example"}},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, key.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return &signer{key: key, cert: leaf, der: der, pool: pool}
-}
-
-func hashFor(alg string) (hash.Hash, crypto.Hash) {
-	switch alg {
-	case "SHA1":
-		return sha1.New(), crypto.SHA1
-	case "SHA512":
-		return sha512.New(), crypto.SHA512
-	}
-	return sha256.New(), crypto.SHA256
-}
-
-func digestOf(alg string, b []byte) string {
-	h, _ := hashFor(alg)
-	h.Write(b)
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // writePkg writes the appliance as an OVA file and returns its path, the
 // disk bytes (as stored, after any flip) and the signer.
-func writePkg(t *testing.T, p pkg) (string, []byte, *signer) {
+func writePkg(t *testing.T, p pkg) (string, []byte, *testpkg.Signer) {
 	t.Helper()
 	if p.diskBytes == 0 {
 		p.diskBytes = 3<<20 + 12345
 	}
 	disk := make([]byte, p.diskBytes)
 	mrand.New(mrand.NewSource(1)).Read(disk)
-	desc := []byte(`<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1"><References><File href="disk1.vmdk"/></References></Envelope>`)
-	mf := fmt.Sprintf("%s(app.ovf)= %s\n%s(disk1.vmdk)= %s\n", p.alg, digestOf(p.alg, desc), p.alg, digestOf(p.alg, disk))
-	files := []struct {
-		name string
-		data []byte
-	}{{"app.ovf", desc}}
-	var s *signer
+	desc := testpkg.File{Name: "app.ovf", Data: testpkg.Descriptor("disk1.vmdk")}
+	listed := []testpkg.File{desc, {Name: "disk1.vmdk", Data: disk}}
+	if p.skipOVF {
+		listed = listed[1:]
+	}
+	mf := testpkg.Manifest(p.alg, listed...).Named("app.mf")
+	files := []testpkg.File{desc}
+	var s *testpkg.Signer
 	var cert []byte
 	if p.key != nil {
-		s = newSigner(t, p.key)
-		h, ch := hashFor(p.alg)
-		h.Write([]byte(mf))
-		signWith := p.key
-		if p.otherKey != nil {
-			signWith = p.otherKey
-		}
-		sig, err := signWith.Sign(rand.Reader, h.Sum(nil), ch)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert = []byte(fmt.Sprintf("%s(app.mf)= %x\n", p.alg, sig))
-		cert = append(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.der})...)
+		s = testpkg.NewSigner(t, p.key)
+		cert = s.Sign(t, p.alg, "app.mf", mf.Data, p.otherKey)
 	}
 	if p.tamperMF {
-		mf = strings.Replace(mf, digestOf(p.alg, disk)[:8], "00000000", 1)
+		mf.Data = bytes.Replace(mf.Data, []byte(testpkg.Digest(p.alg, disk)[:8]), []byte("00000000"), 1)
 	}
 	if p.flipDisk {
 		disk[2<<20+5] ^= 0xff // inside chunk 2
 	}
-	files = append(files, struct {
-		name string
-		data []byte
-	}{"app.mf", []byte(mf)})
+	files = append(files, mf)
 	if cert != nil {
-		files = append(files, struct {
-			name string
-			data []byte
-		}{"app.cert", cert})
+		files = append(files, testpkg.File{Name: "app.cert", Data: cert})
 	}
-	files = append(files, struct {
-		name string
-		data []byte
-	}{"disk1.vmdk", disk})
+	files = append(files, testpkg.File{Name: "disk1.vmdk", Data: disk})
 	if p.unlisted {
-		files = append(files, struct {
-			name string
-			data []byte
-		}{"extra.txt", []byte("not in the manifest")})
+		files = append(files, testpkg.F("extra.txt", "not in the manifest"))
 	}
 	path := filepath.Join(t.TempDir(), "app.ova")
-	f, _ := os.Create(path)
-	tw := tar.NewWriter(f)
-	for _, fl := range files {
-		tw.WriteHeader(&tar.Header{Name: fl.name, Mode: 0o644, Size: int64(len(fl.data))})
-		tw.Write(fl.data)
-	}
-	tw.Close()
-	f.Close()
+	testpkg.WriteOVA(t, path, files...)
 	return path, disk, s
 }
 
-// openPkg indexes the OVA and builds its Integrity, collecting events.
+// opened is an indexed OVA and its Checks, with the events they sent.
 type opened struct {
-	a      *Archive
-	in     *Integrity
+	a      *ova.Archive
+	c      *Checks
 	file   *os.File
 	mu     sync.Mutex
 	events []Event
 }
 
-func openPkg(t *testing.T, path string, opts IntegrityOptions) *opened {
+// openPkg indexes the OVA and checks it as the package app.ovf, app.mf
+// and app.cert, collecting events.
+func openPkg(t *testing.T, path string, opts Options) *opened {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -176,7 +95,7 @@ func openPkg(t *testing.T, path string, opts IntegrityOptions) *opened {
 	}
 	t.Cleanup(func() { f.Close() })
 	st, _ := f.Stat()
-	a, err := Open(f, st.Size())
+	a, err := ova.Open(f, st.Size())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,27 +106,31 @@ func openPkg(t *testing.T, path string, opts IntegrityOptions) *opened {
 		o.mu.Unlock()
 	}
 	if opts.Source == nil && opts.CacheDir != "" {
-		opts.Source = FileIdentity(st)
+		opts.Source = ova.FileIdentity(st)
 	}
-	o.in = NewIntegrity(a, opts)
+	p := Package{Archive: a}
+	p.Descriptor, _ = a.Lookup("app.ovf")
+	p.Manifest, _ = a.Lookup("app.mf")
+	p.Cert, _ = a.Lookup("app.cert")
+	o.c = New(p, opts)
 	return o
 }
 
-func (o *opened) file1(t *testing.T, name string) *VerifiedFile {
+func (o *opened) file1(t *testing.T, name string) *File {
 	m, ok := o.a.Lookup(name)
 	if !ok {
 		t.Fatalf("%s not in the archive", name)
 	}
-	return o.in.File(m)
+	return o.c.File(m)
 }
 
 // verifiedPkg writes a package with a disk of diskBytes under a SHA256
 // manifest, opens it lazily and verifies the disk; it returns the disk's
 // file, its bytes, the package's path and the opened package.
-func verifiedPkg(t *testing.T, diskBytes int) (*VerifiedFile, []byte, string, *opened) {
+func verifiedPkg(t *testing.T, diskBytes int) (*File, []byte, string, *opened) {
 	t.Helper()
 	path, disk, _ := writePkg(t, pkg{alg: "SHA256", diskBytes: diskBytes})
-	o := openPkg(t, path, IntegrityOptions{Mode: VerifyLazy})
+	o := openPkg(t, path, Options{Mode: Lazy})
 	f := o.file1(t, "disk1.vmdk")
 	f.Start()
 	f.Wait(context.Background())
@@ -215,6 +138,12 @@ func verifiedPkg(t *testing.T, diskBytes int) (*VerifiedFile, []byte, string, *o
 		t.Fatalf("status %s", f.Status())
 	}
 	return f, disk, path, o
+}
+
+// needsCheck reports whether the file's bytes must be read to be served.
+func needsCheck(f *File) bool {
+	_, ok := f.HostRanges(0, 1)
+	return !ok
 }
 
 func TestSignatures(t *testing.T) {
@@ -237,14 +166,14 @@ func TestSignatures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path, _, s := writePkg(t, tc.p)
-			opts := IntegrityOptions{Mode: VerifyLazy}
+			opts := Options{Mode: Lazy}
 			if tc.trust && s != nil {
-				opts.Roots = s.pool
+				opts.Roots = s.Pool
 			} else {
 				opts.Roots = x509.NewCertPool() // trust nothing
 			}
 			o := openPkg(t, path, opts)
-			sig := o.in.Signature()
+			sig := o.c.Signature()
 			if sig.State != tc.want {
 				t.Fatalf("signature %q (%v), want %q", sig.State, sig.Err, tc.want)
 			}
@@ -257,10 +186,10 @@ func TestSignatures(t *testing.T) {
 
 func TestLazyVerification(t *testing.T) {
 	path, disk, _ := writePkg(t, pkg{alg: "SHA256"})
-	o := openPkg(t, path, IntegrityOptions{Mode: VerifyLazy})
+	o := openPkg(t, path, Options{Mode: Lazy})
 	f := o.file1(t, "disk1.vmdk")
-	if f.Status() != StatusPending || f.NeedsCheck() {
-		t.Fatalf("before opening: %s, needs check %v", f.Status(), f.NeedsCheck())
+	if f.Status() != StatusPending || needsCheck(f) {
+		t.Fatalf("before opening: %s, needs check %v", f.Status(), needsCheck(f))
 	}
 	buf := make([]byte, 100)
 	if _, err := f.ReadAt(buf, 5); err != nil || !bytes.Equal(buf, disk[5:105]) {
@@ -272,14 +201,14 @@ func TestLazyVerification(t *testing.T) {
 	}
 	f.Start() // the mount calls this when the file is opened
 	f.Wait(context.Background())
-	if f.Status() != StatusVerified || !f.NeedsCheck() {
+	if f.Status() != StatusVerified || !needsCheck(f) {
 		t.Fatalf("after verification: %s", f.Status())
 	}
 	all := make([]byte, len(disk))
 	if _, err := f.ReadAt(all, 0); err != nil || !bytes.Equal(all, disk) {
 		t.Fatalf("a checked read of the whole file: %v", err)
 	}
-	if !strings.HasPrefix(f.Digest(), "SHA256:") || o.file1(t, "app.mf").Status() != StatusUnlisted {
+	if !strings.HasPrefix(f.Digest(), "SHA256:") || o.file1(t, "app.mf").Status() != StatusMeta {
 		t.Errorf("digest %q, manifest status %s", f.Digest(), o.file1(t, "app.mf").Status())
 	}
 
@@ -344,7 +273,7 @@ func TestStrictVerification(t *testing.T) {
 	other, _ := rsa.GenerateKey(rand.Reader, 2048)
 	t.Run("verified first", func(t *testing.T) {
 		path, disk, s := writePkg(t, pkg{alg: "SHA512", key: rsaKey, unlisted: true})
-		o := openPkg(t, path, IntegrityOptions{Mode: VerifyStrict, Roots: s.pool})
+		o := openPkg(t, path, Options{Mode: Strict, Roots: s.Pool})
 		f := o.file1(t, "disk1.vmdk")
 		buf := make([]byte, 4096)
 		if _, err := f.ReadAt(buf, 1<<20); err != nil || !bytes.Equal(buf, disk[1<<20:1<<20+4096]) {
@@ -362,14 +291,14 @@ func TestStrictVerification(t *testing.T) {
 	})
 	t.Run("allow unlisted", func(t *testing.T) {
 		path, _, _ := writePkg(t, pkg{alg: "SHA256", unlisted: true})
-		o := openPkg(t, path, IntegrityOptions{Mode: VerifyStrict, AllowUnlisted: true})
+		o := openPkg(t, path, Options{Mode: Strict, AllowUnlisted: true})
 		if _, err := o.file1(t, "extra.txt").ReadAt(make([]byte, 4), 0); err != nil {
 			t.Errorf("--allow-unlisted: %v", err)
 		}
 	})
 	t.Run("damaged disk", func(t *testing.T) {
 		path, _, _ := writePkg(t, pkg{alg: "SHA256", flipDisk: true})
-		o := openPkg(t, path, IntegrityOptions{Mode: VerifyStrict})
+		o := openPkg(t, path, Options{Mode: Strict})
 		f := o.file1(t, "disk1.vmdk")
 		if _, err := f.ReadAt(make([]byte, 10), 0); !errors.Is(err, ErrMismatch) {
 			t.Fatalf("strict read of a damaged file: %v", err)
@@ -380,7 +309,7 @@ func TestStrictVerification(t *testing.T) {
 	})
 	t.Run("bad signature", func(t *testing.T) {
 		path, _, s := writePkg(t, pkg{alg: "SHA256", key: rsaKey, otherKey: other})
-		o := openPkg(t, path, IntegrityOptions{Mode: VerifyStrict, Roots: s.pool})
+		o := openPkg(t, path, Options{Mode: Strict, Roots: s.Pool})
 		for _, name := range []string{"disk1.vmdk", "app.ovf"} {
 			if _, err := o.file1(t, name).ReadAt(make([]byte, 10), 0); !errors.Is(err, ErrBadSignature) {
 				t.Errorf("%s under a bad signature: %v", name, err)
@@ -389,74 +318,114 @@ func TestStrictVerification(t *testing.T) {
 	})
 	t.Run("untrusted signer required", func(t *testing.T) {
 		path, _, _ := writePkg(t, pkg{alg: "SHA256", key: rsaKey})
-		o := openPkg(t, path, IntegrityOptions{Mode: VerifyStrict, Roots: x509.NewCertPool(), RequireTrustedSigner: true})
-		if o.in.Signature().State != "bad" {
-			t.Errorf("an untrusted signer with --require-trusted-signer: %s", o.in.Signature().State)
+		o := openPkg(t, path, Options{Mode: Strict, Roots: x509.NewCertPool(), RequireTrustedSigner: true})
+		if o.c.Signature().State != "bad" {
+			t.Errorf("an untrusted signer with --require-trusted-signer: %s", o.c.Signature().State)
 		}
 	})
 }
 
-func TestVerifyOff(t *testing.T) {
+func TestOff(t *testing.T) {
 	path, disk, _ := writePkg(t, pkg{alg: "SHA256", flipDisk: true})
-	o := openPkg(t, path, IntegrityOptions{Mode: VerifyOff})
+	o := openPkg(t, path, Options{Mode: Off})
 	f := o.file1(t, "disk1.vmdk")
 	buf := make([]byte, len(disk))
-	if _, err := f.ReadAt(buf, 0); err != nil || !bytes.Equal(buf, disk) || f.Status() != StatusOff || f.NeedsCheck() {
+	if _, err := f.ReadAt(buf, 0); err != nil || !bytes.Equal(buf, disk) || f.Status() != StatusOff || needsCheck(f) {
 		t.Errorf("verification off: %v, %s", err, f.Status())
 	}
 }
 
 // TestChunkTablesPersist: a verification leaves trusted chunk tables in the
-// cache dir, so the next strict mount is verified at once; a damaged file
-// or a changed archive is never trusted.
+// cache dir, so the next strict mount is verified at once when it trusts
+// them; a damaged table, a changed archive, or a run that does not trust
+// tables never takes a file as verified without reading it.
 func TestChunkTablesPersist(t *testing.T) {
 	path, disk, _ := writePkg(t, pkg{alg: "SHA1"})
 	cache := t.TempDir()
-	o := openPkg(t, path, IntegrityOptions{Mode: VerifyLazy, CacheDir: cache})
-	if err := o.in.VerifyAll(context.Background(), nil); err != nil {
+	o := openPkg(t, path, Options{Mode: Lazy, CacheDir: cache})
+	if err := o.c.VerifyAll(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob(filepath.Join(cache, "chunks-*.bin"))
 	if len(files) != 1 {
 		t.Fatalf("cache holds %v", files)
 	}
-	o2 := openPkg(t, path, IntegrityOptions{Mode: VerifyStrict, CacheDir: cache})
+	o2 := openPkg(t, path, Options{Mode: Strict, CacheDir: cache, UseCachedTables: true})
 	f := o2.file1(t, "disk1.vmdk")
-	if f.Status() != StatusVerified {
+	if f.Status() != StatusVerified || !f.Cached() {
 		t.Fatalf("the second mount is %s, want verified from the cache", f.Status())
 	}
 	buf := make([]byte, 4096)
 	if _, err := f.ReadAt(buf, 2<<20); err != nil || !bytes.Equal(buf, disk[2<<20:2<<20+4096]) {
 		t.Errorf("read checked against the cached table: %v", err)
 	}
+	if o3 := openPkg(t, path, Options{Mode: Lazy, CacheDir: cache}); o3.file1(t, "disk1.vmdk").Status() != StatusPending {
+		t.Error("a run that does not trust tables took a file as verified")
+	}
 
 	// A damaged table file is discarded, with a warning.
 	b, _ := os.ReadFile(files[0])
 	b[len(b)/2] ^= 1
 	os.WriteFile(files[0], b, 0o600)
-	o3 := openPkg(t, path, IntegrityOptions{Mode: VerifyLazy, CacheDir: cache})
-	if o3.file1(t, "disk1.vmdk").Status() != StatusPending || !strings.Contains(strings.Join(o3.in.Warnings(), "\n"), "discarded") {
-		t.Errorf("a damaged cache was trusted: %s, %v", o3.file1(t, "disk1.vmdk").Status(), o3.in.Warnings())
+	o3 := openPkg(t, path, Options{Mode: Lazy, CacheDir: cache, UseCachedTables: true})
+	if o3.file1(t, "disk1.vmdk").Status() != StatusPending || !strings.Contains(strings.Join(o3.c.Warnings(), "\n"), "discarded") {
+		t.Errorf("a damaged cache was trusted: %s, %v", o3.file1(t, "disk1.vmdk").Status(), o3.c.Warnings())
 	}
 
-	// A touched archive (new mtime) has another identity.
-	o4 := openPkg(t, path, IntegrityOptions{Mode: VerifyLazy, CacheDir: cache})
-	o4.in.VerifyAll(context.Background(), nil)
-	future := time.Now().Add(time.Hour)
-	os.Chtimes(path, future, future)
-	o5 := openPkg(t, path, IntegrityOptions{Mode: VerifyLazy, CacheDir: cache})
-	if o5.file1(t, "disk1.vmdk").Status() != StatusPending {
-		t.Error("a table was trusted for an archive whose mtime changed")
+	// An archive rewritten in place with its mtime put back (touch -r) has
+	// another identity: its ctime moved.
+	o4 := openPkg(t, path, Options{Mode: Lazy, CacheDir: cache})
+	o4.c.VerifyAll(context.Background(), nil)
+	st, _ := os.Stat(path)
+	time.Sleep(20 * time.Millisecond) // a ctime of its own
+	w, _ := os.OpenFile(path, os.O_WRONLY, 0)
+	m, _ := o4.a.Lookup("disk1.vmdk")
+	_, phys, _ := m.Contiguous()
+	w.WriteAt([]byte{^disk[100]}, phys+100)
+	w.Close()
+	os.Chtimes(path, st.ModTime(), st.ModTime())
+	o5 := openPkg(t, path, Options{Mode: Lazy, CacheDir: cache, UseCachedTables: true})
+	f5 := o5.file1(t, "disk1.vmdk")
+	if f5.Status() != StatusPending {
+		t.Fatal("a table was trusted for an archive rewritten in place with its mtime restored")
+	}
+	if err := o5.c.VerifyAll(context.Background(), nil); err != nil || f5.Status() != StatusMismatch {
+		t.Errorf("the rewritten archive: %v, %s", err, f5.Status())
+	}
+}
+
+// TestVerifyAllInterrupted: a cancelled VerifyAll returns once the files
+// being hashed have stopped, leaves them pending, and leaves no half
+// written cache file behind (a file verified before the cancel may have
+// its table kept, whole).
+func TestVerifyAllInterrupted(t *testing.T) {
+	path, _, _ := writePkg(t, pkg{alg: "SHA256", diskBytes: 64 << 20})
+	cache := t.TempDir()
+	o := openPkg(t, path, Options{Mode: Lazy, CacheDir: cache})
+	ctx, cancel := context.WithCancel(context.Background())
+	var once sync.Once
+	err := o.c.VerifyAll(ctx, func(int64) { once.Do(cancel) })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("VerifyAll after cancel: %v", err)
+	}
+	if st := o.file1(t, "disk1.vmdk").Status(); st != StatusPending {
+		t.Errorf("an interrupted file is %s, want pending", st)
+	}
+	left, _ := os.ReadDir(cache)
+	for _, e := range left {
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			t.Errorf("the cache holds %s after an interrupted verification", e.Name())
+		}
 	}
 }
 
 func TestVerifyAllReports(t *testing.T) {
 	path, disk, _ := writePkg(t, pkg{alg: "SHA256", flipDisk: true, unlisted: true})
-	o := openPkg(t, path, IntegrityOptions{Mode: VerifyLazy})
+	o := openPkg(t, path, Options{Mode: Lazy})
 	var mu sync.Mutex
 	var hashed int64
-	total := o.in.ListedTotal()
-	if err := o.in.VerifyAll(context.Background(), func(n int64) { mu.Lock(); hashed += n; mu.Unlock() }); err != nil {
+	total := o.c.ListedTotal()
+	if err := o.c.VerifyAll(context.Background(), func(n int64) { mu.Lock(); hashed += n; mu.Unlock() }); err != nil {
 		t.Fatal(err)
 	}
 	if hashed != total || total < int64(len(disk)) {
@@ -465,7 +434,7 @@ func TestVerifyAllReports(t *testing.T) {
 	if o.file1(t, "disk1.vmdk").Status() != StatusMismatch || o.file1(t, "app.ovf").Status() != StatusVerified {
 		t.Errorf("statuses: disk %s, ovf %s", o.file1(t, "disk1.vmdk").Status(), o.file1(t, "app.ovf").Status())
 	}
-	cov := o.in.Coverage()
+	cov := o.c.Coverage()
 	if len(cov.Unlisted) != 1 || cov.Unlisted[0] != "extra.txt" {
 		t.Errorf("coverage: %+v", cov)
 	}

@@ -1,6 +1,7 @@
-package ova
+package integrity
 
 import (
+	"context"
 	"hash"
 	"io"
 	"sync"
@@ -23,6 +24,7 @@ import (
 // Both hashers see the same buffer, so the table records digests of
 // exactly the bytes the manifest digest covered.
 type hashPass struct {
+	ctx      context.Context // stops the pass between chunks
 	r        io.ReaderAt
 	size     int64
 	h        hash.Hash
@@ -83,6 +85,9 @@ func (p *hashPass) run() error {
 	}()
 	var readErr error
 	for c := 0; c < n; c++ {
+		if readErr = p.ctx.Err(); readErr != nil {
+			break
+		}
 		b := <-free
 		start := int64(c) * ChunkSize
 		b.c, b.data = c, b.data[:min(ChunkSize, p.size-start)]

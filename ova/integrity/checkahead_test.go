@@ -1,4 +1,4 @@
-package ova
+package integrity
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package ova
+package integrity
 
 import "sync/atomic"
 
@@ -30,7 +30,7 @@ type aheadState struct {
 // that reaches it finds it, or joins its check while it is still running.
 // A mismatch found ahead marks the file as a read would: the file is
 // damaged, whichever reader finds it.
-func (f *VerifiedFile) checkAhead(first, last int) {
+func (f *File) checkAhead(first, last int) {
 	prev := f.ahead.last.Swap(int64(last) + 1)
 	if prev == 0 || (int64(first) != prev-1 && int64(first) != prev) || int64(last) < prev {
 		return
@@ -55,7 +55,7 @@ func (f *VerifiedFile) checkAhead(first, last int) {
 
 // holds reports whether chunk c of f is in the cache, checked within the
 // last second or being checked now, so that get would not check it again.
-func (cc *chunkCache) holds(f *VerifiedFile, c int) bool {
+func (cc *chunkCache) holds(f *File, c int) bool {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	e := cc.entries[chunkKey{f, c}]

@@ -1,20 +1,19 @@
-package ova
+package logical
 
 import (
-	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/ovfmount/ovfmount/gzindex"
+	"github.com/ovfmount/ovfmount/internal/testpkg"
+	"github.com/ovfmount/ovfmount/ova"
+	"github.com/ovfmount/ovfmount/ova/integrity"
 )
 
 // gzipPkg writes an OVA holding content gzip-compressed as disk1.img.gz,
@@ -26,27 +25,49 @@ func gzipPkg(t *testing.T, content []byte, damage bool) string {
 	w, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
 	w.Write(content)
 	w.Close()
-	stored := gz.Bytes()
-	desc := `<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1">` +
-		`<References><File ovf:id="f1" ovf:href="disk1.img.gz" ovf:compression="gzip"/></References></Envelope>`
-	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
-	mf := fmt.Sprintf("SHA256(app.ovf)= %s\nSHA256(disk1.img.gz)= %s\n", sum([]byte(desc)), sum(stored))
+	stored := testpkg.File{Name: "disk1.img.gz", Data: gz.Bytes()}
+	desc := testpkg.F("app.ovf", `<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1">`+
+		`<References><File ovf:id="f1" ovf:href="disk1.img.gz" ovf:compression="gzip"/></References></Envelope>`)
+	mf := testpkg.Manifest("SHA256", desc, stored).Named("app.mf")
 	if damage {
-		stored[len(stored)/2] ^= 0x40
+		stored.Data[len(stored.Data)/2] ^= 0x40
 	}
 	path := filepath.Join(t.TempDir(), "app.ova")
-	f, _ := os.Create(path)
-	tw := tar.NewWriter(f)
-	for _, m := range []struct {
-		name string
-		b    []byte
-	}{{"app.ovf", []byte(desc)}, {"app.mf", []byte(mf)}, {"disk1.img.gz", stored}} {
-		tw.WriteHeader(&tar.Header{Name: m.name, Mode: 0o644, Size: int64(len(m.b))})
-		tw.Write(m.b)
-	}
-	tw.Close()
-	f.Close()
+	testpkg.WriteOVA(t, path, desc, mf, stored)
 	return path
+}
+
+// opened is the test package, indexed and checked.
+type opened struct {
+	a      *ova.Archive
+	checks *integrity.Checks
+	st     os.FileInfo
+}
+
+func openPkg(t *testing.T, path string, mode integrity.Mode) *opened {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	st, _ := f.Stat()
+	a, err := ova.Open(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := integrity.Package{Archive: a}
+	p.Descriptor, _ = a.Lookup("app.ovf")
+	p.Manifest, _ = a.Lookup("app.mf")
+	return &opened{a: a, checks: integrity.New(p, integrity.Options{Mode: mode}), st: st}
+}
+
+func (o *opened) file1(t *testing.T, name string) *integrity.File {
+	m, ok := o.a.Lookup(name)
+	if !ok {
+		t.Fatalf("%s is not in the archive", name)
+	}
+	return o.checks.File(m)
 }
 
 // gzipContent is compressible but not trivial: text-like runs and noise.
@@ -68,18 +89,9 @@ func gzipContent(n int) []byte {
 // openGzipFile opens the package's gzip file as a mount would.
 func openGzipFile(t *testing.T, o *opened, cacheDir string) (*Gzip, error) {
 	t.Helper()
-	d := o.a.Descriptors()[0]
-	files, _ := ResolveFiles(o.a, d)
-	if len(files) != 1 || !files[0].Gzip {
-		t.Fatalf("resolved %+v", files)
-	}
-	st, _ := o.file.Stat()
-	var in *Integrity
-	if o.in.Mode() != VerifyOff {
-		in = o.in
-	}
-	return OpenGzip(context.Background(), o.a, files[0], StoredOf(files[0].Members, in), in,
-		GzipOptions{CacheDir: cacheDir, Source: FileIdentity(st)})
+	m, _ := o.a.Lookup("disk1.img.gz")
+	return OpenGzip(context.Background(), m.Name, StoredOf([]*ova.Member{m}, o.checks), o.checks,
+		GzipOptions{CacheDir: cacheDir, Identity: o.a.Identity(ova.FileIdentity(o.st))})
 }
 
 func checkGzipReads(t *testing.T, r *gzindex.Reader, want []byte) {
@@ -104,7 +116,7 @@ func TestOpenGzipCachesIndex(t *testing.T) {
 	content := gzipContent(9<<20 + 333)
 	path := gzipPkg(t, content, false)
 	cache := t.TempDir()
-	o := openPkg(t, path, IntegrityOptions{Mode: VerifyOff})
+	o := openPkg(t, path, integrity.Off)
 	gz, err := openGzipFile(t, o, cache)
 	if err != nil || gz.FromCache {
 		t.Fatalf("first open: %v (from cache: %v)", err, gz != nil && gz.FromCache)
@@ -144,20 +156,20 @@ func TestOpenGzipStrict(t *testing.T) {
 	content := gzipContent(3 << 20)
 	path := gzipPkg(t, content, false)
 	cache := t.TempDir()
-	lazy := openPkg(t, path, IntegrityOptions{Mode: VerifyLazy})
+	lazy := openPkg(t, path, integrity.Lazy)
 	if gz, err := openGzipFile(t, lazy, cache); err != nil || gz.FromCache {
 		t.Fatalf("lazy: %v", err)
 	}
-	strict := openPkg(t, path, IntegrityOptions{Mode: VerifyStrict})
+	strict := openPkg(t, path, integrity.Strict)
 	gz, err := openGzipFile(t, strict, cache)
 	if err != nil || gz.FromCache {
 		t.Fatalf("strict after lazy: %v, from cache %v (an unchecked index must not serve a strict mount)", err, gz != nil && gz.FromCache)
 	}
-	if st := strict.file1(t, "disk1.img.gz").Status(); st != StatusVerified {
+	if st := strict.file1(t, "disk1.img.gz").Status(); st != integrity.StatusVerified {
 		t.Errorf("a strict index was built before verification: %s", st)
 	}
 	checkGzipReads(t, gz.Checked, content)
-	strict2 := openPkg(t, path, IntegrityOptions{Mode: VerifyStrict})
+	strict2 := openPkg(t, path, integrity.Strict)
 	if gz, err := openGzipFile(t, strict2, cache); err != nil || !gz.FromCache {
 		t.Errorf("a checked index is reused by the next strict mount: %v", err)
 	}
@@ -166,24 +178,24 @@ func TestOpenGzipStrict(t *testing.T) {
 func TestOpenGzipFailures(t *testing.T) {
 	content := gzipContent(2 << 20)
 	t.Run("damaged, strict", func(t *testing.T) {
-		o := openPkg(t, gzipPkg(t, content, true), IntegrityOptions{Mode: VerifyStrict})
-		if _, err := openGzipFile(t, o, ""); !errors.Is(err, ErrMismatch) {
+		o := openPkg(t, gzipPkg(t, content, true), integrity.Strict)
+		if _, err := openGzipFile(t, o, ""); !errors.Is(err, integrity.ErrMismatch) {
 			t.Errorf("err %v, want ErrMismatch", err)
 		}
 	})
 	t.Run("damaged, unchecked", func(t *testing.T) {
-		o := openPkg(t, gzipPkg(t, content, true), IntegrityOptions{Mode: VerifyOff})
+		o := openPkg(t, gzipPkg(t, content, true), integrity.Off)
 		_, err := openGzipFile(t, o, "")
 		if !errors.Is(err, gzindex.ErrCorrupt) && !errors.Is(err, gzindex.ErrChecksum) {
 			t.Errorf("err %v, want a gzip error", err)
 		}
 	})
 	t.Run("cancelled", func(t *testing.T) {
-		o := openPkg(t, gzipPkg(t, content, false), IntegrityOptions{Mode: VerifyOff})
-		files, _ := ResolveFiles(o.a, o.a.Descriptors()[0])
+		o := openPkg(t, gzipPkg(t, content, false), integrity.Off)
+		m, _ := o.a.Lookup("disk1.img.gz")
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := OpenGzip(ctx, o.a, files[0], StoredOf(files[0].Members, nil), nil, GzipOptions{}); !errors.Is(err, context.Canceled) {
+		if _, err := OpenGzip(ctx, m.Name, StoredOf([]*ova.Member{m}, nil), nil, GzipOptions{}); !errors.Is(err, context.Canceled) {
 			t.Errorf("err %v, want context.Canceled", err)
 		}
 	})

@@ -1,18 +1,17 @@
-package ova
+package integrity
 
 import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
-	"syscall"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/ovfmount/ovfmount/internal/cachefile"
 )
 
 // ChunkSize is the granularity of the digests that let reads of a verified
@@ -60,40 +59,8 @@ type tableCache struct {
 // from an older version fail to decode and are replaced.
 const tableMagic = "OVFMCT02"
 
-// FileIdentity names an archive file by where it is and what it was when
-// it was indexed: its device, inode, size and mtime. It is what
-// IntegrityOptions.Source and GzipOptions.Source take for a local archive.
-func FileIdentity(st os.FileInfo) []byte {
-	var b bytes.Buffer
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		binary.Write(&b, binary.LittleEndian, []uint64{uint64(sys.Dev), sys.Ino})
-	}
-	binary.Write(&b, binary.LittleEndian, []int64{st.Size(), st.ModTime().UnixNano()})
-	return b.Bytes()
-}
-
-// archiveIdentity names an archive by its source's identity (see
-// FileIdentity) and a digest of its index (every member's name, offset and
-// size), so that a replaced or rewritten archive never matches what was
-// saved for an old one.
-func archiveIdentity(source []byte, a *Archive) []byte {
-	h := sha256.New()
-	binary.Write(h, binary.LittleEndian, int64(len(source)))
-	h.Write(source)
-	for _, m := range a.Members() {
-		fmt.Fprintf(h, "%q %d %d %d\n", m.Name, m.Type, m.HeaderOffset, m.Size)
-		for _, f := range m.frags {
-			binary.Write(h, binary.LittleEndian, []int64{f.off, f.len, f.phys})
-		}
-	}
-	return h.Sum(nil)
-}
-
 func newTableCache(dir string, id []byte) *tableCache {
-	if dir == "" {
-		return &tableCache{}
-	}
-	return &tableCache{path: filepath.Join(dir, fmt.Sprintf("chunks-%x.bin", id[:16])), id: id}
+	return &tableCache{path: cachefile.Path(dir, "chunks", id, ""), id: id}
 }
 
 var errTableFile = errors.New("chunk table file is damaged or belongs to another archive")
@@ -125,7 +92,7 @@ func (c *tableCache) store(tables map[string]*chunkTable) error {
 	if c.path == "" {
 		return nil
 	}
-	return writeCacheFile(c.path, encodeTables(tables, c.id))
+	return cachefile.Write(c.path, encodeTables(tables, c.id))
 }
 
 // The encoding: magic, identity, count, then per table its name, size,

@@ -1,4 +1,4 @@
-package ova
+package logical
 
 import (
 	"bytes"
@@ -7,9 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/ovfmount/ovfmount/gzindex"
+	"github.com/ovfmount/ovfmount/internal/cachefile"
+	"github.com/ovfmount/ovfmount/ova/integrity"
 )
 
 // GzipSpan is the checkpoint spacing of a gzip file's seek index: a random
@@ -21,9 +22,9 @@ const GzipSpan = 2 << 20
 type GzipOptions struct {
 	// CacheDir keeps seek indexes between runs ("" = not kept).
 	CacheDir string
-	// Source identifies the archive's bytes (see IntegrityOptions.Source);
-	// nil keeps nothing.
-	Source []byte
+	// Identity names the archive (see ova.Archive.Identity); nil keeps
+	// nothing.
+	Identity []byte
 	// Progress, if set, gets the compressed bytes indexed so far while an
 	// index is built.
 	Progress func(done, total int64)
@@ -43,7 +44,8 @@ type Gzip struct {
 // Size is the decompressed size.
 func (g *Gzip) Size() int64 { return g.Index.Size() }
 
-// OpenGzip opens the decompressed content of f, whose stored bytes are st.
+// OpenGzip opens the decompressed content of the file name, whose stored
+// bytes are st.
 // Its seek index is loaded from the cache when one was saved for this
 // archive, or built with one pass over the stored bytes (checking every
 // gzip member's CRC-32) and saved.
@@ -55,15 +57,15 @@ func (g *Gzip) Size() int64 { return g.Index.Size() }
 // began. A strict mount loads no other. A lazy mount may index bytes it
 // has not checked yet; they are the bytes its verification then hashes,
 // and if that fails, every read of the file fails.
-func OpenGzip(ctx context.Context, a *Archive, f *LogicalFile, st *Stored, in *Integrity, opts GzipOptions) (*Gzip, error) {
-	strict := in != nil && in.Mode() == VerifyStrict
-	if g := loadGzip(a, f, st, opts, strict); g != nil {
+func OpenGzip(ctx context.Context, name string, st *Stored, checks *integrity.Checks, opts GzipOptions) (*Gzip, error) {
+	strict := checks != nil && checks.Mode() == integrity.Strict
+	if g := loadGzip(name, st, opts, strict); g != nil {
 		return g, nil
 	}
-	cache := gzipCacheFile(opts, a, f)
+	cache := cachefile.Path(opts.CacheDir, "gzindex", opts.Identity, name)
 	checked := len(st.Files) > 0
 	for _, vf := range st.Files {
-		if vf.Status() != StatusVerified {
+		if vf.Status() != integrity.StatusVerified {
 			checked = false
 		}
 	}
@@ -76,7 +78,7 @@ func OpenGzip(ctx context.Context, a *Archive, f *LogicalFile, st *Stored, in *I
 	}
 	ix, err := gzindex.BuildContext(ctx, st.Checked, st.Size, gzindex.Options{Span: GzipSpan, Progress: progress})
 	if err != nil {
-		return nil, fmt.Errorf("ova: %s: %w", f.Name, err)
+		return nil, fmt.Errorf("logical: %s: %w", name, err)
 	}
 	g := &Gzip{Checked: gzindex.NewReader(st.Checked, st.Size, ix), Unchecked: gzindex.NewReader(st.Unchecked, st.Size, ix), Index: ix}
 	if cache != "" {
@@ -87,17 +89,17 @@ func OpenGzip(ctx context.Context, a *Archive, f *LogicalFile, st *Stored, in *I
 	return g, nil
 }
 
-// LoadGzip opens the decompressed content of f with the seek index an
-// earlier run saved, and returns nil when there is none: it never reads
-// the whole file, so it suits summaries that must answer at once.
-func LoadGzip(a *Archive, f *LogicalFile, st *Stored, opts GzipOptions) *Gzip {
-	return loadGzip(a, f, st, opts, false)
+// LoadGzip opens the decompressed content of the file name with the seek
+// index an earlier run saved, and returns nil when there is none: it never
+// reads the whole file, so it suits summaries that must answer at once.
+func LoadGzip(name string, st *Stored, opts GzipOptions) *Gzip {
+	return loadGzip(name, st, opts, false)
 }
 
 // loadGzip loads a saved index that fits the stream; strict loads only
 // one built from checked bytes. A damaged one is removed.
-func loadGzip(a *Archive, f *LogicalFile, st *Stored, opts GzipOptions, strict bool) *Gzip {
-	cache := gzipCacheFile(opts, a, f)
+func loadGzip(name string, st *Stored, opts GzipOptions, strict bool) *Gzip {
+	cache := cachefile.Path(opts.CacheDir, "gzindex", opts.Identity, name)
 	ix, checked, err := loadGzipIndex(cache)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
@@ -119,22 +121,10 @@ type CacheError struct {
 	Err  error
 }
 
-func (e *CacheError) Error() string { return fmt.Sprintf("ova: saving %s: %v", e.Path, e.Err) }
+func (e *CacheError) Error() string { return fmt.Sprintf("logical: saving %s: %v", e.Path, e.Err) }
 func (e *CacheError) Unwrap() error { return e.Err }
 
 const gzipIndexMagic = "OVFMGZ01"
-
-// gzipCacheFile names a file's saved index after the archive's identity
-// and the file's name; "" when nothing is kept.
-func gzipCacheFile(opts GzipOptions, a *Archive, f *LogicalFile) string {
-	if opts.CacheDir == "" || opts.Source == nil {
-		return ""
-	}
-	h := sha256.New()
-	h.Write(archiveIdentity(opts.Source, a))
-	h.Write([]byte(f.Name))
-	return filepath.Join(opts.CacheDir, fmt.Sprintf("gzindex-%x.bin", h.Sum(nil)[:16]))
-}
 
 // A saved index is the magic, a flag byte (1: built from checked bytes),
 // the index's own encoding, and a SHA-256 of all that.
@@ -169,5 +159,5 @@ func saveGzipIndex(path string, ix *gzindex.Index, checked bool) error {
 	b = append(b, enc...)
 	sum := sha256.Sum256(b)
 	b = append(b, sum[:]...)
-	return writeCacheFile(path, b)
+	return cachefile.Write(path, b)
 }
