@@ -25,9 +25,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case "version", "--version":
 			fmt.Fprintln(stdout, versionString())
 			return exitOK
-		case "help", "-h", "--help":
+		case "-h", "--help":
 			usage(stdout)
 			return exitOK
+		case "help":
+			return runHelp(args[1:], stdout, stderr)
 		case "verify":
 			return runVerify(args[1:], stdout, stderr)
 		case "info":
@@ -57,6 +59,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return codeOf(err)
 }
 
+// runHelp answers "help [COMMAND]". The subcommands build their flag sets
+// inside their run functions, so their help is theirs to print: "help info"
+// is "info --help". The mount command's help is the top-level one.
+func runHelp(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 1 {
+		fmt.Fprintf(stderr, "ovfmount: help takes one COMMAND at most, got %d\nRun 'ovfmount --help' for usage.\n", len(args))
+		return exitUsage
+	}
+	if len(args) == 0 {
+		usage(stdout)
+		return exitOK
+	}
+	switch args[0] {
+	case "info", "verify":
+		return run([]string{args[0], "--help"}, stdout, stderr)
+	case "mount", "version", "help":
+		usage(stdout)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "ovfmount: help: no command %q; the commands are mount, info, verify, version and help\nRun 'ovfmount --help' for usage.\n", args[0])
+	return exitUsage
+}
+
 func usage(w io.Writer) {
 	var cfg mountConfig
 	flags := mountFlags(&cfg).FlagUsages()
@@ -68,7 +93,7 @@ Usage:
   ovfmount info [flags] ARCHIVE         summarise the appliance: systems, disks, networks, signature
   ovfmount verify [flags] ARCHIVE       check every file against the manifest and signature
   ovfmount version                      print the version
-  ovfmount help                         print this help
+  ovfmount help [COMMAND]               print this help, or that of info or verify
 
 ARCHIVE is an .ova file (a tar archive), an http:// or https:// URL of
 one (read in place with range requests: nothing is downloaded but what is
