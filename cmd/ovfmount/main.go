@@ -22,7 +22,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
-		case "version", "--version":
+		case "version":
 			fmt.Fprintln(stdout, versionString())
 			return exitOK
 		case "-h", "--help":
@@ -44,6 +44,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "ovfmount: %v\nRun 'ovfmount --help' for usage.\n", err)
 		return exitUsage
+	}
+	if cfg.showVersion {
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
 	}
 	if !cfg.foreground {
 		return daemonize(args, stderr)
@@ -92,7 +96,7 @@ Usage:
   ovfmount [flags] ARCHIVE MOUNTPOINT   mount (returns once the mount is ready)
   ovfmount info [flags] ARCHIVE         summarise the appliance: systems, disks, networks, signature
   ovfmount verify [flags] ARCHIVE       check every file against the manifest and signature
-  ovfmount version                      print the version
+  ovfmount version                      print the version (also -V, --version)
   ovfmount help [COMMAND]               print this help, or that of info or verify
 
 ARCHIVE is an .ova file (a tar archive), an http:// or https:// URL of

@@ -45,3 +45,17 @@ func TestHelpCommand(t *testing.T) {
 		t.Errorf("help nosuch: exit %d, stdout %q, stderr %q; want exit %d and %q", code, out, errOut, exitUsage, want)
 	}
 }
+
+// -V is --version, as in sshfs and mount.fuse3, anywhere on the line, and
+// --help lists it.
+func TestVersionFlag(t *testing.T) {
+	want := versionString() + "\n"
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-V"}, {"-f", "-V", "a.ova", "/mnt"}} {
+		if code, out, errOut := runArgs(args...); code != exitOK || out != want || errOut != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 0 and %q", args, code, out, errOut, want)
+		}
+	}
+	if _, out, _ := runArgs("--help"); !strings.Contains(out, "-V, --version") {
+		t.Errorf("--help does not list -V, --version:\n%s", out)
+	}
+}
