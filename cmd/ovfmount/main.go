@@ -35,6 +35,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case "info":
 			return runInfo(args[1:], stdout, stderr)
 		}
+		if err := mistypedCommand(args[0]); err != nil {
+			fmt.Fprintf(stderr, "ovfmount: %v\nRun 'ovfmount --help' for usage.\n", err)
+			return exitUsage
+		}
 	}
 	cfg, _, err := parseMountArgs(args)
 	if errors.Is(err, pflag.ErrHelp) {
@@ -82,7 +86,11 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 		usage(stdout)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "ovfmount: help: no command %q; the commands are mount, info, verify, version and help\nRun 'ovfmount --help' for usage.\n", args[0])
+	msg := fmt.Sprintf("no command %q", args[0])
+	if c := closestCommand(args[0]); c != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", c)
+	}
+	fmt.Fprintf(stderr, "ovfmount: help: %s; the commands are mount, info, verify, version and help\nRun 'ovfmount --help' for usage.\n", msg)
 	return exitUsage
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 )
@@ -57,5 +58,43 @@ func TestVersionFlag(t *testing.T) {
 	}
 	if _, out, _ := runArgs("--help"); !strings.Contains(out, "-V, --version") {
 		t.Errorf("--help does not list -V, --version:\n%s", out)
+	}
+}
+
+// A first argument a slip away from a command is reported as a mistyped
+// command, unless a file of that name exists: then it is the archive.
+func TestMistypedCommand(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, tc := range []struct{ arg, want string }{
+		{"inf", "info"}, {"ifno", "info"}, {"Info", "info"}, {"verfy", "verify"}, {"verfiy", "verify"},
+		{"vrsion", "version"}, {"verison", "version"}, {"hepl", "help"}, {"hel", "help"},
+		{"nosuch", ""}, {"i", ""}, {"vers", ""}, {"appliance.ova", ""}, {"-f", ""},
+	} {
+		if tc.want == "" {
+			// Not run: the mount command would start a background mount.
+			if err := mistypedCommand(tc.arg); err != nil {
+				t.Errorf("%q: taken for a mistyped command: %v", tc.arg, err)
+			}
+			continue
+		}
+		code, out, errOut := runArgs(tc.arg, "mnt")
+		want := `ovfmount: unknown command "` + tc.arg + `" (did you mean "` + tc.want + `"?); ARCHIVE "` + tc.arg + `" does not exist either`
+		if code != exitUsage || out != "" || !strings.HasPrefix(errOut, want) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit %d and %q", tc.arg, code, out, errOut, exitUsage, want)
+		}
+	}
+
+	// An archive that exists is never a command, whatever its name: the
+	// mount goes on to the mountpoint check, which fails here.
+	if err := os.WriteFile("inf", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := mistypedCommand("inf"); err != nil {
+		t.Errorf("an existing file named inf: %v", err)
+	}
+
+	code, _, errOut := runArgs("help", "verfy")
+	if want := `ovfmount: help: no command "verfy" (did you mean "verify"?)`; code != exitUsage || !strings.HasPrefix(errOut, want) {
+		t.Errorf("help verfy: exit %d, stderr %q; want exit %d and %q", code, errOut, exitUsage, want)
 	}
 }
