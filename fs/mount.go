@@ -103,9 +103,14 @@ func Mount(dir string, root *Root, mo MountOptions) (*Server, error) {
 	if mo.DefaultPermissions {
 		opts.MountOptions.Options = append(opts.MountOptions.Options, "default_permissions")
 	}
-	srv, err := gofs.Mount(dir, root, opts)
+	var srv *fuse.Server
+	var err error
+	said := captureFusermount(func() { srv, err = gofs.Mount(dir, root, opts) })
 	if err != nil {
-		return nil, err
+		return nil, mountError(err, said)
+	}
+	for _, msg := range said {
+		flog.Warn().Msg(msg) // a mount that succeeded with a remark
 	}
 	if err := setReadAhead(dir, readAheadKiB); err != nil {
 		flog.Debug().Err(err).Msg("read-ahead left at the kernel's default (raising it needs root)")

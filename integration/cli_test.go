@@ -421,3 +421,65 @@ func TestHugeMember(t *testing.T) {
 		})
 	}
 }
+
+// TestUserMountRefused mounts as an unprivileged user on a folder root
+// owns, which fusermount3 refuses. The error must give fusermount3's own
+// reason, the one it prints when run by hand as that user, and not go-fuse's
+// "fusermount exited with code 256". The test runs as root, so that it can
+// drop to another user for the child.
+func TestUserMountRefused(t *testing.T) {
+	testutil.RequireFUSE(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run ovfmount as another user")
+	}
+	fusermount := testutil.RequireTool(t, "fusermount3")
+	// Every folder on the way must be open to the user, or the archive
+	// could not be read and the mount never tried; t.TempDir's are not.
+	dir, err := os.MkdirTemp("", "ovfmount-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	archive := filepath.Join(dir, "app.ova")
+	data, _ := os.ReadFile(smallOVA(t, 1000))
+	os.WriteFile(archive, data, 0o644)
+	mnt := filepath.Join(dir, "mnt")
+	os.Mkdir(mnt, 0o755)
+	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+
+	// The oracle: fusermount3 itself, run as go-fuse runs it (with a socket
+	// on _FUSE_COMMFD for the descriptor it would pass back).
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, remote := os.NewFile(uintptr(fds[0]), "local"), os.NewFile(uintptr(fds[1]), "remote")
+	defer local.Close()
+	defer remote.Close()
+	oracle := exec.Command(fusermount, "-o", "ro", mnt)
+	oracle.Args[0] = "fusermount3" // the name its messages start with
+	oracle.Env = []string{"_FUSE_COMMFD=3"}
+	oracle.ExtraFiles = []*os.File{remote}
+	oracle.SysProcAttr = nobody
+	said, err := oracle.CombinedOutput()
+	if err == nil {
+		exec.Command("fusermount3", "-u", "-z", mnt).Run()
+		t.Fatalf("fusermount3 run as uid 65534 mounted on %s, a folder root owns", mnt)
+	}
+	reason := strings.TrimSpace(string(said))
+	if !strings.HasPrefix(reason, "fusermount3: ") {
+		t.Fatalf("fusermount3 as uid 65534 said %q, %v: not a message of its own", said, err)
+	}
+
+	cmd := exec.Command(ovfmountBin, "--cache-dir=", "--log-level=error", archive, mnt)
+	cmd.SysProcAttr = nobody
+	out, err := cmd.CombinedOutput()
+	want := "ovfmount: mounting " + archive + " on " + mnt + ": " + reason + "\n"
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 11 || string(out) != want {
+		t.Errorf("exit %v, output %q; want exit 11 and %q", err, out, want)
+	}
+	if mounted(t, mnt) {
+		t.Error("a refused mount left a mount behind")
+	}
+}

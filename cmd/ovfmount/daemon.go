@@ -65,7 +65,10 @@ func notify(fd int, result error) error {
 	defer f.Close()
 	msg := "ok\n"
 	if result != nil {
-		msg = fmt.Sprintf("err %d %s\n", codeOf(result), strings.ReplaceAll(result.Error(), "\n", "; "))
+		// One line: inner newlines become "; ", and a trailing one (as
+		// some library errors end) would leave a dangling "; ".
+		text := strings.TrimRight(result.Error(), "\n")
+		msg = fmt.Sprintf("err %d %s\n", codeOf(result), strings.ReplaceAll(text, "\n", "; "))
 	}
 	_, err := f.WriteString(msg)
 	return err
