@@ -201,7 +201,7 @@ func (l *layout) openGzip(opts LayoutOptions, files []*ova.LogicalFile) (map[*ov
 			if gz.FromCache {
 				ev.Msg("gzip index loaded")
 			} else {
-				ev.Dur("took", time.Since(start)).Msg("gzip index built")
+				ev.Dur("took_ms", time.Since(start)).Msg("gzip index built")
 			}
 			for _, w := range gz.Index.Warnings() {
 				l.log.Warn().Str("file", f.Name).Msg(w)

@@ -70,6 +70,11 @@ func formatted(w io.Writer, format string, tty bool) (zerolog.LevelWriter, error
 }
 
 // newLogger builds the logger, writing to stderr for now.
+//
+// zerolog's Dur writes a duration as a bare number of milliseconds (its
+// default DurationFieldUnit), so every duration field, here and in the
+// packages this logger is handed to, is named with its unit: "took_ms",
+// "retry_in_ms".
 func newLogger(cfg *mountConfig) (zerolog.Logger, *logSink, error) {
 	level, err := zerolog.ParseLevel(cfg.logLevel)
 	if err != nil || cfg.logLevel == "" {

@@ -108,7 +108,7 @@ func serve(cfg *mountConfig) error {
 	if cfg.directIO {
 		ev = ev.Bool("directIO", true)
 	}
-	ev.Dur("took", time.Since(start)).Msg("mounted")
+	ev.Dur("took_ms", time.Since(start)).Msg("mounted")
 
 	if cfg.notifyFD > 0 {
 		if logDest != "" {
