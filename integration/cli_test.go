@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ovfmount/ovfmount/internal/sample"
 	"github.com/ovfmount/ovfmount/internal/testutil"
+	"github.com/ovfmount/ovfmount/internal/vmdkwriter"
 )
 
 // smallOVA writes a tiny archive with one member of n random-ish bytes.
@@ -482,4 +484,63 @@ func TestUserMountRefused(t *testing.T) {
 	if mounted(t, mnt) {
 		t.Error("a refused mount left a mount behind")
 	}
+}
+
+// TestBackgroundMountIsQuiet runs background mounts as a user would, at
+// the default log level. A clean appliance prints nothing on the terminal
+// (its info lines, "raw view" and "mounted", go only to the log file); an
+// archive with problems prints its warnings, and only those.
+func TestBackgroundMountIsQuiet(t *testing.T) {
+	testutil.RequireFUSE(t)
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "disk1.img")
+	os.WriteFile(raw, bytes.Repeat([]byte("ovfmount disk "), 1<<20/14+1)[:1<<20], 0o644)
+	vmdk := filepath.Join(dir, "disk1.vmdk")
+	in, _ := os.Open(raw)
+	out, _ := os.Create(vmdk)
+	if err := vmdkwriter.Write(out, in, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	in.Close()
+	out.Close()
+	clean := filepath.Join(dir, "clean.ova")
+	if err := sample.WriteOVA(clean, sample.Appliance{Name: "clean", Disks: []sample.Disk{{File: "disk1.vmdk", Path: vmdk,
+		Capacity: 1 << 20, Format: sample.StreamOptimized}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	mount := func(t *testing.T, archive string) (string, string) {
+		m := &mountResult{dir: t.TempDir(), logFile: filepath.Join(t.TempDir(), "ovfmount.log")}
+		cmd := exec.Command(ovfmountBin, "--cache-dir", t.TempDir(), "--log-file", m.logFile, archive, m.dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("ovfmount %s: %v\n%s", archive, err, out)
+		}
+		t.Cleanup(func() { m.unmount(t) })
+		return string(out), readFile(m.logFile)
+	}
+
+	t.Run("clean", func(t *testing.T) {
+		out, log := mount(t, clean)
+		if out != "" {
+			t.Errorf("a clean background mount printed %q", out)
+		}
+		for _, want := range []string{`"message":"raw view`, `"message":"mounted"`, `"took_ms":`} {
+			if !strings.Contains(log, want) {
+				t.Errorf("the log file lacks %s:\n%s", want, log)
+			}
+		}
+	})
+	t.Run("warnings", func(t *testing.T) {
+		out, log := mount(t, smallOVA(t, 1000)) // no manifest, a descriptor in no namespace
+		if !strings.Contains(out, "the package has no manifest") || !strings.Contains(out, "Envelope is in no namespace") {
+			t.Errorf("the warnings were not printed; output %q", out)
+		}
+		if strings.Contains(out, "mounted") || strings.Contains(out, "INF") || strings.Contains(out, `"level":"info"`) {
+			t.Errorf("info lines were printed: %q", out)
+		}
+		if !strings.Contains(log, "the package has no manifest") || !strings.Contains(log, `"message":"mounted"`) {
+			t.Errorf("the log file lacks the warning or the mounted line:\n%s", log)
+		}
+	})
 }

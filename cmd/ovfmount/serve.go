@@ -45,10 +45,12 @@ func serve(cfg *mountConfig) error {
 	if cfg.notifyFD > 0 {
 		// A background mount opens its log first, so a bad path fails the
 		// mount instead of leaving one that logs nowhere, and the log
-		// holds everything from the start.
+		// holds everything from the start. The terminal gets only
+		// warnings and errors.
 		if detached, logDest, err = detachedWriter(cfg); err != nil {
 			return fail(exitUsage, "%v", err)
 		}
+		sink.onlyProblems()
 		sink.tee(detached)
 	}
 	mode, err := verifyMode(cfg.mode)
