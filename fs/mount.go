@@ -89,8 +89,15 @@ func Mount(dir string, root *Root, mo MountOptions) (*Server, error) {
 			// falls back to fusermount3 when that fails.
 			DirectMount:      os.Geteuid() == 0,
 			DirectMountFlags: syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV,
-			Debug:            mo.Debug,
-			Logger:           log.New(flog, "", 0),
+			// Without FUSE_DIRECT_IO_ALLOW_MMAP, which go-fuse does not ask
+			// for by default, the kernel refuses a shared mapping of a
+			// file opened with FOPEN_DIRECT_IO (Options.DirectIO) with
+			// ENODEV; with it (Linux 6.6 and later), the mapping is served
+			// through the page cache while read(2) stays direct. Files
+			// opened without direct I/O are unaffected.
+			ExtraCapabilities: fuse.CAP_DIRECT_IO_ALLOW_MMAP,
+			Debug:             mo.Debug,
+			Logger:            log.New(flog, "", 0),
 			// A panic in a handler must not take the mount down: log it
 			// with its stack and answer that one request with EIO.
 			PanicHandler: func(v any) fuse.Status {
@@ -103,9 +110,17 @@ func Mount(dir string, root *Root, mo MountOptions) (*Server, error) {
 	if mo.DefaultPermissions {
 		opts.MountOptions.Options = append(opts.MountOptions.Options, "default_permissions")
 	}
-	srv, err := gofs.Mount(dir, root, opts)
+	var srv *fuse.Server
+	var err error
+	said := captureFusermount(func() { srv, err = gofs.Mount(dir, root, opts) })
 	if err != nil {
-		return nil, err
+		return nil, mountError(err, said)
+	}
+	for _, msg := range said {
+		flog.Warn().Msg(msg) // a mount that succeeded with a remark
+	}
+	if root.opts.DirectIO && srv.KernelSettings().Flags64()&fuse.CAP_DIRECT_IO_ALLOW_MMAP == 0 {
+		flog.Warn().Msg("the kernel did not grant FUSE_DIRECT_IO_ALLOW_MMAP (Linux 6.6 and later do): with direct I/O, a shared mmap of a file fails with ENODEV; private mappings work")
 	}
 	if err := setReadAhead(dir, readAheadKiB); err != nil {
 		flog.Debug().Err(err).Msg("read-ahead left at the kernel's default (raising it needs root)")

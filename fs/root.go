@@ -25,9 +25,11 @@ type Options struct {
 	// sends each read(2) to the daemon as it is and keeps no page cache
 	// for the mount. Large sequential reads get faster, because the kernel
 	// no longer copies every byte into freshly allocated cache pages; small
-	// reads each become a round trip, nothing is cached between reads, and
-	// shared mmap fails with ENODEV (go-fuse does not negotiate
-	// FUSE_DIRECT_IO_ALLOW_MMAP; private mappings work). Off by default.
+	// reads each become a round trip, and nothing is cached between reads.
+	// Mappings still work: [Mount] negotiates FUSE_DIRECT_IO_ALLOW_MMAP, so
+	// a shared one is served through the page cache (private ones always
+	// were); a kernel older than 6.6 refuses shared ones with ENODEV, and
+	// Mount logs a warning. Off by default.
 	DirectIO bool
 	Log      zerolog.Logger
 }

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ovfmount/ovfmount/internal/sample"
 	"github.com/ovfmount/ovfmount/internal/testutil"
+	"github.com/ovfmount/ovfmount/internal/vmdkwriter"
 )
 
 // smallOVA writes a tiny archive with one member of n random-ish bytes.
@@ -420,4 +422,125 @@ func TestHugeMember(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUserMountRefused mounts as an unprivileged user on a folder root
+// owns, which fusermount3 refuses. The error must give fusermount3's own
+// reason, the one it prints when run by hand as that user, and not go-fuse's
+// "fusermount exited with code 256". The test runs as root, so that it can
+// drop to another user for the child.
+func TestUserMountRefused(t *testing.T) {
+	testutil.RequireFUSE(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run ovfmount as another user")
+	}
+	fusermount := testutil.RequireTool(t, "fusermount3")
+	// Every folder on the way must be open to the user, or the archive
+	// could not be read and the mount never tried; t.TempDir's are not.
+	dir, err := os.MkdirTemp("", "ovfmount-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	archive := filepath.Join(dir, "app.ova")
+	data, _ := os.ReadFile(smallOVA(t, 1000))
+	os.WriteFile(archive, data, 0o644)
+	mnt := filepath.Join(dir, "mnt")
+	os.Mkdir(mnt, 0o755)
+	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+
+	// The oracle: fusermount3 itself, run as go-fuse runs it (with a socket
+	// on _FUSE_COMMFD for the descriptor it would pass back).
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, remote := os.NewFile(uintptr(fds[0]), "local"), os.NewFile(uintptr(fds[1]), "remote")
+	defer local.Close()
+	defer remote.Close()
+	oracle := exec.Command(fusermount, "-o", "ro", mnt)
+	oracle.Args[0] = "fusermount3" // the name its messages start with
+	oracle.Env = []string{"_FUSE_COMMFD=3"}
+	oracle.ExtraFiles = []*os.File{remote}
+	oracle.SysProcAttr = nobody
+	said, err := oracle.CombinedOutput()
+	if err == nil {
+		exec.Command("fusermount3", "-u", "-z", mnt).Run()
+		t.Fatalf("fusermount3 run as uid 65534 mounted on %s, a folder root owns", mnt)
+	}
+	reason := strings.TrimSpace(string(said))
+	if !strings.HasPrefix(reason, "fusermount3: ") {
+		t.Fatalf("fusermount3 as uid 65534 said %q, %v: not a message of its own", said, err)
+	}
+
+	cmd := exec.Command(ovfmountBin, "--cache-dir=", "--log-level=error", archive, mnt)
+	cmd.SysProcAttr = nobody
+	out, err := cmd.CombinedOutput()
+	want := "ovfmount: mounting " + archive + " on " + mnt + ": " + reason + "\n"
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 11 || string(out) != want {
+		t.Errorf("exit %v, output %q; want exit 11 and %q", err, out, want)
+	}
+	if mounted(t, mnt) {
+		t.Error("a refused mount left a mount behind")
+	}
+}
+
+// TestBackgroundMountIsQuiet runs background mounts as a user would, at
+// the default log level. A clean appliance prints nothing on the terminal
+// (its info lines, "raw view" and "mounted", go only to the log file); an
+// archive with problems prints its warnings, and only those.
+func TestBackgroundMountIsQuiet(t *testing.T) {
+	testutil.RequireFUSE(t)
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "disk1.img")
+	os.WriteFile(raw, bytes.Repeat([]byte("ovfmount disk "), 1<<20/14+1)[:1<<20], 0o644)
+	vmdk := filepath.Join(dir, "disk1.vmdk")
+	in, _ := os.Open(raw)
+	out, _ := os.Create(vmdk)
+	if err := vmdkwriter.Write(out, in, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	in.Close()
+	out.Close()
+	clean := filepath.Join(dir, "clean.ova")
+	if err := sample.WriteOVA(clean, sample.Appliance{Name: "clean", Disks: []sample.Disk{{File: "disk1.vmdk", Path: vmdk,
+		Capacity: 1 << 20, Format: sample.StreamOptimized}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	mount := func(t *testing.T, archive string) (string, string) {
+		m := &mountResult{dir: t.TempDir(), logFile: filepath.Join(t.TempDir(), "ovfmount.log")}
+		cmd := exec.Command(ovfmountBin, "--cache-dir", t.TempDir(), "--log-file", m.logFile, archive, m.dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("ovfmount %s: %v\n%s", archive, err, out)
+		}
+		t.Cleanup(func() { m.unmount(t) })
+		return string(out), readFile(m.logFile)
+	}
+
+	t.Run("clean", func(t *testing.T) {
+		out, log := mount(t, clean)
+		if out != "" {
+			t.Errorf("a clean background mount printed %q", out)
+		}
+		for _, want := range []string{`"message":"raw view`, `"message":"mounted"`, `"took_ms":`} {
+			if !strings.Contains(log, want) {
+				t.Errorf("the log file lacks %s:\n%s", want, log)
+			}
+		}
+	})
+	t.Run("warnings", func(t *testing.T) {
+		out, log := mount(t, smallOVA(t, 1000)) // no manifest, a descriptor in no namespace
+		if !strings.Contains(out, "the package has no manifest") || !strings.Contains(out, "Envelope is in no namespace") {
+			t.Errorf("the warnings were not printed; output %q", out)
+		}
+		if strings.Contains(out, "mounted") || strings.Contains(out, "INF") || strings.Contains(out, `"level":"info"`) {
+			t.Errorf("info lines were printed: %q", out)
+		}
+		if !strings.Contains(log, "the package has no manifest") || !strings.Contains(log, `"message":"mounted"`) {
+			t.Errorf("the log file lacks the warning or the mounted line:\n%s", log)
+		}
+	})
 }

@@ -86,11 +86,14 @@ func TestRetryAfter503(t *testing.T) {
 	}
 }
 
-// 429 is retried too; a huge Retry-After is capped, not obeyed.
+// 429 is retried too; a huge Retry-After is capped, not obeyed, and the
+// log gives the wait with its unit.
 func TestTooManyRequestsIsRetriedWithCappedWait(t *testing.T) {
 	data := testData(10*testBlock, 13)
 	srv := newTestServer(t, data)
+	var logs logBuffer
 	opt := testOptions()
+	opt.Log = logs.logger()
 	opt.maxRetryWait = 50 * time.Millisecond
 	f := mustOpen(t, srv.url(), opt)
 	srv.setPlans(func(n int64, r *http.Request) plan {
@@ -106,6 +109,9 @@ func TestTooManyRequestsIsRetriedWithCappedWait(t *testing.T) {
 	}
 	if st := f.Stats(); st.Retries != 2 {
 		t.Errorf("Retries = %d, want 2", st.Retries)
+	}
+	if n := logs.count(`"retry_in_ms":50,`); n != 2 {
+		t.Errorf("%d retry lines say retry_in_ms 50, want 2; log:\n%s", n, logs.String())
 	}
 }
 

@@ -90,7 +90,7 @@ func (f *File) retrying(ctx context.Context, op string, attempt func() (progress
 		}
 		f.stats.retries.Add(1)
 		f.log.Warn().Str("url", f.shown).Str("request", op).Int("failure", failures).
-			Dur("retry_in", wait).Str("error", re.err.Error()).Msg("remote request failed; retrying")
+			Dur("retry_in_ms", wait).Str("error", re.err.Error()).Msg("remote request failed; retrying")
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:

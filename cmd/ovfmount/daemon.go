@@ -15,8 +15,9 @@ import (
 // until that copy reports the mount ready, or reports why it failed. So the
 // command returns only when the mount can be used (mount(8) and scripts
 // rely on that), and a failure is reported with the child's message and
-// exit code, with no mount left behind. Until it is ready, the child logs to
-// our stderr, so archive warnings reach the user's terminal.
+// exit code, with no mount left behind. Until it is ready, the child logs its
+// warnings and errors to our stderr, so archive damage reaches the user's
+// terminal; on success nothing else is printed (the log file has it all).
 func daemonize(args []string, stderr io.Writer) int {
 	exe, err := os.Executable()
 	if err != nil {
@@ -65,7 +66,10 @@ func notify(fd int, result error) error {
 	defer f.Close()
 	msg := "ok\n"
 	if result != nil {
-		msg = fmt.Sprintf("err %d %s\n", codeOf(result), strings.ReplaceAll(result.Error(), "\n", "; "))
+		// One line: inner newlines become "; ", and a trailing one (as
+		// some library errors end) would leave a dangling "; ".
+		text := strings.TrimRight(result.Error(), "\n")
+		msg = fmt.Sprintf("err %d %s\n", codeOf(result), strings.ReplaceAll(text, "\n", "; "))
 	}
 	_, err := f.WriteString(msg)
 	return err

@@ -38,6 +38,34 @@ func (s *logSink) tee(w zerolog.LevelWriter) {
 	s.mu.Unlock()
 }
 
+// onlyProblems keeps, of what goes to the current destination, only
+// warnings and errors. A background mount logs to the terminal it started
+// on until it is ready; that terminal should hear of an archive's damage
+// or a failure, and otherwise nothing, as archivemount and sshfs say
+// nothing when they succeed. A destination teed afterwards (the log
+// file) still gets every line.
+func (s *logSink) onlyProblems() {
+	s.mu.Lock()
+	s.dst = atLeast{w: s.dst, min: zerolog.WarnLevel}
+	s.mu.Unlock()
+}
+
+// atLeast drops the entries below min, and those with no level (go-fuse's
+// own logger, whose lines are debug output), from w.
+type atLeast struct {
+	w   zerolog.LevelWriter
+	min zerolog.Level
+}
+
+func (a atLeast) Write(p []byte) (int, error) { return a.WriteLevel(zerolog.NoLevel, p) }
+
+func (a atLeast) WriteLevel(l zerolog.Level, p []byte) (int, error) {
+	if l < a.min || l == zerolog.NoLevel {
+		return len(p), nil
+	}
+	return a.w.WriteLevel(l, p)
+}
+
 func (s *logSink) set(w zerolog.LevelWriter) {
 	s.mu.Lock()
 	s.dst = w
@@ -70,6 +98,11 @@ func formatted(w io.Writer, format string, tty bool) (zerolog.LevelWriter, error
 }
 
 // newLogger builds the logger, writing to stderr for now.
+//
+// zerolog's Dur writes a duration as a bare number of milliseconds (its
+// default DurationFieldUnit), so every duration field, here and in the
+// packages this logger is handed to, is named with its unit: "took_ms",
+// "retry_in_ms".
 func newLogger(cfg *mountConfig) (zerolog.Logger, *logSink, error) {
 	level, err := zerolog.ParseLevel(cfg.logLevel)
 	if err != nil || cfg.logLevel == "" {

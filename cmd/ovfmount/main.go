@@ -22,16 +22,22 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
-		case "version", "--version":
+		case "version":
 			fmt.Fprintln(stdout, versionString())
 			return exitOK
-		case "help", "-h", "--help":
+		case "-h", "--help":
 			usage(stdout)
 			return exitOK
+		case "help":
+			return runHelp(args[1:], stdout, stderr)
 		case "verify":
 			return runVerify(args[1:], stdout, stderr)
 		case "info":
 			return runInfo(args[1:], stdout, stderr)
+		}
+		if err := mistypedCommand(args[0]); err != nil {
+			fmt.Fprintf(stderr, "ovfmount: %v\nRun 'ovfmount --help' for usage.\n", err)
+			return exitUsage
 		}
 	}
 	cfg, _, err := parseMountArgs(args)
@@ -42,6 +48,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "ovfmount: %v\nRun 'ovfmount --help' for usage.\n", err)
 		return exitUsage
+	}
+	if cfg.showVersion {
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
 	}
 	if !cfg.foreground {
 		return daemonize(args, stderr)
@@ -57,6 +67,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return codeOf(err)
 }
 
+// runHelp answers "help [COMMAND]". The subcommands build their flag sets
+// inside their run functions, so their help is theirs to print: "help info"
+// is "info --help". The mount command's help is the top-level one.
+func runHelp(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 1 {
+		fmt.Fprintf(stderr, "ovfmount: help takes one COMMAND at most, got %d\nRun 'ovfmount --help' for usage.\n", len(args))
+		return exitUsage
+	}
+	if len(args) == 0 {
+		usage(stdout)
+		return exitOK
+	}
+	switch args[0] {
+	case "info", "verify":
+		return run([]string{args[0], "--help"}, stdout, stderr)
+	case "mount", "version", "help":
+		usage(stdout)
+		return exitOK
+	}
+	msg := fmt.Sprintf("no command %q", args[0])
+	if c := closestCommand(args[0]); c != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", c)
+	}
+	fmt.Fprintf(stderr, "ovfmount: help: %s; the commands are mount, info, verify, version and help\nRun 'ovfmount --help' for usage.\n", msg)
+	return exitUsage
+}
+
 func usage(w io.Writer) {
 	var cfg mountConfig
 	flags := mountFlags(&cfg).FlagUsages()
@@ -67,8 +104,8 @@ Usage:
   ovfmount [flags] ARCHIVE MOUNTPOINT   mount (returns once the mount is ready)
   ovfmount info [flags] ARCHIVE         summarise the appliance: systems, disks, networks, signature
   ovfmount verify [flags] ARCHIVE       check every file against the manifest and signature
-  ovfmount version                      print the version
-  ovfmount help                         print this help
+  ovfmount version                      print the version (also -V, --version)
+  ovfmount help [COMMAND]               print this help, or that of info or verify
 
 ARCHIVE is an .ova file (a tar archive), an http:// or https:// URL of
 one (read in place with range requests: nothing is downloaded but what is

@@ -15,8 +15,9 @@ import (
 type mountConfig struct {
 	archive, mountpoint string
 
-	foreground bool
-	notifyFD   int // set in the background child: where to report readiness
+	foreground  bool
+	showVersion bool // -V, --version: print the version, mount nothing
+	notifyFD    int  // set in the background child: where to report readiness
 
 	allowOther, defaultPermissions, nonempty bool
 	uid, gid                                 int // -1: the mounting user
@@ -91,12 +92,16 @@ func mountFlags(cfg *mountConfig) *pflag.FlagSet {
 		cfg.cacheSize = n
 		return nil
 	})
-	fs.BoolVar(&cfg.directIO, "direct-io", false, "bypass the kernel's page cache for file reads: large sequential reads (qemu-img convert, dd bs=1M, cp) get faster; small reads (a round trip each) and rereads get slower, and shared mmap fails")
+	fs.BoolVar(&cfg.directIO, "direct-io", false, "bypass the kernel's page cache for file reads: large sequential reads (qemu-img convert, dd bs=1M, cp) get faster; small reads (a round trip each) and rereads get slower")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: trace, debug, info, warn or error")
 	fs.StringVar(&cfg.logFormat, "log-format", "auto", "log format: auto (console on a terminal, JSON otherwise), console or json")
 	fs.StringVar(&cfg.logFile, "log-file", "", "file a background mount appends its log to (default: syslog, or nowhere if syslog is absent)")
 	fs.BoolVar(&cfg.debugFUSE, "debug-fuse", false, "log every FUSE request and reply (very verbose; implies --log-level=debug)")
 	cfg.verify.flags(fs, true)
+	// A flag, not only the version command, so that it is listed with the
+	// others in --help and works wherever it is on the line, as -V does in
+	// sshfs and mount.fuse3.
+	fs.BoolVarP(&cfg.showVersion, "version", "V", false, "print the version and exit")
 	fs.IntVar(&cfg.notifyFD, "notify-fd", 0, "")
 	fs.MarkHidden("notify-fd")
 	fs.StringVar(&cfg.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole mount to this file (for developers)")
@@ -200,6 +205,9 @@ func parseMountArgs(args []string) (*mountConfig, *pflag.FlagSet, error) {
 	fs := mountFlags(cfg)
 	if err := fs.Parse(args); err != nil {
 		return nil, fs, err
+	}
+	if cfg.showVersion {
+		return cfg, fs, nil // nothing else on the line matters
 	}
 	opts, _ := fs.GetStringSlice("options")
 	for _, o := range opts {

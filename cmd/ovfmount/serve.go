@@ -47,10 +47,12 @@ func serve(cfg *mountConfig) error {
 	if cfg.notifyFD > 0 {
 		// A background mount opens its log first, so a bad path fails the
 		// mount instead of leaving one that logs nowhere, and the log
-		// holds everything from the start.
+		// holds everything from the start. The terminal gets only
+		// warnings and errors.
 		if detached, logDest, err = detachedWriter(cfg); err != nil {
 			return fail(exitUsage, "%v", err)
 		}
+		sink.onlyProblems()
 		sink.tee(detached)
 	}
 	mode, err := verifyMode(cfg.mode)
@@ -98,7 +100,7 @@ func serve(cfg *mountConfig) error {
 	if cfg.directIO {
 		ev = ev.Bool("directIO", true)
 	}
-	ev.Dur("took", time.Since(start)).Msg("mounted")
+	ev.Dur("took_ms", time.Since(start)).Msg("mounted")
 
 	if cfg.notifyFD > 0 {
 		if logDest != "" {
