@@ -17,7 +17,7 @@ func build(in Input, opts Options, src Source, a *ova.Archive, _ *ova.Folder) (*
 		return nil, err
 	}
 	if d == nil {
-		p.warn("the package has no descriptor (.ovf): its disks are found by their magic bytes only")
+		p.warn("the package has no descriptor (.ovf), so no manifest either: its disks are found by their magic bytes only, and nothing can be verified")
 	} else {
 		p.parseDescriptor(d)
 		var names []string

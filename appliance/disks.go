@@ -289,7 +289,7 @@ func (p *Package) openGzip(opts Options, identity []byte) error {
 			if gz.FromCache {
 				ev.Msg("gzip index loaded")
 			} else {
-				ev.Str("took", time.Since(start).Round(time.Millisecond).String()).Msg("gzip index built")
+				ev.Dur("took_ms", time.Since(start)).Msg("gzip index built")
 			}
 			for _, w := range gz.Index.Warnings() {
 				p.warn("%s: %s", f.Name, w)

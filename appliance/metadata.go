@@ -127,6 +127,9 @@ func (p *Package) metadataNames(desc string, names []string, single bool) (mf st
 			p.warn("no manifest named %s beside %s, and several others (%s): none is used, nothing can be verified",
 				path.Base(base+".mf"), desc, strings.Join(others, ", "))
 		}
+		if len(others) == 0 {
+			p.warn("the package has no manifest (%s): nothing can be verified", path.Base(base+".mf"))
+		}
 		if cert != "" {
 			p.warn("%s has no manifest named %s to sign: the package counts as unsigned", cert, path.Base(base+".mf"))
 			cert = ""

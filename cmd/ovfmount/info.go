@@ -23,15 +23,18 @@ type infoReport struct {
 	OVFVersion     string           `json:"ovfVersion"`
 	VirtualSystems []infoSystem     `json:"virtualSystems"`
 	Collections    []ovf.Collection `json:"collections"`
-	Disks          []infoDisk       `json:"disks"`
-	Files          []infoFile       `json:"files"`
-	Networks       []ovf.Network    `json:"networks"`
-	Manifests      []string         `json:"manifests"`
-	Certificate    string           `json:"certificate"`
-	Foreign        []string         `json:"foreign"`
-	Signature      verifySignature  `json:"signature"`
-	Mount          []mountEntry     `json:"mount"`
-	Warnings       []string         `json:"warnings"`
+	// DeploymentOptions are the configurations the descriptor offers; a
+	// system's cpus and memoryBytes are for its configuration.
+	DeploymentOptions []ovf.DeploymentOption `json:"deploymentOptions"`
+	Disks             []infoDisk             `json:"disks"`
+	Files             []infoFile             `json:"files"`
+	Networks          []ovf.Network          `json:"networks"`
+	Manifests         []string               `json:"manifests"`
+	Certificate       string                 `json:"certificate"`
+	Foreign           []string               `json:"foreign"`
+	Signature         verifySignature        `json:"signature"`
+	Mount             []mountEntry           `json:"mount"`
+	Warnings          []string               `json:"warnings"`
 }
 
 type infoSystem struct {
@@ -48,6 +51,11 @@ type infoSystem struct {
 	EULA        string         `json:"eula,omitempty"`
 	Annotation  string         `json:"annotation,omitempty"`
 	Path        []string       `json:"path,omitempty"` // the vApps it belongs to, outermost first
+	// Configuration is the deployment option cpus and memoryBytes are for
+	// ("" when the descriptor offers none); ByConfiguration gives each
+	// option's.
+	Configuration   string       `json:"configuration,omitempty"`
+	ByConfiguration []ovf.Sizing `json:"byConfiguration,omitempty"`
 }
 
 type infoDisk struct {
@@ -125,7 +133,8 @@ func runInfo(args []string, stdout, stderr io.Writer) int {
 
 func describe(name string, p *appliance.Package) *infoReport {
 	r := &infoReport{Archive: name, Source: string(p.Source), VirtualSystems: []infoSystem{}, Collections: []ovf.Collection{},
-		Disks: []infoDisk{}, Files: []infoFile{}, Networks: []ovf.Network{}, Manifests: []string{}, Foreign: []string{},
+		DeploymentOptions: []ovf.DeploymentOption{}, Disks: []infoDisk{}, Files: []infoFile{}, Networks: []ovf.Network{},
+		Manifests: []string{}, Foreign: []string{},
 		Mount: mountEntries(p), Warnings: append([]string{}, p.Warnings...)}
 	r.Signature = signatureOf(p.Checks.Signature())
 	if p.Manifest != nil {
@@ -159,6 +168,7 @@ func describe(name string, p *appliance.Package) *infoReport {
 	r.OVFVersion = env.Version
 	r.Networks = append(r.Networks, env.Networks...)
 	r.Collections = append(r.Collections, env.Collections...)
+	r.DeploymentOptions = append(r.DeploymentOptions, env.DeploymentOptions...)
 	byID := map[string]*appliance.File{}
 	for _, f := range p.Files {
 		byID[f.Ref.ID] = f
@@ -175,7 +185,8 @@ func describe(name string, p *appliance.Package) *infoReport {
 	}
 	for _, s := range env.Systems {
 		is := infoSystem{ID: s.ID, Name: s.Name, CPUs: s.CPUs, MemoryBytes: s.MemoryBytes, OS: s.OS, Product: s.Product,
-			Firmware: s.Firmware, Disks: []string{}, NICs: s.NICs, Properties: s.Properties, Annotation: s.Annotation, Path: s.Path}
+			Firmware: s.Firmware, Disks: []string{}, NICs: s.NICs, Properties: s.Properties, Annotation: s.Annotation, Path: s.Path,
+			Configuration: s.Configuration, ByConfiguration: s.ByConfiguration}
 		if is.NICs == nil {
 			is.NICs = []ovf.NIC{}
 		}
@@ -241,25 +252,37 @@ func printInfo(w io.Writer, r *infoReport) {
 		line("Descriptor", fmt.Sprintf("%s (OVF %s)", orDash(r.Descriptor), orDash(r.OVFVersion)))
 	}
 	for _, c := range r.Collections {
-		name := c.Name
-		if name == "" {
-			name = c.ID
+		printCollection(line, c)
+	}
+	if len(r.DeploymentOptions) > 0 {
+		var opts []string
+		for _, o := range r.DeploymentOptions {
+			opt := o.ID
+			if o.Label != "" && o.Label != o.ID {
+				opt += " (" + o.Label + ")"
+			}
+			if o.Default {
+				opt += " [default]"
+			}
+			opts = append(opts, opt)
 		}
-		line("vApp", name)
-		printProduct(line, c.Product)
-		if c.Annotation != "" {
-			line("  Annotation", firstLine(c.Annotation))
-		}
-		if len(c.EULAs) > 0 {
-			line("  EULA", firstLine(c.EULAs[0]))
-		}
+		line("Deployment", strings.Join(opts, ", "))
 	}
 	for _, s := range r.VirtualSystems {
 		name := s.Name
 		if name == "" {
 			name = s.ID
 		}
-		line("System", fmt.Sprintf("%s: %d CPU(s), %s memory", name, s.CPUs, formatBytes(s.MemoryBytes)))
+		size := fmt.Sprintf("%s: %d CPU(s), %s memory", name, s.CPUs, formatBytes(s.MemoryBytes))
+		if s.Configuration != "" {
+			size += " (configuration " + s.Configuration + ")"
+		}
+		line("System", size)
+		for _, c := range s.ByConfiguration {
+			if c.Configuration != s.Configuration {
+				line("  Option", fmt.Sprintf("%s: %d CPU(s), %s memory", c.Configuration, c.CPUs, formatBytes(c.MemoryBytes)))
+			}
+		}
 		if len(s.Path) > 0 {
 			line("  In vApp", strings.Join(s.Path, " / "))
 		}
@@ -311,7 +334,7 @@ func printInfo(w io.Writer, r *infoReport) {
 		line("Signature", s.Status)
 	}
 	if len(r.Foreign) > 0 {
-		line("Not the package's", strings.Join(r.Foreign, ", ")+" (vouch for nothing)")
+		line("Foreign", strings.Join(r.Foreign, ", ")+" (another package's: they vouch for nothing here)")
 	}
 	tw.Flush()
 	if len(r.Disks) > 0 {
@@ -330,6 +353,61 @@ func printInfo(w io.Writer, r *infoReport) {
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "Warning: %s\n", warn)
 	}
+}
+
+// printCollection shows a vApp: its name, members, product, annotation,
+// licence, startup order and resource allocation.
+func printCollection(line func(k, v string), c ovf.Collection) {
+	name := c.Name
+	if name == "" {
+		name = c.ID
+	}
+	line("vApp", fmt.Sprintf("%s: %d member(s): %s", name, len(c.Members), strings.Join(c.Members, ", ")))
+	printProduct(line, c.Product)
+	if c.Annotation != "" {
+		line("  Annotation", firstLine(c.Annotation))
+	}
+	if len(c.EULAs) > 0 {
+		line("  EULA", firstLine(c.EULAs[0]))
+	}
+	for _, st := range c.Startup {
+		order := "unordered"
+		if st.Order >= 0 {
+			order = fmt.Sprintf("order %d", st.Order)
+		}
+		what := fmt.Sprintf("%s: %s, %s then wait %ds", st.ID, order, st.StartAction, st.StartDelay)
+		if st.WaitingForGuest {
+			what += " or until the guest is ready"
+		}
+		line("  Startup", what+fmt.Sprintf("; stop: %s then wait %ds", st.StopAction, st.StopDelay))
+	}
+	for _, a := range c.Resources {
+		if !a.Active {
+			continue
+		}
+		line("  Resource", strings.TrimSpace(fmt.Sprintf("%s: reservation %s, limit %s, shares %s", orDash(a.Name),
+			amount(a.Reservation, a), amount(a.Limit, a), count(a.Shares))))
+	}
+}
+
+// amount shows a reservation or limit in its unit.
+func amount(n int64, a ovf.Allocation) string {
+	switch {
+	case n < 0:
+		return "-"
+	case a.BaseUnit == "byte":
+		return formatBytes(n)
+	case a.BaseUnit == "hertz":
+		return fmt.Sprintf("%d MHz", n/1e6)
+	}
+	return strings.TrimSpace(fmt.Sprintf("%d %s", n, a.Units))
+}
+
+func count(n int64) string {
+	if n < 0 {
+		return "-"
+	}
+	return fmt.Sprint(n)
 }
 
 func printProduct(line func(k, v string), p ovf.Product) {

@@ -80,7 +80,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	fs.SortFlags = false
 	fs.SetOutput(io.Discard)
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	fs.BoolVarP(&quiet, "quiet", "q", false, "print only the files that failed, warnings and the verdict (no progress)")
+	fs.BoolVarP(&quiet, "quiet", "q", false, "print only the verdict, and when it fails, the files that failed and the warnings (no progress)")
 	fs.BoolVar(&trustCache, "trust-cache", false, "take files an earlier run verified (the same archive: path, inode, size, mtime and ctime) as verified without reading them again; the report marks them cached")
 	v.flags(fs, false)
 	if code, done := parseOneArchive(fs, args, verifyUsage, stdout, stderr); done {
@@ -175,8 +175,11 @@ func buildReport(p *appliance.Package, requireTrusted bool) *verifyReport {
 		}
 	}
 	in := p.Checks
-	if in.Manifest() == nil {
-		fail("the package has no manifest, so nothing could be verified")
+	switch {
+	case in.Manifest() == nil && p.Source == appliance.SourceDisk:
+		fail("a loose disk image has no manifest, so nothing could be verified")
+	case in.Manifest() == nil:
+		fail("") // the package's warnings say why
 	}
 	shown := map[*ova.Member][]string{}
 	for _, e := range p.Entries {
@@ -266,7 +269,9 @@ func printReport(w io.Writer, r *verifyReport, quiet bool) {
 		fmt.Fprintf(w, "signature: INVALID: %s\n", s.Error)
 	}
 	for _, warn := range r.Warnings {
-		fmt.Fprintf(w, "warning: %s\n", warn)
+		if !quiet || !r.OK {
+			fmt.Fprintf(w, "warning: %s\n", warn)
+		}
 	}
 	if r.OK {
 		fmt.Fprintln(w, "verdict: OK")

@@ -179,7 +179,7 @@ func Descriptor(hrefs ...string) []byte {
 		fmt.Fprintf(&refs, `<File ovf:id="file%d" ovf:href=%q/>`, i+1, h)
 		for _, ext := range []string{".vmdk", ".vhd", ".vhdx", ".qcow2", ".img"} {
 			if strings.HasSuffix(h, ext) {
-				fmt.Fprintf(&disks, `<Disk ovf:diskId="disk%d" ovf:fileRef="file%d" ovf:capacity="-1"/>`, i+1, i+1)
+				fmt.Fprintf(&disks, `<Disk ovf:diskId="disk%d" ovf:fileRef="file%d"/>`, i+1, i+1)
 			}
 		}
 	}
