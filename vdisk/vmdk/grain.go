@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/ovfmount/ovfmount/internal/readat"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 	"github.com/ovfmount/ovfmount/vdisk/codec"
 )
@@ -57,7 +58,7 @@ func (d *grainDecoder) DecodeUnit(dst []byte, u blockmap.Unit) error {
 	bp := getRecordBuf(int(min(avail, s.firstRead())))
 	defer recordPool.Put(bp)
 	buf := *bp
-	if err := readFull(s.r, buf, phys); err != nil {
+	if err := readat.Full(s.r, buf, phys); err != nil {
 		return fmt.Errorf("vmdk: %s: reading grain %d (LBA %d) at offset %d: %w", s.name, gi, lba, phys, err)
 	}
 
@@ -92,7 +93,7 @@ func (d *grainDecoder) DecodeUnit(dst []byte, u blockmap.Unit) error {
 			*bp = nb
 		}
 		buf = buf[:need]
-		if err := readFull(s.r, buf[got:], phys+int64(got)); err != nil {
+		if err := readat.Full(s.r, buf[got:], phys+int64(got)); err != nil {
 			return fmt.Errorf("vmdk: %s: reading grain %d (LBA %d) at offset %d: %w", s.name, gi, lba, phys, err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/ovfmount/ovfmount/internal/readat"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
 
@@ -234,18 +235,6 @@ func (h *header) check(name string, size int64) (uint64, error) {
 	return entries, nil
 }
 
-// readFull reads exactly len(p) bytes at off.
-func readFull(r io.ReaderAt, p []byte, off int64) error {
-	n, err := r.ReadAt(p, off)
-	if n == len(p) {
-		return nil
-	}
-	if err == nil || err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return err
-}
-
 // readPadded reads [off, off+len(p)) of a member of the given size and
 // reads zeros where that range passes the end.
 func readPadded(r io.ReaderAt, size int64, p []byte, off int64) error {
@@ -254,5 +243,5 @@ func readPadded(r io.ReaderAt, size int64, p []byte, off int64) error {
 		return nil
 	}
 	n := int(min(int64(len(p)), size-off))
-	return readFull(r, p[:n], off)
+	return readat.Full(r, p[:n], off)
 }
