@@ -1,6 +1,7 @@
 package vdisk
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,10 @@ import (
 type Image interface {
 	// ReadAt reads virtual bytes. It is safe for concurrent use.
 	io.ReaderAt
+	// ReadAtContext is ReadAt that stops waiting when ctx ends (the kernel
+	// interrupted the FUSE read), returning ctx.Err(). ctx also reaches the
+	// reads of the image's sources that are a ContextReaderAt.
+	ReadAtContext(ctx context.Context, p []byte, off int64) (int, error)
 	// Size is the virtual disk size in bytes.
 	Size() int64
 	// Extent returns the longest run of data, or of zeros, that contains
@@ -38,6 +43,12 @@ type Image interface {
 	// without copying them.
 	Segments(off int64, n int) ([]Segment, bool)
 }
+
+// ContextReaderAt is a source whose reads may wait, and give up when their
+// context ends: a member read on a strict-verification mount waits until
+// the member is verified. When a source given to Open (or found by
+// Options.Resolve) is one, the image's reads pass their context to it.
+type ContextReaderAt = blockmap.ContextReaderAt
 
 // Extent is a run of virtual bytes that all hold data, or all read as
 // zeros without being stored.
