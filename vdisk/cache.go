@@ -2,6 +2,8 @@ package vdisk
 
 import (
 	"container/list"
+	"context"
+	"errors"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -17,9 +19,19 @@ const DefaultCacheSize = 64 << 20
 // recently used first out. Concurrent readers of one unit wait for one
 // decode. It also owns the decode workers, so that every image of a mount
 // shares one bound on CPU use. Safe for concurrent use.
+//
+// A reader waits, for a worker slot, for a unit another reader decodes,
+// or for its source, only as long as its context lives. A decode run
+// under a context that ended is abandoned, not failed: whoever waited for
+// it decodes the unit again under its own context.
 type Cache struct {
 	budget int64
 	sem    chan struct{} // a slot per concurrent decode (GOMAXPROCS)
+
+	// aheadCtx is the context of read-ahead decodes; Close cancels it, so
+	// that none stays blocked on a source after the mount is gone.
+	aheadCtx  context.Context
+	aheadStop context.CancelFunc
 
 	// ahead queues units to decode ahead of sequential readers; its
 	// workers take decode slots like readers do, one unit at a time, so a
@@ -64,8 +76,9 @@ func NewCache(size int64, workers int) *Cache {
 	if workers <= 0 {
 		workers = defaultWorkers()
 	}
+	ctx, stop := context.WithCancel(context.Background())
 	return &Cache{budget: size, sem: make(chan struct{}, workers), entries: map[unitKey]*unitEntry{},
-		ahead: make(chan blockmap.Unit, aheadQueue)}
+		ahead: make(chan blockmap.Unit, aheadQueue), aheadCtx: ctx, aheadStop: stop}
 }
 
 var (
@@ -83,36 +96,49 @@ func (c *Cache) Stats() (hits, misses, decodes int64) {
 	return c.hits.Load(), c.misses.Load(), c.decodes.Load()
 }
 
+// errAbandoned is the error of an entry whose decode stopped because the
+// context it ran under ended (its reader was interrupted, or the cache
+// closed). It says nothing about the unit, so a reader that waited for the
+// entry decodes the unit itself instead of failing with it.
+var errAbandoned = errors.New("vdisk: decode abandoned: its reader's context ended")
+
 // acquire returns the unit decoded, decoding it now unless it is cached or
 // another reader is decoding it. The caller must release the entry.
-func (c *Cache) acquire(u blockmap.Unit) (*unitEntry, error) {
+func (c *Cache) acquire(ctx context.Context, u blockmap.Unit) (*unitEntry, error) {
 	key := unitKey{u.Dec, u.ID}
 	c.mu.Lock()
-	if e, found, err := c.joinLocked(key); found {
-		return e, err
+	for {
+		e, found, err := c.joinLocked(ctx, key)
+		if !found {
+			break
+		}
+		if err != errAbandoned {
+			return e, err
+		}
+		c.mu.Lock()
 	}
 	e := &unitEntry{key: key, done: make(chan struct{}), refs: 1}
 	c.entries[key] = e
 	c.mu.Unlock()
 	c.misses.Add(1)
-	c.load(e, u)
-	if e.err != nil {
+	if err := c.load(ctx, e, u); err != nil {
 		c.release(e)
-		return nil, e.err
+		return nil, err
 	}
 	return e, nil
 }
 
 // joinLocked joins the entry for key, if the unit is cached or being
 // decoded: it pins the entry, marks it recently used, unlocks c.mu and
-// waits for the decode. It is called with c.mu held, and leaves it held
+// waits for the decode, or for ctx to end (then it unpins the entry and
+// returns ctx.Err()). It is called with c.mu held, and leaves it held
 // when there is no entry (found false), so that acquire can add one in the
 // same critical section: a lookup and an insert in two would let two
 // readers both decode the unit. When found, a failed decode's entry is
 // released again and its error returned (no hit: the failure is not
-// cached, see decode); otherwise the hit is counted and the caller must
-// release e.
-func (c *Cache) joinLocked(key unitKey) (e *unitEntry, found bool, err error) {
+// cached, see decode; errAbandoned means "decode it yourself"); otherwise
+// the hit is counted and the caller must release e.
+func (c *Cache) joinLocked(ctx context.Context, key unitKey) (e *unitEntry, found bool, err error) {
 	e = c.entries[key]
 	if e == nil {
 		return nil, false, nil
@@ -122,13 +148,30 @@ func (c *Cache) joinLocked(key unitKey) (e *unitEntry, found bool, err error) {
 		c.lru.MoveToFront(e.elem)
 	}
 	c.mu.Unlock()
-	<-e.done
+	if !isDone(e.done) { // a cached unit skips the slower two-way wait
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			c.release(e)
+			return nil, true, ctx.Err()
+		}
+	}
 	if e.err != nil {
 		c.release(e)
 		return nil, true, e.err
 	}
 	c.hits.Add(1)
 	return e, true, nil
+}
+
+// isDone reports whether ch is closed, without waiting.
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // aheadQueue bounds the units waiting to be decoded ahead of readers:
@@ -142,10 +185,18 @@ const aheadQueue = 512
 // pages the kernel keeps anyway; caching them would flush the units that
 // random readers (a running VM) depend on. A unit cached or being decoded
 // is copied from there instead.
-func (c *Cache) decodeInto(u blockmap.Unit, dst []byte) error {
+func (c *Cache) decodeInto(ctx context.Context, u blockmap.Unit, dst []byte) error {
 	key := unitKey{u.Dec, u.ID}
 	c.mu.Lock()
-	if e, found, err := c.joinLocked(key); found {
+	for {
+		e, found, err := c.joinLocked(ctx, key)
+		if !found {
+			break
+		}
+		if err == errAbandoned {
+			c.mu.Lock()
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -155,22 +206,26 @@ func (c *Cache) decodeInto(u blockmap.Unit, dst []byte) error {
 	}
 	c.mu.Unlock()
 	c.misses.Add(1)
-	c.sem <- struct{}{}
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	defer func() { <-c.sem }()
 	c.decodes.Add(1)
-	return safeDecode(u, dst)
+	return safeDecode(ctx, u, dst)
 }
 
 // safeDecode turns a decoder's panic into an error, so a bug in one
 // format fails one read instead of the process (decodes also run on
 // read-ahead goroutines, where nothing else would recover it).
-func safeDecode(u blockmap.Unit, dst []byte) (err error) {
+func safeDecode(ctx context.Context, u blockmap.Unit, dst []byte) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &panicError{r}
 		}
 	}()
-	return u.Dec.DecodeUnit(dst, u)
+	return u.Dec.DecodeUnit(ctx, dst, u)
 }
 
 // prefetch queues u to be decoded in the background unless it is cached or
@@ -195,8 +250,8 @@ func (c *Cache) prefetch(u blockmap.Unit) {
 	}
 }
 
-// Close stops the read-ahead workers. Reads still work afterwards, without
-// read-ahead.
+// Close stops the read-ahead workers, abandoning the decodes they run.
+// Reads still work afterwards, without read-ahead.
 func (c *Cache) Close() {
 	c.aheadOnce.Do(func() {}) // no workers may start after this
 	c.closeOnce.Do(func() {
@@ -204,6 +259,7 @@ func (c *Cache) Close() {
 		c.closed.Store(true)
 		close(c.ahead)
 		c.mu.Unlock()
+		c.aheadStop()
 	})
 }
 
@@ -218,33 +274,44 @@ func (c *Cache) aheadWorker() {
 		e := &unitEntry{key: key, done: make(chan struct{})}
 		c.entries[key] = e
 		c.mu.Unlock()
-		c.load(e, u)
+		c.load(c.aheadCtx, e, u)
 	}
 }
 
-// load decodes e on a worker slot, waiting for one if all are busy.
-func (c *Cache) load(e *unitEntry, u blockmap.Unit) {
-	c.sem <- struct{}{}
+// load decodes e on a worker slot, waiting for one if all are busy, and
+// returns the decode's error, or ctx.Err() when ctx ended first.
+func (c *Cache) load(ctx context.Context, e *unitEntry, u blockmap.Unit) error {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		c.fail(e, errAbandoned)
+		return ctx.Err()
+	}
 	defer func() { <-c.sem }()
-	c.decode(e, u)
+	return c.decode(ctx, e, u)
 }
 
 // decode fills e and publishes it. A failed decode is not cached: the
 // failure may be transient (an I/O error), and readers of a damaged unit
-// get the same error again from the next attempt.
-func (c *Cache) decode(e *unitEntry, u blockmap.Unit) {
+// get the same error again from the next attempt. A decode that failed
+// because ctx ended is abandoned (see errAbandoned): the unit is not
+// damaged, and the readers waiting for it must not fail with another
+// reader's interruption.
+func (c *Cache) decode(ctx context.Context, e *unitEntry, u blockmap.Unit) error {
 	c.decodes.Add(1)
 	buf := getBuf(u.Size)
-	err := safeDecode(u, buf)
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	err := safeDecode(ctx, u, buf)
 	if err != nil {
 		putBuf(buf)
-		e.err = err
-		delete(c.entries, e.key)
-		close(e.done)
-		return
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			c.fail(e, errAbandoned)
+			return ctxErr
+		}
+		c.fail(e, err)
+		return err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	e.data = buf
 	e.elem = c.lru.PushFront(e)
 	c.used += int64(cap(buf))
@@ -252,6 +319,17 @@ func (c *Cache) decode(e *unitEntry, u blockmap.Unit) {
 	for c.used > c.budget && c.lru.Len() > 1 {
 		c.evict(c.lru.Back().Value.(*unitEntry))
 	}
+	return nil
+}
+
+// fail publishes e as failed with err and drops it from the cache, so that
+// the next reader of the unit starts a new decode.
+func (c *Cache) fail(e *unitEntry, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.err = err
+	delete(c.entries, e.key)
+	close(e.done)
 }
 
 // evict drops e from the cache; its buffer is recycled once no reader

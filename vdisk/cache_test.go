@@ -1,6 +1,7 @@
 package vdisk
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -9,15 +10,25 @@ import (
 )
 
 // gateDecoder decodes a unit as bytes of its ID, after waiting for gate
-// when it is set, and fails with err when that is set.
+// (or for ctx to end, as a decoder whose source waits does) when it is
+// set, and fails with err when that is set. Each decode that starts sends
+// on started, when that is set.
 type gateDecoder struct {
-	gate chan struct{}
-	err  error
+	gate    chan struct{}
+	err     error
+	started chan struct{}
 }
 
-func (d *gateDecoder) DecodeUnit(dst []byte, u blockmap.Unit) error {
+func (d *gateDecoder) DecodeUnit(ctx context.Context, dst []byte, u blockmap.Unit) error {
+	if d.started != nil {
+		d.started <- struct{}{}
+	}
 	if d.gate != nil {
-		<-d.gate
+		select {
+		case <-d.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	if d.err != nil {
 		return d.err
@@ -62,7 +73,7 @@ func TestCacheJoinsDecodeInFlight(t *testing.T) {
 				u := blockmap.Unit{Dec: dec, ID: 7, Size: 4096}
 				first := make(chan error, 1)
 				go func() {
-					e, err := c.acquire(u)
+					e, err := c.acquire(context.Background(), u)
 					if err == nil {
 						c.release(e)
 					}
@@ -73,10 +84,10 @@ func TestCacheJoinsDecodeInFlight(t *testing.T) {
 				dst := make([]byte, u.Size)
 				go func() {
 					if via == "decodeInto" {
-						joined <- c.decodeInto(u, dst)
+						joined <- c.decodeInto(context.Background(), u, dst)
 						return
 					}
-					e, err := c.acquire(u)
+					e, err := c.acquire(context.Background(), u)
 					if err == nil {
 						copy(dst, e.data)
 						c.release(e)
@@ -110,12 +121,39 @@ func TestCacheJoinsDecodeInFlight(t *testing.T) {
 	}
 }
 
+// Close abandons the read-ahead decodes in flight, and a reader that was
+// waiting for one decodes the unit itself.
+func TestCacheCloseAbandonsReadAhead(t *testing.T) {
+	dec := &gateDecoder{gate: make(chan struct{}), started: make(chan struct{}, 4)}
+	c := NewCache(1<<20, 2)
+	u := blockmap.Unit{Dec: dec, ID: 9, Size: 4096}
+	c.prefetch(u)
+	await(t, dec.started, "the read-ahead decode starting")
+	got := make(chan error, 1)
+	dst := make([]byte, u.Size)
+	go func() {
+		e, err := c.acquire(context.Background(), u)
+		if err == nil {
+			copy(dst, e.data)
+			c.release(e)
+		}
+		got <- err
+	}()
+	waitRefs(t, c, u, 1)
+	c.Close()
+	await(t, dec.started, "the reader decoding the unit itself")
+	close(dec.gate)
+	if err := await(t, got, "the reader's acquire"); err != nil || dst[0] != 9 {
+		t.Fatalf("acquire after the read-ahead was abandoned: %v, byte %d; want the unit", err, dst[0])
+	}
+}
+
 // BenchmarkCacheHit measures the path a read of a cached unit takes.
 func BenchmarkCacheHit(b *testing.B) {
 	c := NewCache(1<<20, 1)
 	u := blockmap.Unit{Dec: &gateDecoder{}, ID: 1, Size: 4096}
 	dst := make([]byte, u.Size)
-	e, err := c.acquire(u)
+	e, err := c.acquire(context.Background(), u)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -123,14 +161,14 @@ func BenchmarkCacheHit(b *testing.B) {
 	b.Run("acquire", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			e, _ := c.acquire(u)
+			e, _ := c.acquire(context.Background(), u)
 			c.release(e)
 		}
 	})
 	b.Run("decodeInto", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			c.decodeInto(u, dst)
+			c.decodeInto(context.Background(), u, dst)
 		}
 	})
 }

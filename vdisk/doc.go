@@ -25,4 +25,13 @@
 //     slowing other readers;
 //   - holes and zero runs are served without I/O, and stored runs that are
 //     contiguous in the image are read with one ReadAt.
+//
+// # Interrupted reads
+//
+// [Image.ReadAtContext] carries the reader's context down: a read stops
+// waiting, with the context's error, when the context ends while it waits
+// for a worker, for a unit another reader decodes, or for a source that is
+// a [ContextReaderAt] (a member on a strict-verification mount waits until
+// it is verified). A decode abandoned that way is not a failure of the
+// unit: the next reader, or one already waiting for it, decodes it again.
 package vdisk

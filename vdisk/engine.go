@@ -1,6 +1,7 @@
 package vdisk
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -51,19 +52,37 @@ func (im *image) mapRun(off int64) (r blockmap.Run, err error) {
 	return r, r.Check(off, im.size)
 }
 
-// ReadAt reads virtual bytes. The runs the request covers are mapped
-// first; then every compressed unit not yet cached is decoded in parallel
-// while stored runs are read (contiguous ones with a single ReadAt) and
-// holes cleared; then the units are copied out.
+// ReadAt reads virtual bytes; it is ReadAtContext with a context that
+// never ends.
 func (im *image) ReadAt(p []byte, off int64) (int, error) {
+	return im.ReadAtContext(context.Background(), p, off)
+}
+
+// ReadAtContext reads virtual bytes. The runs the request covers are
+// mapped first; then every compressed unit not yet cached is decoded in
+// parallel while stored runs are read (contiguous ones with a single
+// ReadAt) and holes cleared; then the units are copied out. When ctx ends
+// while the read waits (for a worker, for a unit another reader decodes,
+// for a source that is a ContextReaderAt), it returns ctx.Err() and
+// leaves p undefined.
+func (im *image) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, errors.New("vdisk: negative offset")
 	}
 	if off >= im.size {
 		return 0, io.EOF
 	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	n := int(min(int64(len(p)), im.size-off))
-	if err := im.read(p[:n], off); err != nil {
+	if err := im.read(ctx, p[:n], off); err != nil {
+		// A source or decoder may wrap the context's error, or fail
+		// otherwise once interrupted; the caller wants to know it was
+		// interrupted.
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return 0, ctxErr
+		}
 		return 0, err
 	}
 	im.ra.observe(im, off, int64(n))
@@ -126,7 +145,7 @@ type piece struct {
 	run blockmap.Run
 }
 
-func (im *image) read(p []byte, off int64) error {
+func (im *image) read(ctx context.Context, p []byte, off int64) error {
 	var pieces []piece
 	var units []unitRead
 	end := off + int64(len(p))
@@ -161,12 +180,12 @@ func (im *image) read(p []byte, off int64) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			units[i].load(im.cache, p, off)
+			units[i].load(ctx, im.cache, p, off)
 		}()
 	}
-	storedErr := im.readStored(p, off, pieces)
+	storedErr := im.readStored(ctx, p, off, pieces)
 	if last := len(units) - 1; last >= 0 {
-		units[last].load(im.cache, p, off)
+		units[last].load(ctx, im.cache, p, off)
 	}
 	wg.Wait()
 	defer func() {
@@ -209,17 +228,17 @@ type unitRead struct {
 	err     error
 }
 
-func (ur *unitRead) load(c *Cache, p []byte, off int64) {
+func (ur *unitRead) load(ctx context.Context, c *Cache, p []byte, off int64) {
 	if ur.direct {
-		ur.err = c.decodeInto(ur.u, p[ur.u.Off-off:][:ur.u.Size])
+		ur.err = c.decodeInto(ctx, ur.u, p[ur.u.Off-off:][:ur.u.Size])
 		return
 	}
-	ur.e, ur.err = c.acquire(ur.u)
+	ur.e, ur.err = c.acquire(ctx, ur.u)
 }
 
 // readStored clears the holes and reads the stored pieces of p, joining
 // pieces that are contiguous in one source into a single ReadAt.
-func (im *image) readStored(p []byte, off int64, pieces []piece) error {
+func (im *image) readStored(ctx context.Context, p []byte, off int64, pieces []piece) error {
 	for i := 0; i < len(pieces); {
 		pc := pieces[i]
 		dst := p[pc.pos-off:][:pc.len]
@@ -241,7 +260,7 @@ func (im *image) readStored(p []byte, off int64, pieces []piece) error {
 			}
 			length += q.len
 		}
-		if err := blockmap.ReadStored(pc.run.Src, p[pc.pos-off:][:length], phys); err != nil {
+		if err := blockmap.ReadStored(ctx, pc.run.Src, p[pc.pos-off:][:length], phys); err != nil {
 			return fmt.Errorf("vdisk: reading %d bytes at image offset %d: %w", length, phys, err)
 		}
 		i = j

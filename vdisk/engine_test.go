@@ -2,6 +2,7 @@ package vdisk
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -82,7 +83,7 @@ func (s *synth) Map(off int64) (blockmap.Run, error) {
 	return r, nil
 }
 
-func (d *synthDecoder) DecodeUnit(dst []byte, u blockmap.Unit) error {
+func (d *synthDecoder) DecodeUnit(ctx context.Context, dst []byte, u blockmap.Unit) error {
 	d.calls.Add(1)
 	i := u.Off / d.s.unit
 	if d.failAt.Load() == i+1 {
@@ -212,13 +213,13 @@ func TestCacheEvictionKeepsPinnedBuffers(t *testing.T) {
 	}
 	c := NewCache(64<<10, 2)
 	u0, _ := s.Map(0)
-	e, err := c.acquire(u0.Unit)
+	e, err := c.acquire(context.Background(), u0.Unit)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := int64(1); i < 20; i++ { // push unit 0 out
 		u, _ := s.Map(i * s.unit)
-		e2, err := c.acquire(u.Unit)
+		e2, err := c.acquire(context.Background(), u.Unit)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,9 +1,11 @@
 package vdisk
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 	"github.com/ovfmount/ovfmount/vdisk/qcow2"
@@ -16,6 +18,10 @@ import (
 type Image interface {
 	// ReadAt reads virtual bytes. It is safe for concurrent use.
 	io.ReaderAt
+	// ReadAtContext is ReadAt that stops waiting when ctx ends (the kernel
+	// interrupted the FUSE read), returning ctx.Err(). ctx also reaches the
+	// reads of the image's sources that are a ContextReaderAt.
+	ReadAtContext(ctx context.Context, p []byte, off int64) (int, error)
 	// Size is the virtual disk size in bytes.
 	Size() int64
 	// Extent returns the longest run of data, or of zeros, that contains
@@ -38,6 +44,12 @@ type Image interface {
 	// without copying them.
 	Segments(off int64, n int) ([]Segment, bool)
 }
+
+// ContextReaderAt is a source whose reads may wait, and give up when their
+// context ends: a member read on a strict-verification mount waits until
+// the member is verified. When a source given to Open (or found by
+// Options.Resolve) is one, the image's reads pass their context to it.
+type ContextReaderAt = blockmap.ContextReaderAt
 
 // Extent is a run of virtual bytes that all hold data, or all read as
 // zeros without being stored.
@@ -100,7 +112,8 @@ type Options struct {
 	Cache *Cache
 	// Raw opens r as a raw disk when no format matches, instead of
 	// failing with ErrNotDisk. Use it for files a descriptor says are
-	// disks.
+	// disks. Like qemu, a raw disk is the file padded with zeros to a
+	// whole number of 512-byte sectors.
 	Raw bool
 }
 
@@ -136,20 +149,43 @@ func openMapper(r io.ReaderAt, size int64, opts Options) (formatMapper, error) {
 		return vhd.Open(r, size, vhd.Options{Name: opts.Name})
 	}
 	if opts.Raw {
-		return &rawMapper{r: r, size: size}, nil
+		return newRawMapper(r, size), nil
 	}
 	return nil, fmt.Errorf("vdisk: %s: %w", opts.Name, ErrNotDisk)
 }
 
-// rawMapper is a raw disk: the file is the disk.
+// rawSector is the unit qemu sizes a raw file in.
+const rawSector = 512
+
+// rawMapper is a raw disk: the file is the disk, padded with zeros to a
+// whole sector. qemu sees a raw file's size rounded up to 512 bytes
+// (qemu-img info gives 512 for a 4-byte file, 1024 for 513 or 1000 bytes),
+// `qemu-img convert -O raw` writes the file's bytes and then zeros to that
+// size, and qemu-img map calls the padding zeros, not data. The view is
+// what convert writes, so it does the same.
 type rawMapper struct {
-	r    io.ReaderAt
-	size int64
+	r      io.ReaderAt
+	stored int64 // the file's bytes
+	size   int64 // stored rounded up to a sector
+	warn   []string
+}
+
+func newRawMapper(r io.ReaderAt, stored int64) *rawMapper {
+	m := &rawMapper{r: r, stored: stored, size: stored}
+	if rem := stored % rawSector; rem > 0 && stored <= math.MaxInt64-rawSector {
+		m.size = stored + rawSector - rem
+		m.warn = []string{fmt.Sprintf("raw: the file is %d bytes, not a whole number of %d-byte sectors; the disk is %d bytes, the last %d zeros, as qemu reads it",
+			stored, rawSector, m.size, m.size-stored)}
+	}
+	return m
 }
 
 func (m *rawMapper) Size() int64        { return m.size }
 func (m *rawMapper) Format() string     { return "raw" }
-func (m *rawMapper) Warnings() []string { return nil }
+func (m *rawMapper) Warnings() []string { return m.warn }
 func (m *rawMapper) Map(off int64) (blockmap.Run, error) {
-	return blockmap.Run{Off: 0, Len: m.size, Kind: blockmap.Stored, Src: m.r, Phys: 0}, nil
+	if off < m.stored {
+		return blockmap.Run{Off: 0, Len: m.stored, Kind: blockmap.Stored, Src: m.r, Phys: 0}, nil
+	}
+	return blockmap.Run{Off: m.stored, Len: m.size - m.stored, Kind: blockmap.Zero}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 
 	"github.com/klauspost/compress/zlib"
+	"github.com/ovfmount/ovfmount/internal/readat"
 )
 
 const (
@@ -76,7 +77,7 @@ func Write(w io.Writer, disk io.ReaderAt, size int64) error {
 			}
 			off := int64(g * grainBytes)
 			n := min(int64(grainBytes), size-off)
-			if err := readFull(disk, buf[:n], off); err != nil {
+			if err := readat.Full(disk, buf[:n], off); err != nil {
 				return fmt.Errorf("vmdkwriter: reading the disk at %d: %w", off, err)
 			}
 			if bytes.Equal(buf[:n], zeroGrain[:n]) {
@@ -221,15 +222,3 @@ func u32s(v []uint32) []byte {
 }
 
 var zeroGrain [grainBytes]byte
-
-// readFull reads exactly len(p) bytes at off.
-func readFull(r io.ReaderAt, p []byte, off int64) error {
-	n, err := r.ReadAt(p, off)
-	if n == len(p) {
-		return nil
-	}
-	if err == nil || err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return err
-}

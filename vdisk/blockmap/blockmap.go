@@ -14,6 +14,7 @@
 package blockmap
 
 import (
+	"context"
 	"errors"
 	"io"
 )
@@ -89,8 +90,10 @@ type Decoder interface {
 	// DecodeUnit fills dst, whose length is u.Size, with the decoded unit.
 	// It must fail, never return garbage, when the record is damaged:
 	// wrong framing, short output, or more output than u.Size where the
-	// format forbids it.
-	DecodeUnit(dst []byte, u Unit) error
+	// format forbids it. It reads the record with ReadAtContext (or
+	// through WithContext) under ctx, the context of the read that wants
+	// the unit, so that an interrupted read stops waiting for its source.
+	DecodeUnit(ctx context.Context, dst []byte, u Unit) error
 }
 
 // Mapper is what a format exposes. It must be safe for concurrent use.
@@ -147,7 +150,7 @@ func ReadAt(m Mapper, p []byte, off int64) (int, error) {
 		case Hole, Zero:
 			clear(dst)
 		case Stored:
-			if err := ReadStored(r.Src, dst, r.Phys+(pos-r.Off)); err != nil {
+			if err := ReadStored(context.Background(), r.Src, dst, r.Phys+(pos-r.Off)); err != nil {
 				return done, err
 			}
 		case Compressed:
@@ -155,7 +158,7 @@ func ReadAt(m Mapper, p []byte, off int64) (int, error) {
 				unitBuf = make([]byte, r.Unit.Size)
 			}
 			ub := unitBuf[:r.Unit.Size]
-			if err := r.Unit.Dec.DecodeUnit(ub, r.Unit); err != nil {
+			if err := r.Unit.Dec.DecodeUnit(context.Background(), ub, r.Unit); err != nil {
 				return done, err
 			}
 			copy(dst, ub[pos-r.Unit.Off:])
@@ -190,14 +193,54 @@ func (r Run) check(pos, size int64) error {
 // size. The shared read path calls it on every run.
 func (r Run) Check(pos, size int64) error { return r.check(pos, size) }
 
-// ReadStored fills dst from src at off. Bytes past the end of src read as
-// zeros (qemu does the same for a short last cluster); any other error is
-// returned.
-func ReadStored(src io.ReaderAt, dst []byte, off int64) error {
-	n, err := src.ReadAt(dst, off)
+// ReadStored fills dst from src at off, under ctx (see ReadAtContext).
+// Bytes past the end of src read as zeros (qemu does the same for a short
+// last cluster); any other error is returned.
+func ReadStored(ctx context.Context, src io.ReaderAt, dst []byte, off int64) error {
+	n, err := ReadAtContext(ctx, src, dst, off)
 	if err == io.EOF || (err == nil && n < len(dst)) {
 		clear(dst[n:])
 		return nil
 	}
 	return err
+}
+
+// ContextReaderAt is a source whose reads may wait, and give up when their
+// context ends: on a strict-verification mount a member's bytes are served
+// only once the member is verified, and a remote file's once they are
+// fetched. The kernel cancels an interrupted FUSE read's context, and the
+// read must then return at once instead of hanging until the wait is over.
+type ContextReaderAt interface {
+	ReadAtContext(ctx context.Context, p []byte, off int64) (int, error)
+}
+
+// ReadAtContext reads from src under ctx: through src's ReadAtContext when
+// src is a ContextReaderAt, else through its ReadAt, which cannot be
+// interrupted, once ctx is checked. Every read of a source on behalf of a
+// reader (stored runs, compressed records) goes through it; metadata that
+// a format reads when it opens an image needs no context.
+func ReadAtContext(ctx context.Context, src io.ReaderAt, p []byte, off int64) (int, error) {
+	if cr, ok := src.(ContextReaderAt); ok {
+		return cr.ReadAtContext(ctx, p, off)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return src.ReadAt(p, off)
+}
+
+// WithContext binds src's reads to ctx, for code written against
+// io.ReaderAt (such as a read-exactly helper). The result is meant to live
+// as long as one read.
+func WithContext(ctx context.Context, src io.ReaderAt) io.ReaderAt {
+	return ctxReaderAt{ctx, src}
+}
+
+type ctxReaderAt struct {
+	ctx context.Context
+	src io.ReaderAt
+}
+
+func (r ctxReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	return ReadAtContext(r.ctx, r.src, p, off)
 }

@@ -2,6 +2,7 @@ package qcow2
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -147,12 +148,12 @@ type cachedDecoder struct {
 	dec blockmap.Decoder
 }
 
-func (d *cachedDecoder) DecodeUnit(dst []byte, u blockmap.Unit) error {
+func (d *cachedDecoder) DecodeUnit(ctx context.Context, dst []byte, u blockmap.Unit) error {
 	if b, ok := d.m.units[u.ID]; ok {
 		copy(dst, b)
 		return nil
 	}
-	if err := d.dec.DecodeUnit(dst, u); err != nil {
+	if err := d.dec.DecodeUnit(ctx, dst, u); err != nil {
 		return err
 	}
 	if len(d.m.units) >= 8 {

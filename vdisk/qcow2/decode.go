@@ -1,6 +1,7 @@
 package qcow2
 
 import (
+	"context"
 	"fmt"
 	"sync"
 
@@ -27,12 +28,12 @@ func getSpan(n int) *[]byte {
 	return &b
 }
 
-// DecodeUnit reads the record with one bounded ReadAt and decodes exactly
+// DecodeUnit reads the record with one bounded read and decodes exactly
 // one cluster. Like qemu, it accepts a deflate stream that still holds data
 // once the cluster is full (records are sector-granular, so the span
 // carries the next record's head), but fails on short output and on a zstd
 // frame that declares more than a cluster.
-func (d *decoder) DecodeUnit(dst []byte, u blockmap.Unit) error {
+func (d *decoder) DecodeUnit(ctx context.Context, dst []byte, u blockmap.Unit) error {
 	img := d.img
 	cs := img.clusterSize
 	if int64(len(dst)) != cs || int64(u.Size) != cs {
@@ -46,7 +47,7 @@ func (d *decoder) DecodeUnit(dst []byte, u blockmap.Unit) error {
 	bp := getSpan(int(u.Span))
 	defer spanPool.Put(bp)
 	src := *bp
-	if _, err := img.src.ReadAt(src, u.Phys); err != nil {
+	if _, err := blockmap.ReadAtContext(ctx, img.src, src, u.Phys); err != nil {
 		return fmt.Errorf("qcow2: %s: reading compressed cluster %d (virtual offset %d) at host offset %d (%d bytes): %w",
 			img.name, c, u.Off, u.Phys, u.Span, err)
 	}

@@ -3,10 +3,12 @@ package vhd
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
 
+	"github.com/ovfmount/ovfmount/internal/readat"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
 
@@ -226,12 +228,13 @@ func virtualSize(f *footer) (size int64, warn []string, err error) {
 // readFull reads exactly len(p) bytes at off. The caller has checked that
 // they lie inside the image, so a short read means the source shrank or lied.
 func readFull(r io.ReaderAt, p []byte, off int64, what string) error {
-	n, err := r.ReadAt(p, off)
-	if n == len(p) {
-		return nil
+	err := readat.Full(r, p, off)
+	var short *readat.ShortError
+	if errors.As(err, &short) {
+		return fmt.Errorf("reading %s at %d: got %d of %d bytes: %w", what, off, short.Got, short.Want, blockmap.ErrCorrupt)
 	}
-	if err == nil || err == io.EOF {
-		return fmt.Errorf("reading %s at %d: got %d of %d bytes: %w", what, off, n, len(p), blockmap.ErrCorrupt)
+	if err != nil {
+		return fmt.Errorf("reading %s at %d: %w", what, off, err)
 	}
-	return fmt.Errorf("reading %s at %d: %w", what, off, err)
+	return nil
 }

@@ -133,7 +133,7 @@ func TestHostileOpen(t *testing.T) {
 					{"W2ru", utf16le(`.\base-disk.vhd`)},
 					{"MacX", []byte("file://localhost/Users/x/base-disk.vhd")},
 				}})
-		}, blockmap.ErrUnsupported, `parent "base-disk.vhd" (parent locators: "W2ku" "C:\\VMs\\base-disk.vhd", "W2ru" ".\\base-disk.vhd", "MacX" "file://localhost/Users/x/base-disk.vhd")`},
+		}, blockmap.ErrUnsupported, `parent "base-disk.vhd" (parent locators: "W2ku" "C:\VMs\base-disk.vhd", "W2ru" ".\base-disk.vhd", "MacX" "file://localhost/Users/x/base-disk.vhd")`},
 		{"differencing with hostile locators", func() []byte {
 			b := build(spec{data: bytes.Repeat([]byte{1}, hBS), diskType: diskDiffer, blockSize: hBS, parent: "p\u202e.vhd",
 				locators: []locator{{"W2ku", utf16le("x")}, {"W2ru", utf16le("y")}, {"MacX", []byte("z")}}})
@@ -161,6 +161,25 @@ func TestHostileOpen(t *testing.T) {
 				t.Errorf("Open allocated %d bytes", alloc)
 			}
 		})
+	}
+}
+
+// TestQuotePath: a parent path is shown as written, backslashes and all,
+// while what could garble or disguise a log line is still escaped.
+func TestQuotePath(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`C:\VMs\base-disk.vhd`, `"C:\VMs\base-disk.vhd"`},
+		{`\\server\share\disk.vhd`, `"\\server\share\disk.vhd"`},
+		{"café/disk.vhd", `"café/disk.vhd"`},
+		{`say "hi".vhd`, `"say \"hi\".vhd"`},
+		{"two\nlines\x00", `"two\nlines\x00"`},
+		{"p\u202e.vhd", `"p\u202e.vhd"`},
+		{"bad\xffutf8", `"bad\xffutf8"`},
+		{"", `""`},
+	} {
+		if got := quotePath(tc.in); got != tc.want {
+			t.Errorf("quotePath(%q) = %s, want %s", tc.in, got, tc.want)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 
+	"github.com/ovfmount/ovfmount/internal/readat"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
 
@@ -79,14 +80,7 @@ func readAt(r io.ReaderAt, size int64, p []byte, off int64) error {
 	if pastEnd(len(p), off, size) {
 		return &pastEndError{int64(len(p)), off, size}
 	}
-	n, err := r.ReadAt(p, off)
-	if n == len(p) {
-		return nil
-	}
-	if err == nil || err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return err
+	return readat.Full(r, p, off)
 }
 
 func corrupt(name, format string, args ...any) error {

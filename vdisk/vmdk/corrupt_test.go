@@ -5,10 +5,13 @@ import (
 	"compress/zlib"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"math/rand"
 	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/ovfmount/ovfmount/internal/vmdkwriter"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
 
@@ -53,6 +56,7 @@ func replaceGrain(b built, i int, lba uint64, data []byte) []byte {
 
 func TestCorrupt(t *testing.T) {
 	bs := bases()
+	ae := bs["atEnd"]
 	for _, tc := range []struct {
 		name   string
 		base   string
@@ -88,6 +92,11 @@ func TestCorrupt(t *testing.T) {
 		{"footer defers again", "atEnd", func(b built) []byte { return put64(b.file, b.footerAt+56, gdAtEnd) }, false, blockmap.ErrCorrupt, "also says"},
 		{"EOS marker not zero", "atEnd", func(b built) []byte { return put32(b.file, b.footerAt+512, 9) }, false, blockmap.ErrCorrupt, "end-of-stream"},
 		{"no room for a footer", "atEnd", func(b built) []byte { return b.file[:1024] }, false, blockmap.ErrCorrupt, "cannot hold"},
+		{"stream cut short", "atEnd", func(b built) []byte { return b.file[:b.grainAt[6]+700] }, false, blockmap.ErrCorrupt,
+			"truncated: a streamOptimized image whose grain directory is at the end must end with a footer marker"},
+		{"end-of-stream marker cut off", "atEnd", func(b built) []byte { return b.file[:len(b.file)-512] }, false, blockmap.ErrCorrupt,
+			"truncated: a streamOptimized image whose grain directory is at the end must end with a footer marker, the footer and an end-of-stream marker, " +
+				"but the last 1536 bytes (from offset " + fmt.Sprint(ae.footerAt-1024) + "; the file is " + fmt.Sprint(ae.footerAt+512) + " bytes) hold grain or table data, then a footer marker, then a KDMV header"},
 		{"footer version 9", "atEnd", func(b built) []byte { return put32(b.file, b.footerAt+4, 9) }, false, blockmap.ErrUnsupported, "version 9"},
 
 		// Grain directory and tables.
@@ -160,6 +169,46 @@ func TestCorrupt(t *testing.T) {
 			if alloc := ms.TotalAlloc - before; alloc > 8<<20 {
 				t.Fatalf("allocated %d bytes on a corrupt image", alloc)
 			}
+		})
+	}
+}
+
+// TestTruncatedStream cuts short a stream in the ovftool layout (grain
+// directory at the end), as an interrupted download or export leaves it:
+// the error says the image is truncated and what its end holds instead.
+func TestTruncatedStream(t *testing.T) {
+	data := make([]byte, 1<<20)
+	rand.New(rand.NewSource(3)).Read(data[:len(data)/2]) // the second half is a hole
+	var file bytes.Buffer
+	if err := vmdkwriter.Write(&file, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	whole := file.Bytes()
+	if _, err := Open(bytes.NewReader(whole), int64(len(whole)), Options{Name: "disk1.vmdk"}); err != nil {
+		t.Fatalf("the whole stream: %v", err)
+	}
+	const want = "vmdk: disk1.vmdk: truncated: a streamOptimized image whose grain directory is at the end must end with " +
+		"a footer marker, the footer and an end-of-stream marker, but the last 1536 bytes"
+	for _, tc := range []struct {
+		name string
+		size int
+		hold string
+	}{
+		{"inside the grains", len(whole)/3/512*512 + 77, "(from offset %d; the file is %d bytes, padded with zeros to a whole sector as qemu reads it) hold grain or table data"},
+		{"on a sector boundary", len(whole) / 3 / 512 * 512, "(from offset %d; the file is %d bytes) hold grain or table data"},
+		// The end of the last grain table (entries of the hole), the
+		// directory's marker and the directory.
+		{"before the footer marker", len(whole) - 1536, "(from offset %d; the file is %d bytes) hold zeros, then a grain directory marker, then grain or table data"},
+		{"before the end-of-stream marker", len(whole) - 512, "(from offset %d; the file is %d bytes) hold grain or table data, then a footer marker, then a KDMV header"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cut := whole[:tc.size]
+			_, err := Open(bytes.NewReader(cut), int64(len(cut)), Options{Name: "disk1.vmdk"})
+			at := (len(cut)+511)/512*512 - 1536
+			if full := want + " " + fmt.Sprintf(tc.hold, at, len(cut)) + ": "; err == nil || !errors.Is(err, blockmap.ErrCorrupt) || !strings.HasPrefix(err.Error(), full) {
+				t.Fatalf("Open = %v\nwant ErrCorrupt starting %q", err, full)
+			}
+			t.Logf("Open: %v", err)
 		})
 	}
 }

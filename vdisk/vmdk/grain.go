@@ -1,11 +1,13 @@
 package vmdk
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
 
+	"github.com/ovfmount/ovfmount/internal/readat"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 	"github.com/ovfmount/ovfmount/vdisk/codec"
 )
@@ -36,7 +38,7 @@ func (s *sparse) firstRead() int64 {
 // DecodeUnit inflates the grain u into dst (one whole grain). The record's
 // framing is checked first: the marker's LBA must be the grain's, and its
 // size must fit in the member and in qemu's two-grain bound.
-func (d *grainDecoder) DecodeUnit(dst []byte, u blockmap.Unit) error {
+func (d *grainDecoder) DecodeUnit(ctx context.Context, dst []byte, u blockmap.Unit) error {
 	s := d.sp
 	rel := u.Off - d.base
 	if int64(len(dst)) != s.grain || rel < 0 || rel >= s.size || rel%s.grain != 0 || u.Phys <= 0 || u.Phys >= s.rsize {
@@ -54,10 +56,11 @@ func (d *grainDecoder) DecodeUnit(dst []byte, u blockmap.Unit) error {
 	if avail < hl {
 		return fail("record header runs past the end of the member (%d bytes)", s.rsize)
 	}
+	src := blockmap.WithContext(ctx, s.r)
 	bp := getRecordBuf(int(min(avail, s.firstRead())))
 	defer recordPool.Put(bp)
 	buf := *bp
-	if err := readFull(s.r, buf, phys); err != nil {
+	if err := readat.Full(src, buf, phys); err != nil {
 		return fmt.Errorf("vmdk: %s: reading grain %d (LBA %d) at offset %d: %w", s.name, gi, lba, phys, err)
 	}
 
@@ -92,7 +95,7 @@ func (d *grainDecoder) DecodeUnit(dst []byte, u blockmap.Unit) error {
 			*bp = nb
 		}
 		buf = buf[:need]
-		if err := readFull(s.r, buf[got:], phys+int64(got)); err != nil {
+		if err := readat.Full(src, buf[got:], phys+int64(got)); err != nil {
 			return fmt.Errorf("vmdk: %s: reading grain %d (LBA %d) at offset %d: %w", s.name, gi, lba, phys, err)
 		}
 	}

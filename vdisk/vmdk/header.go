@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"strings"
 
+	"github.com/ovfmount/ovfmount/internal/readat"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
 
@@ -161,16 +163,68 @@ func readFooter(r io.ReaderAt, size int64, name string) (header, error) {
 	}
 	le := binary.LittleEndian
 	marker, foot, eos := b[:sectorSize], b[sectorSize:2*sectorSize], b[2*sectorSize:]
+	markerOK := le.Uint32(marker[8:]) == 0 && le.Uint32(marker[12:]) == markerFooter
+	footOK := bytes.HasPrefix(foot, magicKDMV)
+	eosOK := le.Uint64(eos) == 0 && le.Uint32(eos[8:]) == 0 && le.Uint32(eos[12:]) == markerEOS
 	switch {
-	case le.Uint32(marker[8:]) != 0 || le.Uint32(marker[12:]) != markerFooter:
+	case !markerOK && !(footOK && eosOK):
+		// Nothing of the stream's closing sectors is where it belongs:
+		// the file was cut short (an interrupted download or export),
+		// which is what a user needs to hear, rather than which field
+		// of which marker is wrong.
+		ends := ""
+		if size%sectorSize != 0 {
+			ends = ", padded with zeros to a whole sector as qemu reads it"
+		}
+		return header{}, fmt.Errorf("vmdk: %s: truncated: a streamOptimized image whose grain directory is at the end must end with a footer marker, "+
+			"the footer and an end-of-stream marker, but the last %d bytes (from offset %d; the file is %d bytes%s) hold %s: %w",
+			name, len(b), at, size, ends, describeSectors(b[:]), blockmap.ErrCorrupt)
+	case !markerOK:
 		return header{}, fmt.Errorf("vmdk: %s: no footer marker at offset %d (size %d, type %d): %w",
 			name, at, le.Uint32(marker[8:]), le.Uint32(marker[12:]), blockmap.ErrCorrupt)
-	case !bytes.HasPrefix(foot, magicKDMV):
+	case !footOK:
 		return header{}, fmt.Errorf("vmdk: %s: footer at offset %d has magic %q, want KDMV: %w", name, at+sectorSize, foot[:4], blockmap.ErrCorrupt)
-	case le.Uint64(eos) != 0 || le.Uint32(eos[8:]) != 0 || le.Uint32(eos[12:]) != markerEOS:
+	case !eosOK:
 		return header{}, fmt.Errorf("vmdk: %s: no end-of-stream marker at offset %d: %w", name, at+2*sectorSize, blockmap.ErrCorrupt)
 	}
 	return parseKDMV(foot), nil
+}
+
+// describeSectors says what sectors of a stream hold, in order, merging
+// neighbours alike: "grain or table data, then a footer marker, then a KDMV
+// header". An end-of-stream marker is a sector of zeros, and reads as one.
+func describeSectors(b []byte) string {
+	var parts []string
+	for off := 0; off+sectorSize <= len(b); off += sectorSize {
+		d := describeSector(b[off : off+sectorSize])
+		if len(parts) == 0 || parts[len(parts)-1] != d {
+			parts = append(parts, d)
+		}
+	}
+	return strings.Join(parts, ", then ")
+}
+
+func describeSector(s []byte) string {
+	le := binary.LittleEndian
+	typ := le.Uint32(s[12:])
+	switch {
+	case isZero(s):
+		return "zeros"
+	case bytes.HasPrefix(s, magicKDMV):
+		return "a KDMV header"
+	case le.Uint32(s[8:]) == 0 && typ >= markerGT && typ <= markerFooter && isZero(s[16:]):
+		return "a " + markerName(typ) + " marker"
+	}
+	return "grain or table data"
+}
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // check applies qemu's open-time checks and this package's bounds, and
@@ -234,18 +288,6 @@ func (h *header) check(name string, size int64) (uint64, error) {
 	return entries, nil
 }
 
-// readFull reads exactly len(p) bytes at off.
-func readFull(r io.ReaderAt, p []byte, off int64) error {
-	n, err := r.ReadAt(p, off)
-	if n == len(p) {
-		return nil
-	}
-	if err == nil || err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return err
-}
-
 // readPadded reads [off, off+len(p)) of a member of the given size and
 // reads zeros where that range passes the end.
 func readPadded(r io.ReaderAt, size int64, p []byte, off int64) error {
@@ -254,5 +296,5 @@ func readPadded(r io.ReaderAt, size int64, p []byte, off int64) error {
 		return nil
 	}
 	n := int(min(int64(len(p)), size-off))
-	return readFull(r, p[:n], off)
+	return readat.Full(r, p[:n], off)
 }

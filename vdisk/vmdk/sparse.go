@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/ovfmount/ovfmount/internal/readat"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
 
@@ -62,7 +63,7 @@ func newSparse(r io.ReaderAt, size int64, h header, name string) (*sparse, error
 	// check has bounded entries*4 by the member's size.
 	raw := make([]byte, entries*4)
 	gdAt := int64(h.gdOffset) * sectorSize
-	if err := readFull(r, raw, gdAt); err != nil {
+	if err := readat.Full(r, raw, gdAt); err != nil {
 		return nil, fmt.Errorf("vmdk: %s: reading the grain directory (%d entries at offset %d): %w", name, entries, gdAt, err)
 	}
 	s.gd = make([]uint32, entries)
@@ -194,7 +195,7 @@ func (s *sparse) table(ti int64) ([]uint32, error) {
 	}
 	raw := make([]byte, s.gtes*4)
 	at := int64(s.gd[ti]) * sectorSize
-	if err := readFull(s.r, raw, at); err != nil {
+	if err := readat.Full(s.r, raw, at); err != nil {
 		return nil, fmt.Errorf("vmdk: %s: reading grain table %d at offset %d: %w", s.name, ti, at, err)
 	}
 	gt := make([]uint32, s.gtes)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/ovfmount/ovfmount/internal/readat"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
 
@@ -89,7 +90,7 @@ func Open(r io.ReaderAt, size int64, opts Options) (*Image, error) {
 			name, size, maxDescriptor, blockmap.ErrCorrupt)
 	}
 	text := make([]byte, size)
-	if err := readFull(r, text, 0); err != nil {
+	if err := readat.Full(r, text, 0); err != nil {
 		return nil, fmt.Errorf("vmdk: %s: reading the descriptor: %w", name, err)
 	}
 	return openDescriptor(descriptorText(text), opts, name)
@@ -160,7 +161,7 @@ func readEmbedded(r io.ReaderAt, size int64, h header, name string) ([]byte, err
 	at := int64(h.descOffset) * sectorSize
 	n := min(int64(min(h.descSize, maxDescriptor/sectorSize))*sectorSize, size-at)
 	raw := make([]byte, n)
-	if err := readFull(r, raw, at); err != nil {
+	if err := readat.Full(r, raw, at); err != nil {
 		return nil, fmt.Errorf("vmdk: %s: reading the embedded descriptor at offset %d: %w", name, at, err)
 	}
 	return descriptorText(raw), nil
