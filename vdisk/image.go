@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 
+	"github.com/ovfmount/ovfmount/route"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 	"github.com/ovfmount/ovfmount/vdisk/qcow2"
 	"github.com/ovfmount/ovfmount/vdisk/vhd"
@@ -49,7 +50,7 @@ type Image interface {
 // context ends: a member read on a strict-verification mount waits until
 // the member is verified. When a source given to Open (or found by
 // Options.Resolve) is one, the image's reads pass their context to it.
-type ContextReaderAt = blockmap.ContextReaderAt
+type ContextReaderAt = route.ContextReaderAt
 
 // Extent is a run of virtual bytes that all hold data, or all read as
 // zeros without being stored.

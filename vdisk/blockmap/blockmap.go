@@ -17,6 +17,8 @@ import (
 	"context"
 	"errors"
 	"io"
+
+	"github.com/ovfmount/ovfmount/route"
 )
 
 // Kind says how a run of virtual bytes is stored.
@@ -197,36 +199,12 @@ func (r Run) Check(pos, size int64) error { return r.check(pos, size) }
 // Bytes past the end of src read as zeros (qemu does the same for a short
 // last cluster); any other error is returned.
 func ReadStored(ctx context.Context, src io.ReaderAt, dst []byte, off int64) error {
-	n, err := ReadAtContext(ctx, src, dst, off)
+	n, err := route.ReadAt(ctx, src, dst, off)
 	if err == io.EOF || (err == nil && n < len(dst)) {
 		clear(dst[n:])
 		return nil
 	}
 	return err
-}
-
-// ContextReaderAt is a source whose reads may wait, and give up when their
-// context ends: on a strict-verification mount a member's bytes are served
-// only once the member is verified, and a remote file's once they are
-// fetched. The kernel cancels an interrupted FUSE read's context, and the
-// read must then return at once instead of hanging until the wait is over.
-type ContextReaderAt interface {
-	ReadAtContext(ctx context.Context, p []byte, off int64) (int, error)
-}
-
-// ReadAtContext reads from src under ctx: through src's ReadAtContext when
-// src is a ContextReaderAt, else through its ReadAt, which cannot be
-// interrupted, once ctx is checked. Every read of a source on behalf of a
-// reader (stored runs, compressed records) goes through it; metadata that
-// a format reads when it opens an image needs no context.
-func ReadAtContext(ctx context.Context, src io.ReaderAt, p []byte, off int64) (int, error) {
-	if cr, ok := src.(ContextReaderAt); ok {
-		return cr.ReadAtContext(ctx, p, off)
-	}
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	return src.ReadAt(p, off)
 }
 
 // WithContext binds src's reads to ctx, for code written against
@@ -242,5 +220,5 @@ type ctxReaderAt struct {
 }
 
 func (r ctxReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	return ReadAtContext(r.ctx, r.src, p, off)
+	return route.ReadAt(r.ctx, r.src, p, off)
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/ovfmount/ovfmount/route"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 	"github.com/ovfmount/ovfmount/vdisk/codec"
 )
@@ -47,7 +48,7 @@ func (d *decoder) DecodeUnit(ctx context.Context, dst []byte, u blockmap.Unit) e
 	bp := getSpan(int(u.Span))
 	defer spanPool.Put(bp)
 	src := *bp
-	if _, err := blockmap.ReadAtContext(ctx, img.src, src, u.Phys); err != nil {
+	if _, err := route.ReadAt(ctx, img.src, src, u.Phys); err != nil {
 		return fmt.Errorf("qcow2: %s: reading compressed cluster %d (virtual offset %d) at host offset %d (%d bytes): %w",
 			img.name, c, u.Off, u.Phys, u.Span, err)
 	}
