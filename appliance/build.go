@@ -7,7 +7,7 @@ import (
 )
 
 // build decides an OVA's package from its index.
-func build(in Input, opts Options, src Source, a *ova.Archive, _ *ova.Folder) (*Package, error) {
+func build(in Input, opts Options, src Source, a *ova.Archive) (*Package, error) {
 	p := &Package{Name: in.Name, Source: src, Archive: a, modTime: in.ModTime}
 	for _, w := range a.Warnings() {
 		p.warn("%s", w.String())

@@ -140,7 +140,6 @@ func (p *Package) probe(k *Disk, cache *vdisk.Cache, resolve resolver) {
 		k.Format, k.Err = err.Error(), err
 		return
 	}
-	k.src, k.size = r, size
 	im, err := vdisk.Open(r, size, vdisk.Options{Name: k.Name, Cache: cache, Raw: k.raw,
 		Resolve: func(name string) (io.ReaderAt, int64, error) {
 			if base == nil {

@@ -171,59 +171,49 @@ func OpenPath(path string, opts Options) (*Package, error) {
 	}
 	in := Input{Name: abs, R: w, Size: st.Size(), Identity: ova.FileIdentity(st), ModTime: st.ModTime(),
 		Folder: filepath.Dir(abs), Base: filepath.Base(abs)}
-	p, err := open(in, opts, closers{closeFunc(func() error { w.Close(); return nil }), f})
-	if err != nil {
+	p, keep, err := open(in, opts)
+	if !keep {
 		w.Close()
 		f.Close()
+		return p, err
 	}
-	return p, err
+	p.closers = append(p.closers, f, closeFunc(func() error { w.Close(); return nil }))
+	return p, nil
 }
 
 // Open opens the package in a file: an OVA, or, when the file has a local
-// Folder, an unpacked package's descriptor or a loose disk image.
-func Open(in Input, opts Options) (*Package, error) { return open(in, opts, nil) }
+// Folder, an unpacked package's descriptor or a loose disk image. The
+// caller keeps in.R open as long as the package.
+func Open(in Input, opts Options) (*Package, error) {
+	p, _, err := open(in, opts)
+	return p, err
+}
 
 type closeFunc func() error
 
 func (f closeFunc) Close() error { return f() }
 
-type closers []io.Closer
-
-func (c closers) Close() error {
-	var errs []error
-	for _, x := range c {
-		errs = append(errs, x.Close())
-	}
-	return errors.Join(errs...)
-}
-
-func open(in Input, opts Options, own io.Closer) (*Package, error) {
+// open opens the package in a file. keep reports that the package reads
+// the file itself (an OVA), so that it must stay open; the package of a
+// folder opens the files it takes itself.
+func open(in Input, opts Options) (p *Package, keep bool, err error) {
 	k, a, what := identify(in.R, in.Size)
-	switch k {
-	case kindOVA:
-		p, err := build(in, opts, SourceOVA, a, nil)
-		if err == nil && own != nil {
-			p.closers = append(p.closers, own)
-		}
-		return p, err
-	case kindDescriptor:
-		if in.Folder == "" {
-			return nil, &NotPackageError{Name: in.Name, What: "an OVF descriptor: an unpacked package is mounted from its local folder, not from a URL"}
-		}
-		if own != nil {
-			own.Close() // the folder opens its files itself
-		}
-		return openFolder(in, opts, SourceFolder)
-	case kindDisk:
-		if in.Folder == "" {
-			return nil, &NotPackageError{Name: in.Name, What: "a disk image: loose disk images are mounted from local files only"}
-		}
-		if own != nil {
-			own.Close()
-		}
-		return openFolder(in, opts, SourceDisk)
+	switch {
+	case k == kindOVA:
+		p, err := build(in, opts, SourceOVA, a)
+		return p, err == nil, err
+	case k == kindDescriptor && in.Folder == "":
+		what = "an OVF descriptor: an unpacked package is mounted from its local folder, not from a URL"
+	case k == kindDisk && in.Folder == "":
+		what = "a disk image: loose disk images are mounted from local files only"
+	case k == kindDescriptor:
+		p, err := openFolder(in, opts, SourceFolder)
+		return p, false, err
+	case k == kindDisk:
+		p, err := openFolder(in, opts, SourceDisk)
+		return p, false, err
 	}
-	return nil, &NotPackageError{Name: in.Name, What: what}
+	return nil, false, &NotPackageError{Name: in.Name, What: what}
 }
 
 // onlyDescriptor picks the one .ovf in a package folder.

@@ -1,10 +1,12 @@
-// Package fs serves an indexed OVF package as a read-only FUSE file system
-// with go-fuse.
+// Package fs serves a package's plan (see package appliance) as a
+// read-only FUSE file system with go-fuse.
 //
-// It only maps: every member of the package becomes a node at its archive
-// path, and extra virtual files (decoded disk views) are placed where the
-// caller says. Format knowledge stays in packages ova and vdisk; this
-// package never parses anything.
+// It holds no policy: every entry of the plan becomes a node at its path,
+// and every read of a file asks the entry's content, once, how it is
+// served (see package route): host ranges, spliced; held buffers, written
+// as they are; or bytes. What a package holds, how its files are checked
+// and how its disks are decoded are decided in packages appliance, ova and
+// vdisk; this package never parses anything.
 //
 // # Read-only
 //
@@ -22,14 +24,13 @@
 //
 // # Reads
 //
-// A read of 64 KiB or more from a file whose bytes lie contiguously in a
-// host file (a stored tar member, or a file of an unpacked package) is
-// answered with a splice from that file's descriptor, clamped to the
-// member: no byte is copied through user space. Smaller reads are copied,
-// which costs less than a splice's fixed overhead. A verified file is
-// answered from the buffers its chunks were checked in. Everything else is
-// read into the request buffer. Errors are mapped to an errno in one place
-// (see [Errno]), and logged there once.
+// A read of 64 KiB or more whose content answers with host file ranges (a
+// stored tar member, a file of an unpacked package, the stored blocks and
+// holes of an uncompressed disk view) is spliced from those files, clamped
+// to the ranges: no byte is copied through user space. Smaller reads are
+// asked for bytes, which costs less than a splice's fixed overhead. Ranges
+// that would not fit the reply pipe are asked for again as bytes. Errors
+// are mapped to an errno in one place (see [Errno]), and logged there once.
 //
 // # Inode numbers
 //

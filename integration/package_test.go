@@ -144,12 +144,26 @@ func TestVerifyReadsEveryByte(t *testing.T) {
 // TestVerifyInterrupted: Ctrl-C during verify exits 130 and leaves no
 // half-written cache file.
 func TestVerifyInterrupted(t *testing.T) {
+	testutil.RequireTool(t, "tar")
 	dir := t.TempDir()
-	big := testpkg.File{Name: "disk1.img", Data: make([]byte, 1<<30)}
+	// A 2 GiB member of zeros, stored sparse by GNU tar: hashing it takes
+	// over a second (nothing to read from the disk, still 2 GiB to hash),
+	// and the archive is a few KiB. Its digest is never reached.
+	src := filepath.Join(dir, "src")
+	os.Mkdir(src, 0o755)
 	desc := testpkg.File{Name: "app.ovf", Data: testpkg.Descriptor("disk1.img")}
+	testpkg.WriteFolder(t, src, desc, testpkg.F("app.mf", "SHA512(app.ovf)= "+testpkg.Digest("SHA512", desc.Data)+
+		"\nSHA512(disk1.img)= "+strings.Repeat("00", 64)+"\n"))
+	f, err := os.Create(filepath.Join(src, "disk1.img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(2 << 30)
+	f.Close()
 	ova := filepath.Join(dir, "big.ova")
-	testpkg.WriteOVA(t, ova, desc, testpkg.Manifest("SHA512", desc, big).Named("app.mf"), big)
-	big.Data = nil
+	if out, err := exec.Command("tar", "--format=posix", "--sparse", "-cf", ova, "-C", src, "app.ovf", "app.mf", "disk1.img").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v %s", err, out)
+	}
 	cache := t.TempDir()
 	cmd := exec.Command(ovfmountBin, "verify", "--cache-dir", cache, ova)
 	var out bytes.Buffer
@@ -159,7 +173,7 @@ func TestVerifyInterrupted(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	cmd.Process.Signal(os.Interrupt)
-	err := cmd.Wait()
+	err = cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 		t.Fatalf("verify after SIGINT: %v, want exit 130\n%s", err, out.String())
@@ -235,6 +249,13 @@ func TestLooseDisk(t *testing.T) {
 	r := runInfo(t, qcow)
 	if len(r.Disks) != 1 || r.Disks[0].RawView != "disks/disk.qcow2.raw" || r.Disks[0].CapacityBytes != 16<<20 {
 		t.Errorf("info of a loose disk: %+v", r.Disks)
+	}
+	// A tar of disks without a descriptor: info lists the disks the mount
+	// shows views of.
+	tarred := filepath.Join(dir, "disks.ova")
+	testpkg.WriteOVA(t, tarred, testpkg.File{Name: "disk.qcow2", Data: []byte(readFile(qcow))})
+	if r := runInfo(t, tarred); len(r.Disks) != 1 || r.Disks[0].File != "disk.qcow2" || r.Disks[0].RawView != "disks/disk.qcow2.raw" {
+		t.Errorf("info of a tar without a descriptor: %+v", r.Disks)
 	}
 }
 

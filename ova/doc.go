@@ -1,6 +1,12 @@
-// Package ova indexes an OVF package, an OVA tar archive or an unpacked
-// package folder, so that every file in it can be read in place, at random
-// offsets, without extracting anything.
+// Package ova indexes the files of an OVF package so that every one can be
+// read in place, at random offsets, without extracting anything: the
+// members of an OVA tar archive ([Open]), or the files an unpacked
+// package's model takes one by one from its folder ([OpenFolder]), and
+// nothing else there.
+//
+// It knows archives, not packages: which file is the descriptor, which
+// manifest is the package's own, and what the files mean is decided by
+// package appliance; checks against the manifest are package integrity's.
 //
 // # What it promises
 //

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ovfmount/ovfmount/ova"
 	"github.com/ovfmount/ovfmount/ova/manifest"
+	"github.com/ovfmount/ovfmount/ova/ovf"
 )
 
 // Mode says how reads are checked against the manifest.
@@ -295,8 +296,13 @@ func (c *Checks) binds() error {
 		return errors.New("the package has no descriptor")
 	}
 	f := c.files[d]
-	if !f.listed {
+	switch {
+	case !f.listed:
 		return fmt.Errorf("the manifest does not list the descriptor %s", d.Name)
+	case d.Size > ovf.MaxSize:
+		// Not hashed: no descriptor is that large, and hashing a hostile
+		// one would hold up the mount.
+		return fmt.Errorf("the descriptor %s is %d bytes, larger than any descriptor is read", d.Name, d.Size)
 	}
 	got, err := f.digest()
 	switch {

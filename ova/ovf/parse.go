@@ -9,6 +9,10 @@ import (
 // element a finding, and a few hundred say everything a reader needs.
 const maxWarnings = 200
 
+// MaxSize is the largest descriptor Parse reads: real ones are kilobytes,
+// and a larger one fails with ErrTooLarge.
+const MaxSize = 16 << 20
+
 // Parse reads one descriptor. It fails only on input that is not an OVF
 // envelope at all (not XML, no Envelope root) or that breaks a safety bound
 // (ErrTooLarge, ErrTooDeep, ErrEntity); everything a lenient reader

@@ -23,7 +23,7 @@ type limits struct {
 }
 
 var defaultLimits = limits{
-	maxBytes:    16 << 20,
+	maxBytes:    MaxSize,
 	maxDepth:    128,
 	maxElements: 100_000,
 	maxAttrs:    500_000,

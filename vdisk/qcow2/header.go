@@ -271,7 +271,7 @@ func (h *header) checkFeatures(name string) error {
 		for b := unknown; b != 0; b &= b - 1 {
 			bit := uint8(bits.TrailingZeros64(b))
 			if nm, ok := h.featureNames[bit]; ok && nm != "" {
-				list = append(list, fmt.Sprintf("bit %d %s", bit, quote(nm)))
+				list = append(list, fmt.Sprintf("bit %d %s", bit, blockmap.Quote(nm)))
 			} else {
 				list = append(list, fmt.Sprintf("bit %d", bit))
 			}
@@ -292,7 +292,7 @@ func (h *header) checkFeatures(name string) error {
 	}
 	if h.incompat&incDataFile != 0 {
 		if h.hasDataFile {
-			return errUnsupported(name, "external data file %s", quote(h.dataFile))
+			return errUnsupported(name, "external data file %s", blockmap.Quote(h.dataFile))
 		}
 		return errUnsupported(name, "external data file (name not recorded)")
 	}
@@ -333,15 +333,5 @@ func (h *header) backingError(r io.ReaderAt, size int64, name string) error {
 	if _, err := r.ReadAt(buf, int64(h.backingOff)); err != nil {
 		return fmt.Errorf("qcow2: %s: reading the backing file name at %d: %w", name, h.backingOff, err)
 	}
-	return errUnsupported(name, "backing file %s (a parent image is never opened)", quote(string(buf)))
-}
-
-// quote makes a name taken from the image safe to print: hostile bytes are
-// escaped and long names are cut.
-func quote(s string) string {
-	const maxShown = 256
-	if len(s) > maxShown {
-		return fmt.Sprintf("%q...", s[:maxShown])
-	}
-	return fmt.Sprintf("%q", s)
+	return errUnsupported(name, "backing file %s (a parent image is never opened)", blockmap.Quote(string(buf)))
 }

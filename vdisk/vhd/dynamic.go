@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
@@ -105,10 +104,10 @@ func (h *dynHeader) parentError(r io.ReaderAt, size int64) error {
 			continue
 		}
 		if p, ok := readLocator(r, size, code, off, length); ok {
-			locs = append(locs, strconv.Quote(code)+" "+quotePath(p))
+			locs = append(locs, strconv.Quote(code)+" "+blockmap.Quote(p))
 		}
 	}
-	msg := "differencing disk: its unallocated sectors live in the parent " + quotePath(name)
+	msg := "differencing disk: its unallocated sectors live in the parent " + blockmap.Quote(name)
 	if name == "" {
 		msg = "differencing disk: its unallocated sectors live in a parent image with no name in the header"
 	}
@@ -116,32 +115,6 @@ func (h *dynHeader) parentError(r io.ReaderAt, size int64) error {
 		msg += " (parent locators: " + strings.Join(locs, ", ") + ")"
 	}
 	return fmt.Errorf("%s, and parent images are never looked up: %w", msg, blockmap.ErrUnsupported)
-}
-
-// quotePath quotes a path from the image as it is written: Windows paths
-// (the W2ku and W2ru locators) are full of backslashes, and strconv.Quote
-// would double every one, showing a path nobody wrote. Everything else a
-// hostile image could use to garble a log line (quotes, control and
-// format characters such as a right-to-left override, invalid UTF-8) is
-// escaped as strconv.Quote does.
-func quotePath(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == '\\':
-			b.WriteByte('\\')
-		case r != utf8.RuneError && r != '"' && strconv.IsPrint(r):
-			b.WriteString(s[i : i+n])
-		default:
-			q := strconv.Quote(s[i : i+n])
-			b.WriteString(q[1 : len(q)-1])
-		}
-		i += n
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 // readLocator returns the path a parent locator holds, if it is one this

@@ -166,22 +166,6 @@ func TestHostileOpen(t *testing.T) {
 
 // TestQuotePath: a parent path is shown as written, backslashes and all,
 // while what could garble or disguise a log line is still escaped.
-func TestQuotePath(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{`C:\VMs\base-disk.vhd`, `"C:\VMs\base-disk.vhd"`},
-		{`\\server\share\disk.vhd`, `"\\server\share\disk.vhd"`},
-		{"café/disk.vhd", `"café/disk.vhd"`},
-		{`say "hi".vhd`, `"say \"hi\".vhd"`},
-		{"two\nlines\x00", `"two\nlines\x00"`},
-		{"p\u202e.vhd", `"p\u202e.vhd"`},
-		{"bad\xffutf8", `"bad\xffutf8"`},
-		{"", `""`},
-	} {
-		if got := quotePath(tc.in); got != tc.want {
-			t.Errorf("quotePath(%q) = %s, want %s", tc.in, got, tc.want)
-		}
-	}
-}
 
 // TestHostileBlocks: BAT entries that put a block outside the image or on
 // its metadata. Open succeeds, so the other blocks stay readable, and

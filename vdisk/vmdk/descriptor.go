@@ -188,7 +188,7 @@ func (d *descriptor) checkParent(name string) error {
 	if !d.hasHint {
 		parent = "CID " + d.parentCID
 	}
-	return fmt.Errorf("vmdk: %s is a delta disk; parent %q is not supported: %w", name, parent, blockmap.ErrUnsupported)
+	return fmt.Errorf("vmdk: %s is a delta disk; parent %s is not supported: %w", name, blockmap.Quote(parent), blockmap.ErrUnsupported)
 }
 
 func unquote(v string) string {

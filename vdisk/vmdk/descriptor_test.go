@@ -140,7 +140,7 @@ func TestDeltaDisks(t *testing.T) {
 		{"hint", "# Disk DescriptorFile\nparentCID=0badf00d\ncreateType=\"monolithicFlat\"\nparentFileNameHint=\"base.vmdk\"\nRW 8 FLAT \"x\" 0\n",
 			`vmdk: disk1.vmdk is a delta disk; parent "base.vmdk" is not supported`},
 		{"hint, lower-case key", "# Disk DescriptorFile\ncreatetype=\"vmfsSparse\"\nparentfilenamehint=\"C:\\vms\\base.vmdk\"\nRW 8 VMFSSPARSE \"x\"\n",
-			`vmdk: disk1.vmdk is a delta disk; parent "C:\\vms\\base.vmdk" is not supported`},
+			`vmdk: disk1.vmdk is a delta disk; parent "C:\vms\base.vmdk" is not supported`},
 		{"CID only", "# Disk DescriptorFile\nparentCID=0BADF00D\ncreateType=\"twoGbMaxExtentSparse\"\nRW 8 SPARSE \"x\"\n",
 			`vmdk: disk1.vmdk is a delta disk; parent "CID 0badf00d" is not supported`},
 	} {

@@ -27,6 +27,7 @@ type section struct {
 }
 
 var sections = []section{
+	{"ready", benchReady},
 	{"stored", benchStored},
 	{"vmdk", benchVMDK},
 	{"formats", benchFormats},
