@@ -3,19 +3,14 @@ package integration
 import (
 	"archive/tar"
 	"bytes"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ovfmount/ovfmount/internal/testpkg"
 	"github.com/ovfmount/ovfmount/internal/testutil"
 )
 
@@ -43,56 +39,49 @@ func makeSignedPkg(t *testing.T, tamperDisk bool) *signedPkg {
 	img := filepath.Join(dir, "disk1.vmdk")
 	testutil.QemuImg(t, "convert", "-O", "vmdk", "-o", "subformat=streamOptimized", raw, img)
 	disk, _ := os.ReadFile(img)
-	desc := []byte(`<?xml version="1.0"?><Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"><References><File ovf:id="f1" ovf:href="disk1.vmdk"/></References><DiskSection><Disk ovf:diskId="d1" ovf:fileRef="f1" ovf:capacity="67108864"/></DiskSection></Envelope>`)
-	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
-	mf := fmt.Sprintf("SHA256(app.ovf)= %s\nSHA256(disk1.vmdk)= %s\n", sum(desc), sum(disk))
+	desc := testpkg.F("app.ovf", `<?xml version="1.0"?><Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"><References><File ovf:id="f1" ovf:href="disk1.vmdk"/></References><DiskSection><Disk ovf:diskId="d1" ovf:fileRef="f1" ovf:capacity="67108864"/></DiskSection></Envelope>`)
+	mf := testpkg.Manifest("SHA256", desc, testpkg.File{Name: "disk1.vmdk", Data: disk}).Named("app.mf")
+	s := testpkg.NewSigner(t, nil)
+	cert := s.Sign(t, "SHA256", "app.mf", mf.Data, nil)
+	sig, _ := hex.DecodeString(strings.TrimSpace(strings.SplitN(strings.SplitN(string(cert), "\n", 2)[0], "= ", 2)[1]))
 
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Test Root CA"}, NotBefore: now.Add(-time.Hour),
-		NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "Appliance Vendor"}, NotBefore: now.Add(-time.Hour),
-		NotAfter: now.Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	leafDER, _ := x509.CreateCertificate(rand.Reader, leafTmpl, ca, key.Public(), caKey)
-	digest := sha256.Sum256([]byte(mf))
-	sig, err := key.Sign(rand.Reader, digest[:], crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert := fmt.Sprintf("SHA256(app.mf)= %x\n%s", sig, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}))
-
-	p := &signedPkg{ova: filepath.Join(dir, "app.ova"), caPEM: filepath.Join(dir, "ca.pem"), pubPEM: filepath.Join(dir, "pub.pem"),
+	p := &signedPkg{ova: filepath.Join(dir, "app.ova"), caPEM: s.WriteCA(t, dir), pubPEM: filepath.Join(dir, "pub.pem"),
 		mf: filepath.Join(dir, "app.mf"), sig: filepath.Join(dir, "app.sig"), disk: disk}
-	os.WriteFile(p.caPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
-	pubDER, _ := x509.MarshalPKIXPublicKey(key.Public())
+	pubDER, _ := x509.MarshalPKIXPublicKey(s.Key.Public())
 	os.WriteFile(p.pubPEM, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644)
-	os.WriteFile(p.mf, []byte(mf), 0o644)
+	os.WriteFile(p.mf, mf.Data, 0o644)
 	os.WriteFile(p.sig, sig, 0o644)
 
 	if tamperDisk {
 		disk = bytes.Clone(disk)
 		disk[len(disk)/2] ^= 0x01
 	}
-	f, _ := os.Create(p.ova)
-	tw := tar.NewWriter(f)
-	for _, m := range []struct {
-		name string
-		data []byte
-	}{{"app.ovf", desc}, {"app.mf", []byte(mf)}, {"app.cert", []byte(cert)}, {"disk1.vmdk", disk}} {
-		tw.WriteHeader(&tar.Header{Name: m.name, Mode: 0o644, Size: int64(len(m.data))})
-		tw.Flush()
-		if m.name == "disk1.vmdk" {
-			off, _ := f.Seek(0, 1)
-			p.diskOff = off
-		}
-		tw.Write(m.data)
+	testpkg.WriteOVA(t, p.ova, desc, mf, testpkg.File{Name: "app.cert", Data: cert}, testpkg.File{Name: "disk1.vmdk", Data: disk})
+	off, err := memberOffset(p.ova, "disk1.vmdk")
+	if err != nil {
+		t.Fatal(err)
 	}
-	tw.Close()
-	f.Close()
+	p.diskOff = off
 	return p
+}
+
+// memberOffset is where a member's data starts in a tar archive.
+func memberOffset(archive, name string) (int64, error) {
+	f, err := os.Open(archive)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return 0, fmt.Errorf("%s: no member %s: %v", archive, name, err)
+		}
+		if h.Name == name {
+			return f.Seek(0, io.SeekCurrent)
+		}
+	}
 }
 
 func xattr(t *testing.T, path, name string) string {

@@ -25,6 +25,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ovfmount/ovfmount/ova"
 )
 
 // File is one file of a package.
@@ -93,7 +95,7 @@ func NewSigner(t testing.TB, key crypto.Signer) *Signer {
 		t.Fatal(err)
 	}
 	ca, _ := x509.ParseCertificate(caDER)
-	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "Appliance Vendor", Organization: []string{"Example"}},
+	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "Appliance Vendor"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
 	der, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, key.Public(), caKey)
 	if err != nil {
@@ -186,4 +188,24 @@ func Descriptor(hrefs ...string) []byte {
 	return []byte(`<?xml version="1.0"?>` + "\n" +
 		`<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1">` +
 		`<References>` + refs.String() + `</References><DiskSection><Info>disks</Info>` + disks.String() + `</DiskSection></Envelope>`)
+}
+
+// OpenArchive indexes the OVA at path, closing it when the test ends, and
+// returns its index and the file's information (for ova.FileIdentity).
+func OpenArchive(t testing.TB, path string) (*ova.Archive, os.FileInfo) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := ova.Open(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, st
 }

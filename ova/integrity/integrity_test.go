@@ -80,7 +80,6 @@ func writePkg(t *testing.T, p pkg) (string, []byte, *testpkg.Signer) {
 type opened struct {
 	a      *ova.Archive
 	c      *Checks
-	file   *os.File
 	mu     sync.Mutex
 	events []Event
 }
@@ -89,17 +88,8 @@ type opened struct {
 // and app.cert, collecting events.
 func openPkg(t *testing.T, path string, opts Options) *opened {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	st, _ := f.Stat()
-	a, err := ova.Open(f, st.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &opened{a: a, file: f}
+	a, st := testpkg.OpenArchive(t, path)
+	o := &opened{a: a}
 	opts.OnEvent = func(e Event) {
 		o.mu.Lock()
 		o.events = append(o.events, e)

@@ -46,16 +46,7 @@ type opened struct {
 
 func openPkg(t *testing.T, path string, mode integrity.Mode) *opened {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	st, _ := f.Stat()
-	a, err := ova.Open(f, st.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, st := testpkg.OpenArchive(t, path)
 	p := integrity.Package{Archive: a}
 	p.Descriptor, _ = a.Lookup("app.ovf")
 	p.Manifest, _ = a.Lookup("app.mf")
