@@ -75,3 +75,12 @@ func TestCoverage(t *testing.T) {
 		t.Errorf("150 missing files give %d warnings", len(w))
 	}
 }
+
+func mustParse(t testing.TB, s string) *Manifest {
+	t.Helper()
+	m, err := Parse(strings.NewReader(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

@@ -23,9 +23,10 @@
 // expired instead of failing, because OVF has no timestamps: an expired
 // signer still says who signed.
 //
-// [Merge] combines the several manifests an archive may hold, preferring
-// the one named after the descriptor, and [Coverage] compares a manifest
-// with the files actually present.
+// [Coverage] compares a manifest with the files actually present. Which
+// manifest is a package's own is not decided here: a package has one, named
+// after its descriptor (see package appliance), and other manifests vouch
+// for nothing.
 //
 // # What it refuses
 //

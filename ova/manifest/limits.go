@@ -13,7 +13,7 @@ import (
 const (
 	// MaxManifestSize is the largest .mf Parse reads (16 MiB).
 	MaxManifestSize = 16 << 20
-	// MaxEntries is the most digest lines Parse and Merge keep; a 100 TiB
+	// MaxEntries is the most digest lines Parse keeps; a 100 TiB
 	// disk in 1 GiB chunks needs about 100 000.
 	MaxEntries = 1 << 17
 	// MaxWarnings is the most warnings kept per manifest or certificate

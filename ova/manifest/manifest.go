@@ -18,12 +18,9 @@ type Entry struct {
 	Digest []byte
 	// Line is the line number in the manifest, counting from 1.
 	Line int
-	// Manifest is the .mf member the entry was read from; Merge sets it,
-	// Parse leaves it empty.
-	Manifest string
 }
 
-// Manifest is a parsed .mf file, or several merged by Merge.
+// Manifest is a parsed .mf file.
 type Manifest struct {
 	// Entries are the usable digest lines in file order. A name appears
 	// once per algorithm: a repeated (name, algorithm) pair keeps its
@@ -31,12 +28,11 @@ type Manifest struct {
 	Entries []Entry
 	// Warnings are the lines Parse could not use and why.
 	Warnings []string
-	// Raw is the exact bytes read, which a .cert signature covers. Merge
-	// leaves it nil: a signature covers one file, never a merge.
+	// Raw is the exact bytes read, which a .cert signature covers.
 	Raw []byte
 
 	// index maps a canonical name to its positions in Entries; it is
-	// built by Parse and Merge for len(Entries) == indexed, and ignored
+	// built by Parse for len(Entries) == indexed, and ignored
 	// (the entries are scanned) once a caller changes the slice's length.
 	index   map[string][]int
 	indexed int
@@ -122,7 +118,7 @@ func (m *Manifest) find(e Entry) (Entry, bool) {
 	return Entry{}, false
 }
 
-// add appends e and keeps the index in step, as Parse and Merge build it.
+// add appends e and keeps the index in step, as Parse builds it.
 func (m *Manifest) add(e Entry) {
 	k := canonName(e.Name)
 	m.index[k] = append(m.index[k], len(m.Entries))

@@ -146,11 +146,11 @@ func TestRealManifests(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mf = Merge("fake.ovf", Source{Name: n, Manifest: m})
+			mf = m
 		}
 	}
-	if mf == nil || len(mf.Warnings) != 1 || !strings.Contains(mf.Warnings[0], `no manifest named "fake.mf" beside "fake.ovf"; using "disk1.mf"`) {
-		t.Fatalf("Merge of fake.ova's manifests: %+v", mf)
+	if mf == nil {
+		t.Fatal("fake.ova holds no manifest")
 	}
 	r := Coverage(mf, fakeNames, "fake.ovf", nil)
 	if !r.DescriptorUnlisted || len(r.Missing) != 0 || len(r.Unlisted) != 0 {
