@@ -107,7 +107,11 @@ demo: build
 	echo; echo "\$$ partx --show mnt/disks/disk1.vmdk.raw"; partx --show mnt/disks/disk1.vmdk.raw; \
 	echo; echo "\$$ debugfs -R 'ls -l /' 'mnt/disks/disk1.vmdk.raw?offset=1048576'   # the ext4 inside"; \
 	debugfs -R 'ls -l /' 'mnt/disks/disk1.vmdk.raw?offset=1048576' 2>/dev/null; \
-	echo; echo "\$$ fusermount3 -u mnt"; fusermount3 -u mnt; echo "unmounted"
+	echo; echo "\$$ fusermount3 -u mnt"; fusermount3 -u mnt; echo "unmounted"; \
+	echo; echo "\$$ ovfmount verify appliance.ova      # reads every byte, prints the digests it computed"; $(CURDIR)/$(BIN) verify appliance.ova; \
+	echo; echo "\$$ tar -xf appliance.ova disk1.vmdk && ovfmount disk1.vmdk mnt   # a loose disk image is a one-disk package"; \
+	tar -xf appliance.ova disk1.vmdk; $(CURDIR)/$(BIN) --log-level=warn disk1.vmdk mnt; ls -l mnt mnt/disks; \
+	fusermount3 -u mnt; echo; echo "\$$ ovfmount info /etc/hostname"; $(CURDIR)/$(BIN) info /etc/hostname || echo "(exit $$?: not a package, named as what it is)"
 
 bench: bench-deps build
 	$(GO) run ./internal/cmd/bench -bin $(CURDIR)/$(BIN)

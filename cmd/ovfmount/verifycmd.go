@@ -81,7 +81,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(io.Discard)
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fs.BoolVarP(&quiet, "quiet", "q", false, "print only the verdict, and when it fails, the files that failed and the warnings (no progress)")
-	fs.BoolVar(&trustCache, "trust-cache", false, "take files an earlier run verified (the same archive: path, inode, size, mtime and ctime) as verified without reading them again; the report marks them cached")
+	fs.BoolVar(&trustCache, "trust-cache", false, "take files an earlier run verified (of the same archive: device, inode, size, mtime and ctime) as verified without reading them again; the report marks them cached")
 	v.flags(fs, false)
 	if code, done := parseOneArchive(fs, args, verifyUsage, stdout, stderr); done {
 		return code
