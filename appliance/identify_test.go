@@ -114,3 +114,17 @@ func TestLooseDisk(t *testing.T) {
 		t.Errorf("an extent outside the folder: %+v", e.Disks)
 	}
 }
+
+// TestSymlinkedDescriptor: a symlink to a descriptor opens the package in
+// the folder the descriptor is in.
+func TestSymlinkedDescriptor(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "app.ovf"), []byte(`<Envelope xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"><References><File ovf:id="f" ovf:href="notes.txt"/></References></Envelope>`), 0o644)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("hello"), 0o644)
+	link := filepath.Join(t.TempDir(), "link.ovf")
+	os.Symlink(filepath.Join(dir, "app.ovf"), link)
+	p := openAt(t, link, integrity.Options{})
+	if got, err := readEntry(t, p, "notes.txt"); err != nil || string(got) != "hello" {
+		t.Errorf("a package opened through a symlink: %q, %v; entries %v", got, err, paths(p))
+	}
+}

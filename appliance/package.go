@@ -150,12 +150,18 @@ func OpenPath(path string, opts Options) (*Package, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The folder a package's files are taken from is the one the file
+	// really is in: a symlink to a descriptor elsewhere means that folder.
+	real := abs
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
+		real = r
+	}
 	if st.IsDir() {
-		desc, err := onlyDescriptor(abs)
+		desc, err := onlyDescriptor(real)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		return openFolder(Input{Name: abs, Folder: abs, Base: desc, ModTime: st.ModTime()}, opts, SourceFolder)
+		return openFolder(Input{Name: abs, Folder: real, Base: desc, ModTime: st.ModTime()}, opts, SourceFolder)
 	}
 	if !st.Mode().IsRegular() {
 		return nil, &NotPackageError{Name: path, What: "not a regular file"}
@@ -170,7 +176,7 @@ func OpenPath(path string, opts Options) (*Package, error) {
 		return nil, err
 	}
 	in := Input{Name: abs, R: w, Size: st.Size(), Identity: ova.FileIdentity(st), ModTime: st.ModTime(),
-		Folder: filepath.Dir(abs), Base: filepath.Base(abs)}
+		Folder: filepath.Dir(real), Base: filepath.Base(real)}
 	p, keep, err := open(in, opts)
 	if !keep {
 		w.Close()

@@ -308,8 +308,13 @@ func TestSameFilesEverywhere(t *testing.T) {
 				}
 			}
 			_, r := runVerifyJSON(t, "--cache-dir", "", src)
-			for _, f := range r["files"].([]any) {
-				for _, p := range f.(map[string]any)["shownAs"].([]any) {
+			rows, _ := r["files"].([]any)
+			for _, f := range rows {
+				shownAs, ok := f.(map[string]any)["shownAs"].([]any)
+				if !ok {
+					t.Fatalf("verify --json gives no shownAs for %v", f)
+				}
+				for _, p := range shownAs {
 					covered = append(covered, p.(string))
 				}
 			}

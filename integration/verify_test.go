@@ -212,7 +212,11 @@ func runVerifyJSON(t *testing.T, args ...string) (int, map[string]any) {
 	t.Helper()
 	code, out := runOvfmount(t, append([]string{"verify", "--json"}, args...)...)
 	var r map[string]any
-	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &r); err != nil {
+	start := strings.Index(out, "{")
+	if start < 0 {
+		t.Fatalf("verify --json %v: exit %d, no JSON:\n%s", args, code, out)
+	}
+	if err := json.Unmarshal([]byte(out[start:]), &r); err != nil {
 		t.Fatalf("verify --json printed %q: %v", out, err)
 	}
 	return code, r

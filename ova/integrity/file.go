@@ -243,6 +243,11 @@ func (f *File) Route(ctx context.Context, p []byte, off int64, splice bool) (rou
 		if err := f.Wait(ctx); err != nil {
 			return route.Reply{}, err
 		}
+		if f.Status() == StatusPending {
+			// Its verification was abandoned (an interrupted VerifyAll):
+			// nothing was concluded, and nothing will be.
+			return route.Reply{}, fmt.Errorf("integrity: %s: its verification was interrupted, so it cannot be served unverified", f.m.Name)
+		}
 	}
 }
 
