@@ -25,15 +25,7 @@ func build(in Input, opts Options, src Source, a *ova.Archive) (*Package, error)
 			names = append(names, m.Name)
 		}
 		mf, lenient, cert := p.metadataNames(d.Name, names, len(a.FilesWithSuffix(".ovf")) == 1)
-		p.Manifest, _ = a.Lookup(mf)
-		p.ManifestLenient = lenient
-		p.Cert, _ = a.Lookup(cert)
-		if mf == "" {
-			p.Manifest = nil
-		}
-		if cert == "" {
-			p.Cert = nil
-		}
+		p.Manifest, p.ManifestLenient, p.Cert = fileNamed(a, mf), lenient, fileNamed(a, cert)
 	}
 	p.Foreign = foreign(a, p.Manifest, p.Cert)
 	p.resolveFiles(archiveLookup(a))
@@ -121,8 +113,11 @@ func openFolder(in Input, opts Options, src Source) (*Package, error) {
 // finish builds the checks, opens gzip files, names the views and lays
 // out the plan.
 func (p *Package) finish(in Input, opts Options, cache *vdisk.Cache) (*Package, error) {
+	// The archive's identity names what later runs reuse: one SHA-256
+	// over the index, for the chunk tables and the gzip indexes alike.
+	identity := p.Archive.Identity(in.Identity)
 	iopts := opts.Integrity
-	iopts.Source = in.Identity
+	iopts.Identity = identity
 	var desc *ova.Member
 	if p.Descriptor != nil {
 		desc = p.Descriptor.Member
@@ -132,7 +127,7 @@ func (p *Package) finish(in Input, opts Options, cache *vdisk.Cache) (*Package, 
 	for _, w := range p.Checks.Warnings() {
 		p.warn("%s", w)
 	}
-	if err := p.openGzip(opts, p.Archive.Identity(in.Identity)); err != nil {
+	if err := p.openGzip(opts, identity); err != nil {
 		p.Close()
 		return nil, err
 	}
@@ -144,6 +139,16 @@ func (p *Package) finish(in Input, opts Options, cache *vdisk.Cache) (*Package, 
 	p.assignViews()
 	p.plan(cache)
 	return p, nil
+}
+
+// fileNamed is the archive's file of that name; nil for "" (which would
+// name the root).
+func fileNamed(a *ova.Archive, name string) *ova.Member {
+	if name == "" {
+		return nil
+	}
+	m, _ := a.Lookup(name)
+	return m
 }
 
 func cacheOf(opts Options) *vdisk.Cache {

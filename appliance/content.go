@@ -6,9 +6,11 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ovfmount/ovfmount/ova"
 	"github.com/ovfmount/ovfmount/ova/integrity"
+	"github.com/ovfmount/ovfmount/ova/logical"
 	"github.com/ovfmount/ovfmount/route"
 	"github.com/ovfmount/ovfmount/vdisk"
 )
@@ -107,18 +109,28 @@ type logicalContent struct {
 // logicalContent is the content of a chunked or gzip file; nil when a gzip
 // file's content could not be opened.
 func (p *Package) logicalContent(f *File) Content {
-	st := logicalStored(f, p.Checks)
-	if f.Gzip {
-		if f.gz == nil {
-			return nil
-		}
-		return &logicalContent{r: f.gz.Checked, srcs: st, startOnOpen: len(f.Members) == 1}
+	st := logical.StoredOf(f.Members, p.Checks)
+	if !f.Gzip {
+		return &logicalContent{r: sizedReader{st.Checked, st.Size}, srcs: st.Files}
 	}
-	var files []*integrity.File
-	for _, m := range f.Members {
-		files = append(files, p.Checks.File(m))
+	if f.gz == nil {
+		return nil
 	}
-	return &logicalContent{r: joinedOf(f, p.Checks), srcs: files}
+	return &logicalContent{r: f.gz.Checked, srcs: st.Files, startOnOpen: len(f.Members) == 1}
+}
+
+// sizedReader is a chunked file's chunks read back to back, each verified
+// on its own when a read first needs it, and its length.
+type sizedReader struct {
+	io.ReaderAt
+	size int64
+}
+
+func (s sizedReader) Size() int64 { return s.size }
+
+// ReadAtContext passes ctx on to the chunks, which may wait.
+func (s sizedReader) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	return route.ReadAt(ctx, s.ReaderAt, p, off)
 }
 
 func (c *logicalContent) Size() int64 { return c.r.Size() }
@@ -171,15 +183,17 @@ type viewContent struct {
 	path   string
 	strict bool // wait for srcs to be verified before the image is opened
 
-	mu    sync.Mutex
-	im    vdisk.Image
-	imErr error
+	// served is the image that serves data once it is opened (or why it
+	// cannot be): read without a lock on every read; mu serialises the
+	// opening.
+	served atomic.Pointer[servedImage]
+	mu     sync.Mutex
 }
 
 func (p *Package) viewContent(k *Disk, cache *vdisk.Cache) *viewContent {
 	c := &viewContent{probe: k.probe, srcs: k.files(p.Checks), path: k.View, strict: p.Checks.Mode() == integrity.Strict}
 	if p.Checks.Mode() == integrity.Off {
-		c.im = k.probe // checked reads are the unchecked ones
+		c.served.Store(&servedImage{im: k.probe}) // checked reads are the unchecked ones
 		return c
 	}
 	c.open = func() (vdisk.Image, error) {
@@ -208,11 +222,8 @@ func (p *Package) viewContent(k *Disk, cache *vdisk.Cache) *viewContent {
 // context allows, until the files it reads are verified, so that no table
 // of the image is read unchecked; a lazy mount's reads are served at once.
 func (c *viewContent) image(ctx context.Context) (vdisk.Image, error) {
-	c.mu.Lock()
-	im, err, open := c.im, c.imErr, c.open
-	c.mu.Unlock()
-	if im != nil || err != nil {
-		return im, err
+	if sv := c.served.Load(); sv != nil {
+		return sv.im, sv.err
 	}
 	if c.strict {
 		for _, f := range c.srcs {
@@ -226,13 +237,21 @@ func (c *viewContent) image(ctx context.Context) (vdisk.Image, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.im == nil && c.imErr == nil {
-		c.im, c.imErr = open()
-		if c.imErr == nil && c.im.Size() != c.probe.Size() {
-			c.im, c.imErr = nil, fmt.Errorf("vdisk: %s: the verified image is %d bytes, the header read at first said %d", c.path, c.im.Size(), c.probe.Size())
-		}
+	if sv := c.served.Load(); sv != nil {
+		return sv.im, sv.err
 	}
-	return c.im, c.imErr
+	im, err := c.open()
+	if err == nil && im.Size() != c.probe.Size() {
+		im, err = nil, fmt.Errorf("vdisk: %s: the verified image is %d bytes, the header read at first said %d", c.path, im.Size(), c.probe.Size())
+	}
+	c.served.Store(&servedImage{im: im, err: err})
+	return im, err
+}
+
+// servedImage is the image a view serves data from, or why it has none.
+type servedImage struct {
+	im  vdisk.Image
+	err error
 }
 
 func (c *viewContent) Size() int64 { return c.probe.Size() }

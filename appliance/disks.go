@@ -55,8 +55,6 @@ type Disk struct {
 
 	raw     bool        // named by DiskSection: no known format means a raw disk
 	probe   vdisk.Image // opened from unchecked reads: size, format, map
-	src     io.ReaderAt // the unchecked bytes the image is decoded from
-	size    int64       // their length
 	modTime time.Time
 }
 
@@ -209,15 +207,8 @@ func pick(st *logical.Stored, checks *integrity.Checks) io.ReaderAt {
 
 // files are the checked files a disk reads: its own and its extents'.
 func (k *Disk) files(checks *integrity.Checks) []*integrity.File {
-	var ms []*ova.Member
-	if k.Member != nil {
-		ms = append(ms, k.Member)
-	} else if k.File != nil {
-		ms = append(ms, k.File.Members...)
-	}
-	ms = append(ms, k.Extents...)
 	var out []*integrity.File
-	for _, m := range ms {
+	for _, m := range k.members() {
 		if f := checks.File(m); f != nil {
 			out = append(out, f)
 		}

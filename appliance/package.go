@@ -53,7 +53,7 @@ type Options struct {
 	// Descriptor picks a descriptor of an OVA other than the first.
 	Descriptor string
 	// Integrity configures the checks (mode, roots, cache of tables...).
-	// Its Source is set from the input's identity.
+	// Its Identity is set from the input's.
 	Integrity integrity.Options
 	// Cache holds decoded disk data for all views; nil: a small one.
 	Cache *vdisk.Cache

@@ -187,9 +187,6 @@ func buildReport(p *appliance.Package, requireTrusted bool) *verifyReport {
 			shown[m] = append(shown[m], e.Path)
 		}
 	}
-	roles := map[*ova.Member]string{}
-	roles[p.Manifest] = "manifest"
-	roles[p.Cert] = "certificate"
 	checked := 0
 	for _, m := range p.Archive.Files() {
 		f := in.File(m)
@@ -197,9 +194,10 @@ func buildReport(p *appliance.Package, requireTrusted bool) *verifyReport {
 		if vf.ShownAs == nil {
 			vf.ShownAs = []string{}
 		}
+		role := p.Lookup(m.Name).Role
 		switch st := f.Status(); {
-		case roles[m] != "":
-			vf.Status = roles[m]
+		case role == appliance.RoleManifest || role == appliance.RoleCertificate:
+			vf.Status = string(role) // the signature covers it, not a digest
 		case st == integrity.StatusVerified:
 			vf.Status, vf.Actual, vf.Cached = "ok", f.Actual(), f.Cached()
 			checked++

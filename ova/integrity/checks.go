@@ -102,9 +102,9 @@ type Options struct {
 	Mode Mode
 	// CacheDir keeps trusted chunk tables between runs ("" = not kept).
 	CacheDir string
-	// Source identifies the archive's bytes (ova.FileIdentity of a local
-	// file, or a URL and its validator); nil keeps nothing.
-	Source []byte
+	// Identity names the archive (ova.Archive.Identity), which names its
+	// tables in the cache; nil keeps nothing.
+	Identity []byte
 	// UseCachedTables trusts the chunk tables an earlier run verified (for
 	// the same archive identity) instead of hashing those files again.
 	// Mounts use them to start trusted at once; a verification that must
@@ -186,8 +186,8 @@ func New(p Package, opts Options) *Checks {
 		c.base = parentOf(p.Descriptor.Name)
 	}
 	c.readManifest()
-	if opts.Mode != Off && opts.Source != nil {
-		c.cache = newTableCache(opts.CacheDir, p.Archive.Identity(opts.Source))
+	if opts.Mode != Off && opts.Identity != nil {
+		c.cache = newTableCache(opts.CacheDir, opts.Identity)
 		if opts.UseCachedTables {
 			if tables, err := c.cache.load(); err != nil {
 				c.warnf("chunk tables in %s were discarded: %v", opts.CacheDir, err)

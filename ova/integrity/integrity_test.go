@@ -95,8 +95,8 @@ func openPkg(t *testing.T, path string, opts Options) *opened {
 		o.events = append(o.events, e)
 		o.mu.Unlock()
 	}
-	if opts.Source == nil && opts.CacheDir != "" {
-		opts.Source = ova.FileIdentity(st)
+	if opts.Identity == nil && opts.CacheDir != "" {
+		opts.Identity = a.Identity(ova.FileIdentity(st))
 	}
 	p := Package{Archive: a}
 	p.Descriptor, _ = a.Lookup("app.ovf")
