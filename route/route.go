@@ -132,3 +132,27 @@ func ReadAt(ctx context.Context, r io.ReaderAt, p []byte, off int64) (int, error
 	}
 	return r.ReadAt(p, off)
 }
+
+// Prover is implemented by readers that can say whether the bytes they
+// serve are proven: checked, before they are returned, against digests
+// that the package's manifest vouches for (a verified member read through
+// its chunk table). A disk decoder may then skip its own checks on them
+// (a grain's Adler-32 adds nothing to a verified member), or defer them.
+type Prover interface {
+	// Proven reports whether every read from now on is checked so.
+	Proven() bool
+}
+
+// Proven reports whether r, looked at through section readers, is a
+// Prover that says its bytes are proven. Any other reader's are not.
+func Proven(r io.ReaderAt) bool {
+	for {
+		sr, ok := r.(*io.SectionReader)
+		if !ok {
+			break
+		}
+		r, _, _ = sr.Outer()
+	}
+	p, ok := r.(Prover)
+	return ok && p.Proven()
+}

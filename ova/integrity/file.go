@@ -251,6 +251,15 @@ func (f *File) Route(ctx context.Context, p []byte, off int64, splice bool) (rou
 	}
 }
 
+// Proven implements route.Prover: every read of a verified file is
+// checked against its chunk table before a byte of it is returned. A
+// file that is not verified (yet), unlisted, or read with checks off
+// is not proven.
+func (f *File) Proven() bool {
+	w, err := f.way()
+	return err == nil && w == checked
+}
+
 // HostRanges implements route.Ranger: the member's host ranges, when its
 // bytes may go to the reader unread (nothing to check now).
 func (f *File) HostRanges(off int64, n int) ([]route.Range, bool) {

@@ -75,3 +75,14 @@ func (j *JoinedReader) ReadAtContext(ctx context.Context, p []byte, off int64) (
 	}
 	return n, nil
 }
+
+// Proven implements route.Prover: a joined file's bytes are proven when
+// every part's are.
+func (j *JoinedReader) Proven() bool {
+	for _, p := range j.parts {
+		if !route.Proven(p) {
+			return false
+		}
+	}
+	return len(j.parts) > 0
+}
