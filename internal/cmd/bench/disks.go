@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,30 +84,6 @@ func qemuFile(img, format string) func() (float64, error) {
 	}
 }
 
-// randomReads does one reader's random 4 KiB preads over the file for d,
-// at 4 KiB-aligned offsets that never repeat, and returns reads per second.
-func randomReads(path string, d time.Duration) (float64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	pages := st.Size() / 4096
-	rng := rand.New(rand.NewPCG(1, 2))
-	perm := func() int64 { return rng.Int64N(pages) } // collisions are rare over 1M pages
-	buf := make([]byte, 4096)
-	n := 0
-	start := time.Now()
-	for time.Since(start) < d {
-		if _, err := f.ReadAt(buf, perm()*4096); err != nil {
-			return 0, err
-		}
-		n++
-	}
-	return float64(n) / time.Since(start).Seconds(), nil
-}
-
 // daemonPID finds the ovfmount process serving mnt.
 func daemonPID(mnt string) int {
 	entries, _ := os.ReadDir("/proc")
@@ -166,19 +141,6 @@ func viewRead(archive, file string, st *viewStats, args ...string) func() (float
 	}
 }
 
-// viewRandom is one reader's random 4 KiB reads per second of a file of
-// archive, on a fresh mount (so no page is cached by the kernel).
-func viewRandom(archive, file string, d time.Duration) func() (float64, error) {
-	return func() (float64, error) {
-		mnt, _, err := mountOvfmount(archive)
-		if err != nil {
-			return 0, err
-		}
-		defer unmount(mnt)
-		return randomReads(filepath.Join(mnt, file), d)
-	}
-}
-
 // vmdkmounted runs f on the disk of img mounted by libvmdk's vmdkmount
 // (benchVMDK checks that it is installed).
 func vmdkmounted(img string, f func(path string) (float64, error)) (float64, error) {
@@ -208,13 +170,6 @@ func vmdkmountRead(img string, size *int64) func() (float64, error) {
 			*size = n
 			return secs, err
 		})
-	}
-}
-
-// vmdkmountRandom is random 4 KiB reads per second through vmdkmount.
-func vmdkmountRandom(img string, d time.Duration) func() (float64, error) {
-	return func() (float64, error) {
-		return vmdkmounted(img, func(p string) (float64, error) { return randomReads(p, d) })
 	}
 }
 

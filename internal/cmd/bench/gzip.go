@@ -73,7 +73,7 @@ func benchGzip(r *report) error {
 	if err != nil {
 		return err
 	}
-	rate, err := randomReads(filepath.Join(mnt, "disk1.img"), 10*time.Second)
+	rate, err := randomReadsN(filepath.Join(mnt, "disk1.img"), 1, 10*time.Second)
 	unmount(mnt)
 	if err != nil {
 		return err

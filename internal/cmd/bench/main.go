@@ -30,6 +30,7 @@ var sections = []section{
 	{"ready", benchReady},
 	{"stored", benchStored},
 	{"vmdk", benchVMDK},
+	{"random", benchRandom},
 	{"formats", benchFormats},
 	{"verify", benchVerify},
 	{"gzip", benchGzip},

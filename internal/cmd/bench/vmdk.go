@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os/exec"
-	"time"
 )
 
 // benchVMDK measures the raw view of a streamOptimized VMDK holding a 4 GiB
@@ -55,18 +54,6 @@ func benchVMDK(r *report) error {
 	}
 	r.add("vmdk", "ovfmount -o direct_io: sequential read of the raw view", mbps(d.size, secs[3]), vs)
 
-	random := []func() (float64, error){viewRandom(archive, "disks/disk1.vmdk.raw", 5*time.Second)}
-	if vmErr == nil {
-		random = append(random, vmdkmountRandom(img, 5*time.Second))
-	}
-	rates, err := inTurns(turns, []string{archive, img}, random...)
-	if err != nil {
-		return err
-	}
-	r.add("vmdk", "ovfmount: random 4 KiB reads, one reader", fmt.Sprintf("%.0f /s", rates[0]), "")
-	if vmErr == nil {
-		r.add("vmdk", "vmdkmount: random 4 KiB reads, one reader", fmt.Sprintf("%.0f /s", rates[1]), ratio(rates[0], rates[1], "ovfmount/vmdkmount"))
-	}
 	r.add("vmdk", "ovfmount: peak RSS during the sequential reads", mib(max(v.rss, d.rss)), fmt.Sprintf("cache budget %s", mib(64<<20)))
 	fmt.Println()
 	return nil
