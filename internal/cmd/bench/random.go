@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ovfmount/ovfmount/internal/sample"
 )
 
 // randomFor is how long each random-read measurement runs.
@@ -41,7 +43,14 @@ func benchRandom(r *report) error {
 		if err != nil {
 			return err
 		}
-		archive, err := benchOVA(d.img+".ova", img, d.member)
+		size, err := virtualSize(img, d.format)
+		if err != nil {
+			return err
+		}
+		// An appliance with a SHA256 manifest, so that the disk can be verified.
+		archive, err := cached("app-"+d.img+".ova", func(path string) error {
+			return sample.WriteOVA(path, sample.Appliance{Name: "app", Disks: []sample.Disk{{File: d.member, Path: img, Capacity: size}}})
+		})
 		if err != nil {
 			return err
 		}
