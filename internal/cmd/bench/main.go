@@ -35,6 +35,7 @@ var sections = []section{
 	{"verify", benchVerify},
 	{"gzip", benchGzip},
 	{"remote", benchRemote},
+	{"roundtrip", benchRoundtrip},
 }
 
 func sectionNames() []string {
