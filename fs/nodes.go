@@ -147,7 +147,7 @@ func (n *fileNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, of
 	// vector result goes straight to writev. On random 4 KiB reads of a
 	// decoded disk that detour was a tenth of the daemon's time. Buffers
 	// held by the reply (checked chunks) are let go once it is written.
-	return newBufsResult(r), 0
+	return &bufsResult{r}, 0
 }
 
 // Lseek answers SEEK_DATA and SEEK_HOLE (the kernel handles the other

@@ -144,31 +144,12 @@ func (r *fdResult) Bytes(buf []byte) ([]byte, fuse.Status) {
 }
 
 // bufsResult replies with a route's buffers as they are, by writev, and
-// lets go of held ones once the reply is written (go-fuse calls Done once,
-// after the write, or when the request ends without one).
+// lets go of held ones once the reply is written (go-fuse calls Done after
+// the write, or when the request ends without one).
 type bufsResult struct{ r route.Reply }
 
-// bufsResults recycles the replies: every read of a decoded view answers
-// with one, and at round-trip rates a heap object per read is garbage
-// the collector has to sweep (it showed as span initialisation in
-// profiles of random 4 KiB reads).
-var bufsResults = sync.Pool{New: func() any { return new(bufsResult) }}
-
-func newBufsResult(r route.Reply) *bufsResult {
-	b := bufsResults.Get().(*bufsResult)
-	b.r = r
-	return b
-}
-
 func (b *bufsResult) Size() int { return b.r.Len() }
-
-// Done lets go of held buffers and recycles b, which go-fuse does not
-// touch again.
-func (b *bufsResult) Done() {
-	b.r.Release()
-	b.r = route.Reply{}
-	bufsResults.Put(b)
-}
+func (b *bufsResult) Done()     { b.r.Release() }
 
 // Slices makes go-fuse write the buffers with writev, never splice.
 func (b *bufsResult) Slices() ([][]byte, fuse.Status) { return b.r.Bufs, fuse.OK }
