@@ -37,7 +37,7 @@ type pkg struct {
 
 // writePkg writes the appliance as an OVA file and returns its path, the
 // disk bytes (as stored, after any flip) and the signer.
-func writePkg(t *testing.T, p pkg) (string, []byte, *testpkg.Signer) {
+func writePkg(t testing.TB, p pkg) (string, []byte, *testpkg.Signer) {
 	t.Helper()
 	if p.diskBytes == 0 {
 		p.diskBytes = 3<<20 + 12345
@@ -86,7 +86,7 @@ type opened struct {
 
 // openPkg indexes the OVA and checks it as the package app.ovf, app.mf
 // and app.cert, collecting events.
-func openPkg(t *testing.T, path string, opts Options) *opened {
+func openPkg(t testing.TB, path string, opts Options) *opened {
 	t.Helper()
 	a, st := testpkg.OpenArchive(t, path)
 	o := &opened{a: a}
@@ -106,7 +106,7 @@ func openPkg(t *testing.T, path string, opts Options) *opened {
 	return o
 }
 
-func (o *opened) file1(t *testing.T, name string) *File {
+func (o *opened) file1(t testing.TB, name string) *File {
 	m, ok := o.a.Lookup(name)
 	if !ok {
 		t.Fatalf("%s not in the archive", name)
@@ -117,7 +117,7 @@ func (o *opened) file1(t *testing.T, name string) *File {
 // verifiedPkg writes a package with a disk of diskBytes under a SHA256
 // manifest, opens it lazily and verifies the disk; it returns the disk's
 // file, its bytes, the package's path and the opened package.
-func verifiedPkg(t *testing.T, diskBytes int) (*File, []byte, string, *opened) {
+func verifiedPkg(t testing.TB, diskBytes int) (*File, []byte, string, *opened) {
 	t.Helper()
 	path, disk, _ := writePkg(t, pkg{alg: "SHA256", diskBytes: diskBytes})
 	o := openPkg(t, path, Options{Mode: Lazy})
