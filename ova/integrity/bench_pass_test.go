@@ -7,5 +7,5 @@ import (
 )
 
 func newBenchPass(r io.ReaderAt, size int64, h hash.Hash) *hashPass {
-	return &hashPass{ctx: context.Background(), r: r, size: size, h: h, chunks: make([]chunkDigest, (size+ChunkSize-1)/ChunkSize)}
+	return &hashPass{ctx: context.Background(), r: r, size: size, h: h, pieces: make([]pieceDigest, pieceCount(size))}
 }
