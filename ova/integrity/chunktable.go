@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"sync"
 
 	"github.com/zeebo/blake3"
 
@@ -78,11 +79,33 @@ func sumPiece(b []byte) pieceDigest {
 // pieceCount is how many pieces a file of size bytes has.
 func pieceCount(size int64) int64 { return (size + PieceSize - 1) / PieceSize }
 
+// pieceHasher hashes pieces one after another. Reusing a hasher, rather
+// than blake3.Sum256 on each piece (which clears its 10 KiB of state
+// first), halves what 32 KiB pieces cost over whole 1 MiB chunks: on the
+// bench VM, in CPU time, 2.88 GB/s over 1 MiB inputs, 2.56 GB/s with
+// Sum256 over 32 KiB ones, 2.71 GB/s with a reused hasher.
+type pieceHasher struct {
+	h   *blake3.Hasher
+	out [32]byte
+}
+
+var pieceHashers = sync.Pool{New: func() any { return &pieceHasher{h: blake3.New()} }}
+
+// sum is the piece digest of b, as sumPiece.
+func (p *pieceHasher) sum(b []byte) pieceDigest {
+	p.h.Reset()
+	p.h.Write(b)
+	p.h.Sum(p.out[:0])
+	return pieceDigest(p.out[:16])
+}
+
 // sumPieces records in into the digest of each piece of b, whose length
 // is a multiple of PieceSize but for the file's last piece.
 func sumPieces(into []pieceDigest, b []byte) {
+	h := pieceHashers.Get().(*pieceHasher)
+	defer pieceHashers.Put(h)
 	for i := range into {
-		into[i] = sumPiece(b[i*PieceSize : min((i+1)*PieceSize, len(b))])
+		into[i] = h.sum(b[i*PieceSize : min((i+1)*PieceSize, len(b))])
 	}
 }
 

@@ -318,9 +318,11 @@ func (f *File) checkedChunk(c int) (*cachedChunk, error) {
 // checkPieces checks b, the file's bytes from the start of piece first on
 // (whole pieces, but for the file's last), against the trusted table.
 func (f *File) checkPieces(b []byte, first int) error {
+	h := pieceHashers.Get().(*pieceHasher)
+	defer pieceHashers.Put(h)
 	for i := 0; i*PieceSize < len(b); i++ {
 		p := first + i
-		if sum := sumPiece(b[i*PieceSize : min((i+1)*PieceSize, len(b))]); sum != f.table.Pieces[p] {
+		if sum := h.sum(b[i*PieceSize : min((i+1)*PieceSize, len(b))]); sum != f.table.Pieces[p] {
 			return f.mismatch(p, f.table.Pieces[p][:], sum[:], chunkAlgorithm)
 		}
 	}

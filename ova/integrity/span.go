@@ -64,12 +64,13 @@ func (f *File) checkedSpan(off int64, n int) (*Span, error) {
 		return &Span{}, nil
 	}
 	first, last := int(off/ChunkSize), int((off+int64(n)-1)/ChunkSize)
-	continues, ahead := f.ahead.note(first, last)
-	if !continues && n <= randomReadMax && !recent.holdsAny(f, first, last) {
-		return f.pieceSpan(off, n)
-	}
-	if ahead {
+	continues, reaches := f.ahead.note(first, last)
+	chunked := continues || n > randomReadMax || recent.holdsAny(f, first, last)
+	if f.ahead.served(chunked, continues, reaches) {
 		f.checkAhead(last)
+	}
+	if !chunked {
+		return f.pieceSpan(off, n)
 	}
 	return f.chunkSpan(off, n, first, last)
 }
