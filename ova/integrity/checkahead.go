@@ -42,8 +42,10 @@ func (a *aheadState) note(first, last int) (continues, reaches bool) {
 // one (1 in 128 of 4 KiB reads over a 256 MiB disk) is served that chunk,
 // but checking 8 MiB ahead for it cost a random read more than its own
 // pieces did (measured: 41 us of CPU per 4 KiB read with it, see
-// BenchmarkRandomRead4K). A sequential reader is served chunks from its
-// second request on, and checked ahead from its third.
+// BenchmarkRandomRead4K). A sequential reader of small requests is served
+// chunks from its second request on, and checked ahead from the next one
+// that enters a new chunk; one of requests over randomReadMax is checked
+// ahead from its second, as before.
 func (a *aheadState) served(chunked, continues, reaches bool) (ahead bool) {
 	was := a.chunked.Swap(chunked)
 	return chunked && continues && reaches && was

@@ -211,7 +211,8 @@ func (f *File) way() (way, error) {
 // Route answers a read of len(p) bytes at off, the one decision per read:
 // host ranges of the archive (when splice is allowed and nothing must be
 // checked), the buffers its bytes were checked in (a verified file; see
-// checkedSpan for the two ways they are read), or bytes read into p. A strict read waits for verification, or until ctx ends.
+// checkedSpan for the two ways they are read), or bytes read into p. A
+// strict read waits for verification, or until ctx ends.
 func (f *File) Route(ctx context.Context, p []byte, off int64, splice bool) (route.Reply, error) {
 	for {
 		w, err := f.way()

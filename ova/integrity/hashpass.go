@@ -10,8 +10,8 @@ import (
 
 // hashPass reads a file once, in ChunkSize reads, and feeds every chunk
 // to the manifest's hash and to the table, which records a digest of each
-// of its PieceSize pieces. The three stages run on
-// their own goroutines, joined by a small ring of buffers:
+// of its PieceSize pieces. The three stages run on their own goroutines,
+// joined by a small ring of buffers:
 //
 //	reader --> manifest hash (SHA-256 etc.: one stream, the slowest stage)
 //	       \-> piece digests (BLAKE3, independent per piece)
