@@ -40,9 +40,9 @@ func (a *aheadState) note(first, last int) (continues, reaches bool) {
 // that one was served whole chunks too. The last condition spares random
 // readers: one whose read happens to fall in the chunk after its previous
 // one (1 in 128 of 4 KiB reads over a 256 MiB disk) is served that chunk,
-// but checking 8 MiB ahead for it cost a random read more than its own
-// pieces did (measured: 41 us of CPU per 4 KiB read with it, see
-// BenchmarkRandomRead4K). A sequential reader of small requests is served
+// but checking 8 MiB ahead for it cost a random read half again what its
+// own pieces did (BenchmarkRandomRead4K: 38-46 us of CPU per 4 KiB read
+// with it, 28-30 without). A sequential reader of small requests is served
 // chunks from its second request on, and checked ahead from the next one
 // that enters a new chunk; one of requests over randomReadMax is checked
 // ahead from its second, as before.
