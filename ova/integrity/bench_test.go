@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"hash"
+	"io"
 	mrand "math/rand"
 	"os"
 	"path/filepath"
@@ -80,6 +81,11 @@ func (nullHash) Sum(b []byte) []byte         { return b }
 func (nullHash) Reset()                      {}
 func (nullHash) Size() int                   { return 0 }
 func (nullHash) BlockSize() int              { return 64 }
+
+// newBenchPass is a pass over r with h as the manifest hash.
+func newBenchPass(r io.ReaderAt, size int64, h hash.Hash) *hashPass {
+	return &hashPass{ctx: context.Background(), r: r, size: size, h: h, pieces: make([]pieceDigest, pieceCount(size))}
+}
 
 // BenchmarkHashPass: the verification pass over a 512 MiB file in the page
 // cache, under a SHA-256 manifest and with the manifest hash stubbed out
