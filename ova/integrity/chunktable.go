@@ -24,13 +24,15 @@ const ChunkSize = 1 << 20
 // PieceSize is the granularity of the digests that reads of a verified
 // file are checked against. A random read (a disk decoder reading one
 // grain of ~30 KiB) reads and hashes only the pieces it touches, 32-64 KiB
-// for a 4 KiB read, about 25 us, where checking the whole 1 MiB chunk cost
-// ~350 us. BLAKE3 over 32 KiB inputs runs as fast as over 1 MiB ones (2.7
-// GB/s with github.com/zeebo/blake3 on the bench VM; 16 KiB: 2.4 GB/s, 4
-// KiB: 1.15 GB/s), so the verification pass and sequential readers lose
-// nothing to the finer table. Its price is memory: 16 bytes per 32 KiB
-// piece, 512 KiB of table per GiB of archive, in memory and in the table
-// cache on disk (47 MiB for a 100 GB disk).
+// for a 4 KiB read: about 30 us, where checking the whole 1 MiB chunk cost
+// 450-550 us (BenchmarkRandomRead4K). Smaller pieces would hash slower:
+// github.com/zeebo/blake3 runs 2.9 GB/s over 1 MiB inputs, 2.7 over 32 KiB
+// (with a reused hasher, see pieceHasher), 2.4 over 16 KiB and 1.2 over 4
+// KiB, in CPU time on the bench VM. So the verification pass and
+// sequential readers, which still read whole chunks, pay 5-10% more CPU
+// for their BLAKE3 than with one digest per chunk. The table costs 16
+// bytes per 32 KiB piece: 512 KiB per GiB of archive, in memory and in
+// the table cache on disk (47 MiB for a 100 GB disk).
 const PieceSize = 32 << 10
 
 // piecesPerChunk is how many pieces a whole chunk holds.
