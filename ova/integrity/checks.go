@@ -25,7 +25,7 @@ const (
 	Off Mode = iota
 	// Lazy: reads are served at once; the first open of a listed file
 	// starts its verification in the background, and once it is verified
-	// every later read is checked chunk by chunk.
+	// every later read is checked against its 32 KiB pieces' digests.
 	Lazy
 	// Strict: no byte of a listed file is served before the file is
 	// verified; a bad signature fails every listed file; unlisted files
