@@ -25,7 +25,7 @@ const (
 	Off Mode = iota
 	// Lazy: reads are served at once; the first open of a listed file
 	// starts its verification in the background, and once it is verified
-	// every later read is checked chunk by chunk.
+	// every later read is checked against its 32 KiB pieces' digests.
 	Lazy
 	// Strict: no byte of a listed file is served before the file is
 	// verified; a bad signature fails every listed file; unlisted files
@@ -74,10 +74,14 @@ type Event struct {
 	Status    Status // verified or mismatch
 	Algorithm string
 	Expected  string // hex
-	Actual    string // hex; for a chunk, its BLAKE3
-	Chunk     int    // -1 for the whole file
-	Err       error  // why verification could not finish, if so
-	Cached    bool   // trusted from an earlier run's chunk table
+	Actual    string // hex; for a piece, its BLAKE3 (128 bits)
+	// Chunk is the index of the PieceSize piece whose digest differs from
+	// the table recorded at verification (bytes Chunk*PieceSize on), or
+	// -1 for the whole file. It is named Chunk for its callers; the table
+	// has been kept per 32 KiB piece, not per 1 MiB chunk, since issue 15.
+	Chunk  int
+	Err    error // why verification could not finish, if so
+	Cached bool  // trusted from an earlier run's chunk table
 }
 
 // Package is what the checks are about, as the caller's model of the

@@ -2,9 +2,10 @@ package integrity
 
 import "sync"
 
-// recent keeps recently verified chunks for a second, so that readers that
-// ask for one chunk in pieces (a disk decoder reading grain by grain, or
-// the kernel's read-ahead requests, which straddle chunks) check it once,
+// recent keeps recently verified chunks for a second, so that sequential
+// readers that ask for one chunk in parts (a disk decoder reading grain
+// after grain, or the kernel's read-ahead requests, which straddle chunks)
+// check it once, and random reads that land in it check nothing more,
 // while a chunk damaged on disk after it was read is caught within a
 // second. It holds at most recentChunks chunks (recentChunks MiB), plus
 // those readers are still copying from.

@@ -16,9 +16,11 @@
 //   - Off: no hashing at all.
 //   - Lazy: reads are served at once; the first open of a listed file
 //     starts its verification in the background (hashing it against the
-//     manifest digest, and recording a BLAKE3 digest of every 1 MiB chunk),
-//     and once it is verified every later read is checked chunk by chunk
-//     against that table before a byte is returned.
+//     manifest digest, and recording a BLAKE3 digest of every 32 KiB
+//     piece, 512 KiB of table per GiB), and once it is verified every later
+//     read is checked piece by piece against that table before a byte is
+//     returned: a random read reads and hashes only the pieces it touches,
+//     a sequential reader whole 1 MiB chunks, checked ahead of it.
 //   - Strict: no byte of a listed file is served before the file is
 //     verified; a bad signature, or with RequireTrustedSigner any package
 //     not signed by a trusted signer, fails every file the manifest would

@@ -165,7 +165,7 @@ type way int
 
 const (
 	direct  way = iota // straight from the member, unchecked
-	checked            // chunk by chunk against the trusted table
+	checked            // piece by piece against the trusted table
 	wait               // after verification concludes (strict)
 )
 
@@ -210,8 +210,9 @@ func (f *File) way() (way, error) {
 
 // Route answers a read of len(p) bytes at off, the one decision per read:
 // host ranges of the archive (when splice is allowed and nothing must be
-// checked), the checked chunk buffers (a verified file), or bytes read
-// into p. A strict read waits for verification, or until ctx ends.
+// checked), the buffers its bytes were checked in (a verified file; see
+// checkedSpan for the two ways they are read), or bytes read into p. A
+// strict read waits for verification, or until ctx ends.
 func (f *File) Route(ctx context.Context, p []byte, off int64, splice bool) (route.Reply, error) {
 	for {
 		w, err := f.way()
@@ -252,7 +253,7 @@ func (f *File) Route(ctx context.Context, p []byte, off int64, splice bool) (rou
 }
 
 // Proven implements route.Prover: every read of a verified file is
-// checked against its chunk table before a byte of it is returned. A
+// checked against its piece table before a byte of it is returned. A
 // file that is not verified (yet), unlisted, or read with checks off
 // is not proven.
 func (f *File) Proven() bool {
@@ -296,8 +297,9 @@ func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (int, err
 }
 
 // checkedChunk returns chunk c read and checked against the trusted table,
-// with a reference the caller must release. Concurrent readers of a chunk
-// (the kernel's read-ahead requests straddle chunks) share one check.
+// piece by piece, with a reference the caller must release. Concurrent
+// readers of a chunk (the kernel's read-ahead requests straddle chunks)
+// share one check.
 func (f *File) checkedChunk(c int) (*cachedChunk, error) {
 	return recent.get(f, c, func() ([]byte, error) {
 		start := int64(c) * ChunkSize
@@ -306,20 +308,36 @@ func (f *File) checkedChunk(c int) (*cachedChunk, error) {
 			putChunkBuf(buf)
 			return nil, err
 		}
-		if sum := sumChunk(buf); sum != f.table.Chunks[c] {
+		if err := f.checkPieces(buf, c*piecesPerChunk); err != nil {
 			putChunkBuf(buf)
-			return nil, f.mismatch(c, f.table.Chunks[c][:], sum[:], chunkAlgorithm)
+			return nil, err
 		}
 		return buf, nil
 	})
 }
 
+// checkPieces checks b, the file's bytes from the start of piece first on
+// (whole pieces, but for the file's last), against the trusted table.
+func (f *File) checkPieces(b []byte, first int) error {
+	h := pieceHashers.Get().(*pieceHasher)
+	defer pieceHashers.Put(h)
+	for i := 0; i*PieceSize < len(b); i++ {
+		p := first + i
+		if sum := h.sum(b[i*PieceSize : min((i+1)*PieceSize, len(b))]); sum != f.table.Pieces[p] {
+			return f.mismatch(p, f.table.Pieces[p][:], sum[:], chunkAlgorithm)
+		}
+	}
+	return nil
+}
+
 // mismatch marks the file damaged for good, reports it once, and returns
-// the error every read of the file gets from now on.
-func (f *File) mismatch(chunk int, want, got []byte, alg string) error {
+// the error every read of the file gets from now on. piece is the piece
+// whose digest differs from the table, or -1 for the whole file's
+// manifest digest.
+func (f *File) mismatch(piece int, want, got []byte, alg string) error {
 	where, source := "the file", "the manifest"
-	if chunk >= 0 {
-		where = fmt.Sprintf("chunk %d (bytes %d-%d)", chunk, int64(chunk)*ChunkSize, min(int64(chunk+1)*ChunkSize, f.m.Size)-1)
+	if piece >= 0 {
+		where = fmt.Sprintf("piece %d (bytes %d-%d)", piece, int64(piece)*PieceSize, min(int64(piece+1)*PieceSize, f.m.Size)-1)
 		source = "its table from verification"
 	}
 	err := fmt.Errorf("integrity: %s: %s digest of %s is %x, %s says %x: %w", f.m.Name, alg, where, got, source, want, ErrMismatch)
@@ -329,13 +347,13 @@ func (f *File) mismatch(chunk int, want, got []byte, alg string) error {
 	f.mu.Unlock()
 	if first {
 		f.c.event(Event{File: f.m.Name, Status: StatusMismatch, Algorithm: alg, Expected: hex.EncodeToString(want),
-			Actual: hex.EncodeToString(got), Chunk: chunk, Err: err})
+			Actual: hex.EncodeToString(got), Chunk: piece, Err: err})
 	}
 	return err
 }
 
 // verify hashes the whole file: its manifest digest, and a BLAKE3 of each
-// chunk for the table later reads are checked against (see hashPass).
+// piece for the table later reads are checked against (see hashPass).
 // progress, if set, gets the bytes hashed as they go. When ctx ends first
 // the file stays pending: nothing was concluded.
 func (f *File) verify(ctx context.Context, progress func(int64)) {
@@ -348,13 +366,13 @@ func (f *File) verify(ctx context.Context, progress func(int64)) {
 	defer func() { <-f.c.sem }()
 
 	size := f.m.Size
-	chunks := make([]chunkDigest, int((size+ChunkSize-1)/ChunkSize))
+	pieces := make([]pieceDigest, pieceCount(size))
 	h := f.entry.Algorithm.New()
 	if h == nil {
 		f.mismatch(-1, f.entry.Digest, nil, string(f.entry.Algorithm))
 		return
 	}
-	readErr := (&hashPass{ctx: ctx, r: f.m, size: size, h: h, chunks: chunks, progress: progress}).run()
+	readErr := (&hashPass{ctx: ctx, r: f.m, size: size, h: h, pieces: pieces, progress: progress}).run()
 	if ctx.Err() != nil {
 		return
 	}
@@ -375,7 +393,7 @@ func (f *File) verify(ctx context.Context, progress func(int64)) {
 		f.mismatch(-1, f.entry.Digest, got, string(f.entry.Algorithm))
 		return
 	}
-	t := &chunkTable{Name: f.m.Name, Size: size, Algorithm: string(f.entry.Algorithm), Digest: f.entry.Digest, Chunks: chunks}
+	t := &chunkTable{Name: f.m.Name, Size: size, Algorithm: string(f.entry.Algorithm), Digest: f.entry.Digest, Pieces: pieces}
 	f.mu.Lock()
 	f.status, f.table = StatusVerified, t
 	f.mu.Unlock()

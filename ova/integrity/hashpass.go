@@ -8,16 +8,17 @@ import (
 	"sync/atomic"
 )
 
-// hashPass reads a file once, in ChunkSize pieces, and feeds every piece
-// to the manifest's hash and to the chunk table. The three stages run on
-// their own goroutines, joined by a small ring of buffers:
+// hashPass reads a file once, in ChunkSize reads, and feeds every chunk
+// to the manifest's hash and to the table, which records a digest of each
+// of its PieceSize pieces. The three stages run on their own goroutines,
+// joined by a small ring of buffers:
 //
 //	reader --> manifest hash (SHA-256 etc.: one stream, the slowest stage)
-//	       \-> chunk digests (BLAKE3, independent per chunk)
+//	       \-> piece digests (BLAKE3, independent per piece)
 //
 // The manifest digest is one sequential stream that no core can share, so
 // the pass is as fast as that stage alone only if it never waits: the
-// reads and the chunk digests happen meanwhile on the other cores. With
+// reads and the piece digests happen meanwhile on the other cores. With
 // the read on the hashing goroutine instead, every chunk's copy out of the
 // page cache added to the critical path (a fifth of the time on 2 cores).
 //
@@ -28,7 +29,7 @@ type hashPass struct {
 	r        io.ReaderAt
 	size     int64
 	h        hash.Hash
-	chunks   []chunkDigest
+	pieces   []pieceDigest // pieceCount(size) of them
 	progress func(int64)
 }
 
@@ -47,7 +48,7 @@ type passBuf struct {
 // run hashes the file and returns the first read error, if any; on an
 // error the hash and table are incomplete.
 func (p *hashPass) run() error {
-	n := len(p.chunks)
+	n := int((p.size + ChunkSize - 1) / ChunkSize)
 	free := make(chan *passBuf, passBuffers)
 	for range passBuffers {
 		free <- &passBuf{data: getChunkBuf(ChunkSize)}
@@ -79,7 +80,8 @@ func (p *hashPass) run() error {
 	go func() {
 		defer wg.Done()
 		for b := range toTable {
-			p.chunks[b.c] = sumChunk(b.data)
+			first := b.c * piecesPerChunk
+			sumPieces(p.pieces[first:min(first+piecesPerChunk, len(p.pieces))], b.data)
 			release(b)
 		}
 	}()

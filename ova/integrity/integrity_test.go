@@ -37,7 +37,7 @@ type pkg struct {
 
 // writePkg writes the appliance as an OVA file and returns its path, the
 // disk bytes (as stored, after any flip) and the signer.
-func writePkg(t *testing.T, p pkg) (string, []byte, *testpkg.Signer) {
+func writePkg(t testing.TB, p pkg) (string, []byte, *testpkg.Signer) {
 	t.Helper()
 	if p.diskBytes == 0 {
 		p.diskBytes = 3<<20 + 12345
@@ -86,9 +86,14 @@ type opened struct {
 
 // openPkg indexes the OVA and checks it as the package app.ovf, app.mf
 // and app.cert, collecting events.
-func openPkg(t *testing.T, path string, opts Options) *opened {
+func openPkg(t testing.TB, path string, opts Options) *opened {
 	t.Helper()
 	a, st := testpkg.OpenArchive(t, path)
+	return checkPkg(a, st, opts)
+}
+
+// checkPkg checks the indexed OVA as openPkg does.
+func checkPkg(a *ova.Archive, st os.FileInfo, opts Options) *opened {
 	o := &opened{a: a}
 	opts.OnEvent = func(e Event) {
 		o.mu.Lock()
@@ -106,7 +111,7 @@ func openPkg(t *testing.T, path string, opts Options) *opened {
 	return o
 }
 
-func (o *opened) file1(t *testing.T, name string) *File {
+func (o *opened) file1(t testing.TB, name string) *File {
 	m, ok := o.a.Lookup(name)
 	if !ok {
 		t.Fatalf("%s not in the archive", name)
@@ -117,7 +122,7 @@ func (o *opened) file1(t *testing.T, name string) *File {
 // verifiedPkg writes a package with a disk of diskBytes under a SHA256
 // manifest, opens it lazily and verifies the disk; it returns the disk's
 // file, its bytes, the package's path and the opened package.
-func verifiedPkg(t *testing.T, diskBytes int) (*File, []byte, string, *opened) {
+func verifiedPkg(t testing.TB, diskBytes int) (*File, []byte, string, *opened) {
 	t.Helper()
 	path, disk, _ := writePkg(t, pkg{alg: "SHA256", diskBytes: diskBytes})
 	o := openPkg(t, path, Options{Mode: Lazy})
@@ -203,7 +208,7 @@ func TestLazyVerification(t *testing.T) {
 	}
 
 	// The archive is damaged on disk after the file was verified: the read
-	// of that chunk fails (once the recent-chunk cache has expired), the
+	// of that piece fails (once the recent-chunk cache has expired), the
 	// file is marked, and its other chunks fail too.
 	time.Sleep(1100 * time.Millisecond)
 	w, _ := os.OpenFile(path, os.O_WRONLY, 0)
@@ -214,7 +219,7 @@ func TestLazyVerification(t *testing.T) {
 	if _, err := f.ReadAt(buf, 1<<20); err != nil {
 		t.Fatalf("an intact chunk: %v", err)
 	}
-	if _, err := f.ReadAt(buf, 3<<20); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "chunk 3") {
+	if _, err := f.ReadAt(buf, 3<<20); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "piece 96 (bytes 3145728-3158072)") {
 		t.Fatalf("the damaged chunk: %v", err)
 	}
 	if _, err := f.ReadAt(buf, 0); !errors.Is(err, ErrMismatch) || f.Status() != StatusMismatch {
@@ -222,12 +227,12 @@ func TestLazyVerification(t *testing.T) {
 	}
 	var chunkEvent bool
 	for _, e := range o.events {
-		if e.Status == StatusMismatch && e.Chunk == 3 && e.Expected != e.Actual && e.Algorithm == chunkAlgorithm {
+		if e.Status == StatusMismatch && e.Chunk == 3*piecesPerChunk && e.Expected != e.Actual && e.Algorithm == chunkAlgorithm {
 			chunkEvent = true
 		}
 	}
 	if !chunkEvent {
-		t.Errorf("no mismatch event naming chunk 3: %+v", o.events)
+		t.Errorf("no mismatch event naming piece 96: %+v", o.events)
 	}
 }
 
@@ -433,7 +438,7 @@ func TestVerifyAllReports(t *testing.T) {
 func TestDecodeTablesHostile(t *testing.T) {
 	id := bytes.Repeat([]byte{7}, 32)
 	good := encodeTables(map[string]*chunkTable{"d": {Name: "d", Size: 3 << 20, Algorithm: "SHA256", Digest: []byte{1, 2},
-		Chunks: make([][32]byte, 3)}}, id)
+		Pieces: make([]pieceDigest, 3*piecesPerChunk)}}, id)
 	if _, err := decodeTables(good, id); err != nil {
 		t.Fatalf("a good encoding: %v", err)
 	}
@@ -451,7 +456,7 @@ func TestDecodeTablesHostile(t *testing.T) {
 
 func FuzzDecodeTables(f *testing.F) {
 	id := bytes.Repeat([]byte{7}, 32)
-	f.Add(encodeTables(map[string]*chunkTable{"d": {Name: "d", Size: 1, Algorithm: "SHA1", Digest: []byte{1}, Chunks: make([][32]byte, 1)}}, id))
+	f.Add(encodeTables(map[string]*chunkTable{"d": {Name: "d", Size: 1, Algorithm: "SHA1", Digest: []byte{1}, Pieces: make([]pieceDigest, 1)}}, id))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		decodeTables(b, id)
 	})

@@ -1,6 +1,9 @@
 package integrity
 
-import "sync"
+import (
+	"io"
+	"sync"
+)
 
 // Span is a range of a verified file's bytes, held in the buffers they
 // were checked in. A reader that can send scattered buffers (the FUSE
@@ -10,6 +13,7 @@ type Span struct {
 	// Slices are the bytes, in order. They stay valid until Release.
 	Slices [][]byte
 	held   []*cachedChunk // nil where a chunk failed to load
+	pieces *[pieceBufSize]byte
 	n      int
 }
 
@@ -21,19 +25,81 @@ func (s *Span) Release() {
 			recent.release(e)
 		}
 	}
-	s.held, s.Slices, s.n = nil, nil, 0
+	if s.pieces != nil {
+		pieceBufs.Put(s.pieces)
+	}
+	s.held, s.pieces, s.Slices, s.n = nil, nil, nil, 0
 }
 
 // Len is the number of bytes in the span.
 func (s *Span) Len() int { return s.n }
 
-// checkedSpan gets the checked chunks holding [off, off+n), which must lie
-// inside the file. A read usually straddles two chunks; they are checked
-// in parallel, so that neighbouring read-ahead requests, which share
-// chunks, do not queue behind each other's first one.
+// randomReadMax is the largest read checked piece by piece when it does
+// not continue the previous one. A larger read is no small random read
+// (the kernel's read-ahead, a decoder's copy of a whole extent): it is
+// served in whole chunks, which also lands them in the recent-chunk cache.
+const randomReadMax = 256 << 10
+
+// pieceBufSize holds the pieces any read up to randomReadMax touches.
+const pieceBufSize = randomReadMax + PieceSize
+
+// pieceBufs recycles the buffers of random reads, as chunkBufs does those
+// of chunks.
+var pieceBufs = sync.Pool{New: func() any { return new([pieceBufSize]byte) }}
+
+// checkedSpan gets [off, off+n), which must lie inside the file, read and
+// checked against the trusted table. This is where a read's way is
+// decided:
+//
+//   - A read that continues the previous one (it starts in the chunk where
+//     that one ended, or the next), that is larger than randomReadMax, or
+//     that touches a chunk the recent-chunk cache holds is served in whole
+//     chunks (chunkSpan): the cache and check-ahead make a sequential
+//     reader pay for each chunk once, off its critical path.
+//   - Any other read is a random one, served from the pieces it touches
+//     alone (pieceSpan): a 4 KiB read reads and hashes 32-64 KiB, not the
+//     1-2 MiB of its chunks, and leaves nothing in the cache.
 func (f *File) checkedSpan(off int64, n int) (*Span, error) {
+	if n <= 0 {
+		return &Span{}, nil
+	}
 	first, last := int(off/ChunkSize), int((off+int64(n)-1)/ChunkSize)
-	f.checkAhead(first, last)
+	continues, reaches := f.ahead.note(first, last)
+	chunked := continues || n > randomReadMax || recent.holdsAny(f, first, last)
+	if f.ahead.served(chunked, continues, reaches) {
+		f.checkAhead(last)
+	}
+	if !chunked {
+		return f.pieceSpan(off, n)
+	}
+	return f.chunkSpan(off, n, first, last)
+}
+
+// pieceSpan reads the pieces holding [off, off+n) (n <= randomReadMax) into
+// one pooled buffer and checks each against the table.
+func (f *File) pieceSpan(off int64, n int) (*Span, error) {
+	p0, p1 := off/PieceSize, (off+int64(n)-1)/PieceSize
+	start := p0 * PieceSize
+	buf := pieceBufs.Get().(*[pieceBufSize]byte)
+	b := buf[:min((p1+1)*PieceSize, f.m.Size)-start]
+	err := func() error {
+		if _, err := f.m.ReadAt(b, start); err != nil && err != io.EOF {
+			return err
+		}
+		return f.checkPieces(b, int(p0))
+	}()
+	if err != nil {
+		pieceBufs.Put(buf)
+		return nil, err
+	}
+	return &Span{Slices: [][]byte{b[off-start : off-start+int64(n)]}, pieces: buf, n: n}, nil
+}
+
+// chunkSpan gets the checked chunks first to last holding [off, off+n). A
+// read usually straddles two chunks; they are checked in parallel, so that
+// neighbouring read-ahead requests, which share chunks, do not queue
+// behind each other's first one.
+func (f *File) chunkSpan(off int64, n int, first, last int) (*Span, error) {
 	sp := &Span{held: make([]*cachedChunk, last-first+1), n: n}
 	errs := make([]error, len(sp.held))
 	var wg sync.WaitGroup
