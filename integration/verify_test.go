@@ -165,7 +165,7 @@ func TestStrictTamperedDisk(t *testing.T) {
 // disk was verified, as media damage would: same size, same mtime (a write
 // that moves the mtime is caught as a changed archive, see
 // TestArchiveChangesUnderneath). It drops the page cache and reads again:
-// the damaged chunk fails, and reads elsewhere still work.
+// the damaged piece fails, and reads elsewhere still work.
 func TestTamperAfterVerify(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("dropping the page cache needs root")
@@ -194,17 +194,17 @@ func TestTamperAfterVerify(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond) // past the one-second life of recently checked chunks
 
 	if b := pread(t, f, 4096, 0); !bytes.Equal(b, p.disk[:4096]) {
-		t.Error("an intact chunk no longer reads")
+		t.Error("an intact piece no longer reads")
 	}
 	buf := make([]byte, 4096)
 	if _, err := f.ReadAt(buf, damaged&^4095); !errors.Is(err, syscall.EIO) {
-		t.Fatalf("the damaged chunk: %v, want EIO", err)
+		t.Fatalf("the damaged piece: %v, want EIO", err)
 	}
 	if got := xattr(t, disk, "user.ovfmount.verify"); got != "mismatch" {
 		t.Errorf("state after the damage: %q", got)
 	}
-	if !strings.Contains(readFile(m.logFile), `"chunk":`) {
-		t.Error("the log does not name the chunk")
+	if !strings.Contains(readFile(m.logFile), `"piece":`) {
+		t.Error("the log does not name the piece")
 	}
 }
 

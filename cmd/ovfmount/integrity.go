@@ -16,8 +16,8 @@ func logEvent(log zerolog.Logger, e integrity.Event) {
 		log.Info().Str("file", e.File).Str("algorithm", e.Algorithm).Str("digest", e.Expected).Bool("fromCache", e.Cached).Msg("verified")
 	default:
 		ev := log.Error().Str("file", e.File).Str("algorithm", e.Algorithm).Str("expected", e.Expected).Str("actual", e.Actual)
-		if e.Chunk >= 0 {
-			ev = ev.Int("chunk", e.Chunk).Int64("chunkSize", integrity.ChunkSize)
+		if e.Piece >= 0 {
+			ev = ev.Int("piece", e.Piece).Int64("pieceSize", integrity.PieceSize)
 		}
 		ev.Err(e.Err).Msg("verification failed: reads of this file fail with EIO")
 	}

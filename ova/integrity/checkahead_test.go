@@ -91,7 +91,7 @@ func TestCheckAheadFindsDamage(t *testing.T) {
 		o.mu.Lock()
 		defer o.mu.Unlock()
 		for _, e := range o.events {
-			if e.Status == StatusMismatch && e.Chunk == 3*piecesPerChunk {
+			if e.Status == StatusMismatch && e.Piece == 3*piecesPerChunk {
 				return true
 			}
 		}

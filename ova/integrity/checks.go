@@ -75,11 +75,10 @@ type Event struct {
 	Algorithm string
 	Expected  string // hex
 	Actual    string // hex; for a piece, its BLAKE3 (128 bits)
-	// Chunk is the index of the PieceSize piece whose digest differs from
-	// the table recorded at verification (bytes Chunk*PieceSize on), or
-	// -1 for the whole file. It is named Chunk for its callers; the table
-	// has been kept per 32 KiB piece, not per 1 MiB chunk, since issue 15.
-	Chunk  int
+	// Piece is the index of the PieceSize piece whose digest differs from
+	// the table recorded at verification (bytes Piece*PieceSize on), or
+	// -1 for the whole file.
+	Piece  int
 	Err    error // why verification could not finish, if so
 	Cached bool  // trusted from an earlier run's chunk table
 }

@@ -59,7 +59,7 @@ func (c *Checks) newFile(m *ova.Member, foreign bool) *File {
 			f.start.Do(func() {})
 			f.conclude(StatusVerified)
 			c.event(Event{File: m.Name, Status: StatusVerified, Algorithm: t.Algorithm, Expected: hex.EncodeToString(t.Digest),
-				Actual: hex.EncodeToString(t.Digest), Chunk: -1, Cached: true})
+				Actual: hex.EncodeToString(t.Digest), Piece: -1, Cached: true})
 		}
 	}
 	return f
@@ -347,7 +347,7 @@ func (f *File) mismatch(piece int, want, got []byte, alg string) error {
 	f.mu.Unlock()
 	if first {
 		f.c.event(Event{File: f.m.Name, Status: StatusMismatch, Algorithm: alg, Expected: hex.EncodeToString(want),
-			Actual: hex.EncodeToString(got), Chunk: piece, Err: err})
+			Actual: hex.EncodeToString(got), Piece: piece, Err: err})
 	}
 	return err
 }
@@ -382,7 +382,7 @@ func (f *File) verify(ctx context.Context, progress func(int64)) {
 		f.status, f.fail = StatusMismatch, err
 		f.mu.Unlock()
 		f.c.event(Event{File: f.m.Name, Status: StatusMismatch, Algorithm: string(f.entry.Algorithm),
-			Expected: hex.EncodeToString(f.entry.Digest), Chunk: -1, Err: err})
+			Expected: hex.EncodeToString(f.entry.Digest), Piece: -1, Err: err})
 		return
 	}
 	got := h.Sum(nil)
@@ -398,7 +398,7 @@ func (f *File) verify(ctx context.Context, progress func(int64)) {
 	f.status, f.table = StatusVerified, t
 	f.mu.Unlock()
 	ev := Event{File: f.m.Name, Status: StatusVerified, Algorithm: t.Algorithm, Expected: hex.EncodeToString(got),
-		Actual: hex.EncodeToString(got), Chunk: -1}
+		Actual: hex.EncodeToString(got), Piece: -1}
 	if err := f.c.trusted(t); err != nil {
 		ev.Err = fmt.Errorf("verified, but the chunk table could not be kept: %w", err)
 	}

@@ -227,7 +227,7 @@ func TestLazyVerification(t *testing.T) {
 	}
 	var chunkEvent bool
 	for _, e := range o.events {
-		if e.Status == StatusMismatch && e.Chunk == 3*piecesPerChunk && e.Expected != e.Actual && e.Algorithm == chunkAlgorithm {
+		if e.Status == StatusMismatch && e.Piece == 3*piecesPerChunk && e.Expected != e.Actual && e.Algorithm == chunkAlgorithm {
 			chunkEvent = true
 		}
 	}

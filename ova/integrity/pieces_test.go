@@ -165,7 +165,7 @@ func TestPieceDamage(t *testing.T) {
 	var named bool
 	o.mu.Lock()
 	for _, e := range o.events {
-		named = named || (e.Status == StatusMismatch && e.Chunk == damaged && e.Algorithm == chunkAlgorithm && e.Expected != e.Actual)
+		named = named || (e.Status == StatusMismatch && e.Piece == damaged && e.Algorithm == chunkAlgorithm && e.Expected != e.Actual)
 	}
 	o.mu.Unlock()
 	if !named {
