@@ -19,12 +19,6 @@ import (
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
 
-// proven is a source whose bytes are proven (route.Prover), as a verified
-// archive member's are.
-type proven struct{ io.ReaderAt }
-
-func (proven) Proven() bool { return true }
-
 var (
 	imagesMu sync.Mutex
 	images   [3][]byte // compressedImages, once per process
