@@ -47,6 +47,7 @@ type Cache struct {
 	entries map[unitKey]*unitEntry
 
 	hits, misses, decodes atomic.Int64
+	prefixes, finishes    atomic.Int64
 }
 
 type unitKey struct {
@@ -94,6 +95,77 @@ func defaultCache() *Cache {
 // Stats reports cache hits, misses and decodes so far.
 func (c *Cache) Stats() (hits, misses, decodes int64) {
 	return c.hits.Load(), c.misses.Load(), c.decodes.Load()
+}
+
+// PrefixStats reports how many reads were served by decoding only the head
+// of a unit, and how many of those units were then decoded whole in the
+// background (and cached).
+func (c *Cache) PrefixStats() (prefixes, finished int64) {
+	return c.prefixes.Load(), c.finishes.Load()
+}
+
+// prefixSpare is how many decode slots must stay free, besides the one a
+// prefix decode takes, for a read to take the prefix route: one, for the
+// decode that finishes the unit in the background. With every core busy a
+// prefix and a later whole decode cost more CPU than one whole decode, so
+// under load reads decode units whole, as before.
+const prefixSpare = 1
+
+// prefixSlot takes a decode slot for a prefix decode when prefixSpare more
+// are free, without waiting. The caller must give it back (<-c.sem).
+func (c *Cache) prefixSlot() bool {
+	if len(c.sem)+1+prefixSpare > cap(c.sem) {
+		return false
+	}
+	select {
+	case c.sem <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// loading reports whether u is cached or being decoded.
+func (c *Cache) loading(u blockmap.Unit) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.entries[unitKey{u.Dec, u.ID}] != nil
+}
+
+// finish decodes u whole in the background into the cache, after a read
+// was served from its head, so that the unit's checks run and a reader
+// coming back finds it cached. It never waits: when every decode slot is
+// busy, or the unit is already cached or being decoded, or the cache is
+// closed, it does nothing (and reports false); a later read of the unit's
+// tail decodes it whole then. done gets the decode's result.
+func (c *Cache) finish(u blockmap.Unit, done func(error)) bool {
+	if c.closed.Load() {
+		return false
+	}
+	select {
+	case c.sem <- struct{}{}:
+	default:
+		return false
+	}
+	key := unitKey{u.Dec, u.ID}
+	c.mu.Lock()
+	if c.entries[key] != nil {
+		c.mu.Unlock()
+		<-c.sem
+		return false
+	}
+	e := &unitEntry{key: key, done: make(chan struct{})}
+	c.entries[key] = e
+	c.mu.Unlock()
+	go func() {
+		err := c.decode(c.aheadCtx, e, u)
+		<-c.sem
+		if err == nil {
+			c.finishes.Add(1)
+		}
+		done(err)
+	}()
+	return true
 }
 
 // errAbandoned is the error of an entry whose decode stopped because the

@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
@@ -23,10 +24,122 @@ type image struct {
 	allocOnce sync.Once
 	alloc     int64
 	allocErr  error
+
+	name     string          // Options.Name, for errors
+	onDamage func(err error) // Options.OnDamage
+	damaged  atomic.Pointer[error]
+
+	// served holds the units a read was served from the head of (see
+	// readPrefix) that no whole decode has checked yet.
+	servedMu sync.Mutex
+	served   map[unitKey]struct{}
 }
 
 func newImage(m formatMapper, c *Cache) *image {
 	return &image{m: m, size: m.Size(), cache: c}
+}
+
+// Damaged returns the error that damaged the image, or nil: a unit's bytes
+// were served from its head before its checks ran, and a whole decode then
+// found it corrupt. Every read of a damaged image fails with that error.
+func (im *image) Damaged() error {
+	if p := im.damaged.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// prefixMaxFrac bounds the reads served by a prefix decode to those that
+// end in the first 3/4 of their unit: past that a prefix decode costs
+// about a whole one (see BenchmarkPrefix in vdisk/codec).
+const prefixMaxNum, prefixMaxDen = 3, 4
+
+// readPrefix serves ur, a read of part of a compressed unit, by decoding
+// only the unit's head up to the end of the bytes the read wants, when
+// that is safe (the decoder says so: blockmap.PrefixDecoder) and cheap
+// (the read ends early in the unit, which is neither cached nor being
+// decoded, and a decode slot is free for the decode that finishes the
+// unit in the background, see Cache.finish). It reports whether it served
+// the read, or failed it (ur.err); false means "acquire the unit whole".
+func (im *image) readPrefix(ctx context.Context, ur *unitRead, p []byte, off int64) bool {
+	pd, ok := ur.u.Dec.(blockmap.PrefixDecoder)
+	if !ok {
+		return false
+	}
+	end := ur.first + ur.covered - ur.u.Off
+	c := im.cache
+	if end*prefixMaxDen > int64(ur.u.Size)*prefixMaxNum || c.loading(ur.u) || !c.prefixSlot() {
+		return false
+	}
+	buf := getBuf(int(end))
+	defer putBuf(buf)
+	ok, err := safePrefix(ctx, pd, buf, ur.u)
+	<-c.sem
+	if err != nil {
+		ur.err = err
+		return true
+	}
+	if !ok {
+		return false
+	}
+	c.misses.Add(1)
+	c.prefixes.Add(1)
+	copy(p[ur.first-off:][:ur.covered], buf[ur.first-ur.u.Off:])
+	ur.prefixed = true
+	key := unitKey{ur.u.Dec, ur.u.ID}
+	im.servedMu.Lock()
+	if im.served == nil {
+		im.served = map[unitKey]struct{}{}
+	}
+	im.served[key] = struct{}{}
+	im.servedMu.Unlock()
+	u := ur.u
+	c.finish(u, func(err error) {
+		if err == nil {
+			im.servedMu.Lock()
+			delete(im.served, key)
+			im.servedMu.Unlock()
+			return
+		}
+		im.checkDamage(u, err)
+	})
+	return true
+}
+
+// safePrefix is safeDecode for a prefix decode.
+func safePrefix(ctx context.Context, pd blockmap.PrefixDecoder, dst []byte, u blockmap.Unit) (ok bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{r}
+		}
+	}()
+	return pd.DecodePrefix(ctx, dst, u)
+}
+
+// checkDamage is called with the error of a decode of u. When u's head was
+// served before its checks ran and err says the unit is corrupt, the
+// bytes already served may be wrong: the image becomes damaged, and the
+// error that says so is returned (Options.OnDamage gets it, once).
+// Otherwise err is returned as it is: a corrupt unit nobody was served
+// from fails only its own reads, and a transient error (I/O, a context
+// that ended) says nothing about the unit.
+func (im *image) checkDamage(u blockmap.Unit, err error) error {
+	if !errors.Is(err, blockmap.ErrCorrupt) {
+		return err
+	}
+	key := unitKey{u.Dec, u.ID}
+	im.servedMu.Lock()
+	_, served := im.served[key]
+	im.servedMu.Unlock()
+	if !served {
+		return err
+	}
+	d := fmt.Errorf("vdisk: %s: image damaged: the compressed unit at virtual offset %d (%d bytes) was partly served before its whole decode failed: %w",
+		im.name, u.Off, u.Size, err)
+	if im.damaged.CompareAndSwap(nil, &d) && im.onDamage != nil {
+		im.onDamage(d)
+	}
+	return im.Damaged()
 }
 
 func (im *image) Size() int64        { return im.size }
@@ -75,6 +188,9 @@ func (im *image) ReadAtContext(ctx context.Context, p []byte, off int64) (int, e
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	if err := im.Damaged(); err != nil {
+		return 0, err
+	}
 	n := int(min(int64(len(p)), im.size-off))
 	if err := im.read(ctx, p[:n], off); err != nil {
 		// A source or decoder may wrap the context's error, or fail
@@ -110,7 +226,7 @@ const maxSegments = 64
 // (the FUSE layer splices them). ok is false when any part is compressed,
 // or the read would need more than a few dozen pieces.
 func (im *image) Segments(off int64, n int) ([]Segment, bool) {
-	if off < 0 || n <= 0 || off+int64(n) > im.size {
+	if off < 0 || n <= 0 || off+int64(n) > im.size || im.Damaged() != nil {
 		return nil, false
 	}
 	var segs []Segment
@@ -180,12 +296,12 @@ func (im *image) read(ctx context.Context, p []byte, off int64) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			units[i].load(ctx, im.cache, p, off)
+			units[i].load(ctx, im, p, off)
 		}()
 	}
 	storedErr := im.readStored(ctx, p, off, pieces)
 	if last := len(units) - 1; last >= 0 {
-		units[last].load(ctx, im.cache, p, off)
+		units[last].load(ctx, im, p, off)
 	}
 	wg.Wait()
 	defer func() {
@@ -200,7 +316,7 @@ func (im *image) read(ctx context.Context, p []byte, off int64) error {
 	}
 	for _, u := range units {
 		if u.err != nil {
-			return u.err
+			return im.checkDamage(u.u, u.err)
 		}
 	}
 	i := 0
@@ -211,7 +327,7 @@ func (im *image) read(ctx context.Context, p []byte, off int64) error {
 		for units[i].u != pc.run.Unit {
 			i++
 		}
-		if !units[i].direct {
+		if !units[i].direct && !units[i].prefixed {
 			copy(p[pc.pos-off:][:pc.len], units[i].e.data[pc.pos-pc.run.Unit.Off:])
 		}
 	}
@@ -220,17 +336,22 @@ func (im *image) read(ctx context.Context, p []byte, off int64) error {
 
 // unitRead is one compressed unit a read needs.
 type unitRead struct {
-	u       blockmap.Unit
-	first   int64 // virtual offset of the first byte the read wants
-	covered int64 // how many of its bytes the read wants
-	direct  bool  // decoded straight into the read's buffer
-	e       *unitEntry
-	err     error
+	u        blockmap.Unit
+	first    int64 // virtual offset of the first byte the read wants
+	covered  int64 // how many of its bytes the read wants
+	direct   bool  // decoded straight into the read's buffer
+	prefixed bool  // served from a decode of the unit's head (readPrefix)
+	e        *unitEntry
+	err      error
 }
 
-func (ur *unitRead) load(ctx context.Context, c *Cache, p []byte, off int64) {
+func (ur *unitRead) load(ctx context.Context, im *image, p []byte, off int64) {
+	c := im.cache
 	if ur.direct {
 		ur.err = c.decodeInto(ctx, ur.u, p[ur.u.Off-off:][:ur.u.Size])
+		return
+	}
+	if im.readPrefix(ctx, ur, p, off) {
 		return
 	}
 	ur.e, ur.err = c.acquire(ctx, ur.u)

@@ -44,6 +44,12 @@ type Image interface {
 	// part of it needs decoding, so that a caller can serve the bytes
 	// without copying them.
 	Segments(off int64, n int) ([]Segment, bool)
+	// Damaged returns nil, or the error (wrapping ErrCorrupt, naming the
+	// disk and the unit) that damaged the image: a compressed unit whose
+	// head a read was served from, before the unit's checks ran (its
+	// source's bytes are proven, or the format has no checksum), failed
+	// its whole decode. From then on every read fails with that error.
+	Damaged() error
 }
 
 // ContextReaderAt is a source whose reads may wait, and give up when their
@@ -116,6 +122,10 @@ type Options struct {
 	// disks. Like qemu, a raw disk is the file padded with zeros to a
 	// whole number of 512-byte sectors.
 	Raw bool
+	// OnDamage, when set, is called once, with the error Damaged returns,
+	// when the image becomes damaged, so that the mount can log it and
+	// mark the file.
+	OnDamage func(err error)
 }
 
 // Open decodes the image of size bytes that r reads.
@@ -128,7 +138,9 @@ func Open(r io.ReaderAt, size int64, opts Options) (Image, error) {
 	if c == nil {
 		c = defaultCache()
 	}
-	return newImage(m, c), nil
+	im := newImage(m, c)
+	im.name, im.onDamage = opts.Name, opts.OnDamage
+	return im, nil
 }
 
 // formatMapper is what every format package's image provides.

@@ -98,6 +98,24 @@ type Decoder interface {
 	DecodeUnit(ctx context.Context, dst []byte, u Unit) error
 }
 
+// PrefixDecoder is a Decoder that can decode the head of a unit alone, for
+// a read that wants only its first bytes, when stopping early is safe.
+type PrefixDecoder interface {
+	Decoder
+	// DecodePrefix fills dst with the first len(dst) bytes of u (len(dst)
+	// < u.Size) and decodes nothing after them. It may do so only where
+	// skipping the rest of the unit skips no check the bytes depend on: a
+	// checksum over the whole unit (a VMDK grain's Adler-32) only when
+	// the source's bytes are proven (route.Proven), a format without one
+	// (raw deflate) always. ok=false with a nil error means "not for this
+	// unit: decode it whole" (an unproven source, zstd, or a stream the
+	// codec cannot stop cheaply). The record's framing is checked as
+	// DecodeUnit checks it, and its failures returned the same way, before
+	// any byte is written. A unit served so is decoded whole later, and
+	// that decode is what finds damage past the prefix.
+	DecodePrefix(ctx context.Context, dst []byte, u Unit) (ok bool, err error)
+}
+
 // Mapper is what a format exposes. It must be safe for concurrent use.
 type Mapper interface {
 	// Size is the virtual disk size in bytes.

@@ -29,6 +29,41 @@ func getSpan(n int) *[]byte {
 	return &b
 }
 
+// span checks where cluster u's record lies and reads it with one bounded
+// read, into a buffer to return to spanPool.
+func (d *decoder) span(ctx context.Context, u blockmap.Unit) (*[]byte, error) {
+	img := d.img
+	cs, c := img.clusterSize, u.Off>>img.clusterBits
+	if u.Phys < 0 || u.Span <= 0 || u.Span > 2*cs || u.Phys > img.fileSize-u.Span {
+		return nil, errCorrupt(img.name, "compressed cluster %d (virtual offset %d): record at %d (%d bytes) is outside the file (%d)",
+			c, u.Off, u.Phys, u.Span, img.fileSize)
+	}
+	bp := getSpan(int(u.Span))
+	if _, err := route.ReadAt(ctx, img.src, *bp, u.Phys); err != nil {
+		spanPool.Put(bp)
+		return nil, fmt.Errorf("qcow2: %s: reading compressed cluster %d (virtual offset %d) at host offset %d (%d bytes): %w",
+			img.name, c, u.Off, u.Phys, u.Span, err)
+	}
+	return bp, nil
+}
+
+// DecodePrefix inflates the first len(dst) bytes of a zlib cluster. Raw
+// deflate carries no checksum, so stopping early skips no check, whatever
+// the source; the rest of the stream is checked when the cluster is
+// decoded whole. zstd clusters are always decoded whole (ok=false).
+func (d *decoder) DecodePrefix(ctx context.Context, dst []byte, u blockmap.Unit) (bool, error) {
+	img := d.img
+	if img.zstd || int64(u.Size) != img.clusterSize || len(dst) >= u.Size {
+		return false, nil
+	}
+	bp, err := d.span(ctx, u)
+	if err != nil {
+		return false, err
+	}
+	defer spanPool.Put(bp)
+	return codec.DeflatePrefix(dst, *bp), nil
+}
+
 // DecodeUnit reads the record with one bounded read and decodes exactly
 // one cluster. Like qemu, it accepts a deflate stream that still holds data
 // once the cluster is full (records are sector-granular, so the span
@@ -41,19 +76,13 @@ func (d *decoder) DecodeUnit(ctx context.Context, dst []byte, u blockmap.Unit) e
 		return fmt.Errorf("qcow2: %s: decode buffer of %d bytes for a %d-byte cluster", img.name, len(dst), cs)
 	}
 	c := u.Off >> img.clusterBits
-	if u.Phys < 0 || u.Span <= 0 || u.Span > 2*cs || u.Phys > img.fileSize-u.Span {
-		return errCorrupt(img.name, "compressed cluster %d (virtual offset %d): record at %d (%d bytes) is outside the file (%d)",
-			c, u.Off, u.Phys, u.Span, img.fileSize)
+	bp, err := d.span(ctx, u)
+	if err != nil {
+		return err
 	}
-	bp := getSpan(int(u.Span))
 	defer spanPool.Put(bp)
 	src := *bp
-	if _, err := route.ReadAt(ctx, img.src, src, u.Phys); err != nil {
-		return fmt.Errorf("qcow2: %s: reading compressed cluster %d (virtual offset %d) at host offset %d (%d bytes): %w",
-			img.name, c, u.Off, u.Phys, u.Span, err)
-	}
 	var n int
-	var err error
 	if img.zstd {
 		if err := checkZstdFrame(src, cs); err != nil {
 			return fmt.Errorf("qcow2: %s: compressed cluster %d (virtual offset %d, host offset %d): %v: %w",
