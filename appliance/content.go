@@ -188,6 +188,11 @@ type viewContent struct {
 	// opening.
 	served atomic.Pointer[servedImage]
 	mu     sync.Mutex
+
+	// damaged is set when the image found a unit it had served the head
+	// of to be corrupt (see vdisk.Image.Damaged): the disk then shows as
+	// damaged, though the members it is decoded from verified.
+	damaged atomic.Bool
 }
 
 func (p *Package) viewContent(k *Disk, cache *vdisk.Cache) *viewContent {
@@ -203,6 +208,10 @@ func (p *Package) viewContent(k *Disk, cache *vdisk.Cache) *viewContent {
 		}
 		i := 0
 		return vdisk.Open(r, size, vdisk.Options{Name: k.Name, Cache: cache, Raw: k.raw,
+			OnDamage: func(err error) {
+				c.damaged.Store(true)
+				p.log.Error().Str("file", c.path).Err(err).Msg("disk damaged: every read of this view fails with EIO from now on")
+			},
 			Resolve: func(name string) (io.ReaderAt, int64, error) {
 				// The extents are those the probe found, in the order the
 				// descriptor names them.
@@ -327,8 +336,16 @@ func (c *viewContent) Status() (string, string) {
 	if len(c.srcs) == 1 {
 		digest = c.srcs[0].Digest()
 	}
+	if c.damaged.Load() {
+		return StatusDamaged, digest
+	}
 	return worstStatus(c.srcs), digest
 }
+
+// StatusDamaged is the state of a disk view whose image found a unit
+// corrupt after serving its head from verified members: the producer
+// signed a damaged disk. Every later read of the view fails.
+const StatusDamaged = "damaged"
 
 // Opened starts the lazy verification of the files the disk reads.
 func (c *viewContent) Opened() {

@@ -104,6 +104,7 @@ type Package struct {
 	modTime time.Time
 	closers []io.Closer
 	seen    map[string]bool
+	log     zerolog.Logger // Options.Log: what happens while files are read
 }
 
 // Descriptor is the package's parsed descriptor.

@@ -11,7 +11,9 @@ import (
 
 // The extended attributes that show verification from the mount:
 //
-//	user.ovfmount.verify     pending, verified, mismatch, unlisted or off
+//	user.ovfmount.verify     pending, verified, mismatch, unlisted, off,
+//	                         or damaged (a disk view whose verified image
+//	                         held a corrupt grain)
 //	user.ovfmount.digest     ALG:hex, from the manifest
 //	user.ovfmount.signature  on the root: ok, bad, absent, or
 //	                         "ok-untrusted <signer subject>"

@@ -104,27 +104,6 @@ func (c *Cache) PrefixStats() (prefixes, finished int64) {
 	return c.prefixes.Load(), c.finishes.Load()
 }
 
-// prefixSpare is how many decode slots must stay free, besides the one a
-// prefix decode takes, for a read to take the prefix route: one, for the
-// decode that finishes the unit in the background. With every core busy a
-// prefix and a later whole decode cost more CPU than one whole decode, so
-// under load reads decode units whole, as before.
-const prefixSpare = 1
-
-// prefixSlot takes a decode slot for a prefix decode when prefixSpare more
-// are free, without waiting. The caller must give it back (<-c.sem).
-func (c *Cache) prefixSlot() bool {
-	if len(c.sem)+1+prefixSpare > cap(c.sem) {
-		return false
-	}
-	select {
-	case c.sem <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
-
 // loading reports whether u is cached or being decoded.
 func (c *Cache) loading(u blockmap.Unit) bool {
 	c.mu.Lock()

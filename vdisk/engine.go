@@ -58,18 +58,27 @@ const prefixMaxNum, prefixMaxDen = 3, 4
 // only the unit's head up to the end of the bytes the read wants, when
 // that is safe (the decoder says so: blockmap.PrefixDecoder) and cheap
 // (the read ends early in the unit, which is neither cached nor being
-// decoded, and a decode slot is free for the decode that finishes the
-// unit in the background, see Cache.finish). It reports whether it served
-// the read, or failed it (ur.err); false means "acquire the unit whole".
+// decoded). The unit is then finished in the background on a decode slot
+// that is free (see Cache.finish), or not at all when none is: under load
+// a head and a later whole decode would cost more than the whole decode
+// did, so only a read of the tail decodes it whole then. It reports
+// whether it served the read, or failed it (ur.err); false means
+// "acquire the unit whole".
 func (im *image) readPrefix(ctx context.Context, ur *unitRead, p []byte, off int64) bool {
 	pd, ok := ur.u.Dec.(blockmap.PrefixDecoder)
-	if !ok {
+	if !ok || !pd.CanPrefix() {
 		return false
 	}
 	end := ur.first + ur.covered - ur.u.Off
 	c := im.cache
-	if end*prefixMaxDen > int64(ur.u.Size)*prefixMaxNum || c.loading(ur.u) || !c.prefixSlot() {
+	if end*prefixMaxDen > int64(ur.u.Size)*prefixMaxNum || c.loading(ur.u) {
 		return false
+	}
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		ur.err = ctx.Err()
+		return true
 	}
 	buf := getBuf(int(end))
 	defer putBuf(buf)
@@ -91,6 +100,12 @@ func (im *image) readPrefix(ctx context.Context, ur *unitRead, p []byte, off int
 	if im.served == nil {
 		im.served = map[unitKey]struct{}{}
 	}
+	if len(im.served) >= maxServed {
+		for k := range im.served { // forget one, any one
+			delete(im.served, k)
+			break
+		}
+	}
 	im.served[key] = struct{}{}
 	im.servedMu.Unlock()
 	u := ur.u
@@ -105,6 +120,13 @@ func (im *image) readPrefix(ctx context.Context, ur *unitRead, p []byte, off int
 	})
 	return true
 }
+
+// maxServed bounds the units an image remembers serving the head of
+// without their whole decode having run (under load the background
+// finish is skipped, see Cache.finish): 64 Ki units, a few MiB. A unit
+// forgotten, when later found corrupt, fails only its own reads, as an
+// unchecked unit does, instead of damaging the image.
+const maxServed = 1 << 16
 
 // safePrefix is safeDecode for a prefix decode.
 func safePrefix(ctx context.Context, pd blockmap.PrefixDecoder, dst []byte, u blockmap.Unit) (ok bool, err error) {

@@ -102,6 +102,10 @@ type Decoder interface {
 // a read that wants only its first bytes, when stopping early is safe.
 type PrefixDecoder interface {
 	Decoder
+	// CanPrefix reports, cheaply and before any work is queued, whether
+	// DecodePrefix may decode heads now (the source is proven, the codec
+	// can stop early); false means every unit is decoded whole.
+	CanPrefix() bool
 	// DecodePrefix fills dst with the first len(dst) bytes of u (len(dst)
 	// < u.Size) and decodes nothing after them. It may do so only where
 	// skipping the rest of the unit skips no check the bytes depend on: a

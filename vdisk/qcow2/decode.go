@@ -51,6 +51,10 @@ func (d *decoder) span(ctx context.Context, u blockmap.Unit) (*[]byte, error) {
 // deflate carries no checksum, so stopping early skips no check, whatever
 // the source; the rest of the stream is checked when the cluster is
 // decoded whole. zstd clusters are always decoded whole (ok=false).
+// CanPrefix implements blockmap.PrefixDecoder: raw deflate clusters carry
+// no checksum, so a head costs no check; zstd's decoder cannot stop early.
+func (d *decoder) CanPrefix() bool { return !d.img.zstd }
+
 func (d *decoder) DecodePrefix(ctx context.Context, dst []byte, u blockmap.Unit) (bool, error) {
 	img := d.img
 	if img.zstd || int64(u.Size) != img.clusterSize || len(dst) >= u.Size {

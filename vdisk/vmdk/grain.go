@@ -154,6 +154,10 @@ func (d *grainDecoder) DecodeUnit(ctx context.Context, dst []byte, u blockmap.Un
 // that the checksum adds nothing. For any other source every byte waits
 // for its grain's checksum, as in DecodeUnit. The framing is checked all
 // the same.
+// CanPrefix implements blockmap.PrefixDecoder: a grain's head may be
+// served before its Adler-32 is checked only from a proven source.
+func (d *grainDecoder) CanPrefix() bool { return route.Proven(d.sp.r) }
+
 func (d *grainDecoder) DecodePrefix(ctx context.Context, dst []byte, u blockmap.Unit) (bool, error) {
 	if !route.Proven(d.sp.r) || len(dst) >= u.Size {
 		return false, nil
