@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
@@ -47,7 +48,12 @@ type Cache struct {
 	entries map[unitKey]*unitEntry
 
 	hits, misses, decodes atomic.Int64
-	prefixes, finishes    atomic.Int64
+	prefixes, finished    atomic.Int64
+	lastRead              atomic.Int64 // UnixNano of the latest read's decode (busy)
+
+	// finishes queues units served from their heads, for finishWorker.
+	finishes   chan finishTask
+	finishOnce sync.Once
 }
 
 type unitKey struct {
@@ -79,7 +85,7 @@ func NewCache(size int64, workers int) *Cache {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	return &Cache{budget: size, sem: make(chan struct{}, workers), entries: map[unitKey]*unitEntry{},
-		ahead: make(chan blockmap.Unit, aheadQueue), aheadCtx: ctx, aheadStop: stop}
+		ahead: make(chan blockmap.Unit, aheadQueue), finishes: make(chan finishTask, finishQueue), aheadCtx: ctx, aheadStop: stop}
 }
 
 var (
@@ -101,7 +107,7 @@ func (c *Cache) Stats() (hits, misses, decodes int64) {
 // of a unit, and how many of those units were then decoded whole in the
 // background (and cached).
 func (c *Cache) PrefixStats() (prefixes, finished int64) {
-	return c.prefixes.Load(), c.finishes.Load()
+	return c.prefixes.Load(), c.finished.Load()
 }
 
 // loading reports whether u is cached or being decoded.
@@ -111,40 +117,89 @@ func (c *Cache) loading(u blockmap.Unit) bool {
 	return c.entries[unitKey{u.Dec, u.ID}] != nil
 }
 
-// finish decodes u whole in the background into the cache, after a read
-// was served from its head, so that the unit's checks run and a reader
-// coming back finds it cached. It never waits: when every decode slot is
-// busy, or the unit is already cached or being decoded, or the cache is
-// closed, it does nothing (and reports false); a later read of the unit's
-// tail decodes it whole then. done gets the decode's result.
+// finish queues u to be decoded whole in the background into the cache,
+// after a read was served from its head, so that the unit's checks run and
+// a reader coming back finds it cached. The decode runs only while reads
+// leave the decode slots idle (see finishWorker): under a steady stream of
+// reads a head and a later whole decode would cost the readers more CPU
+// than the whole decode did, so the finish waits for a pause. It never
+// blocks: when the queue is full, or the cache is closed, the unit is left
+// (reported false), and a later read of its tail decodes it whole then.
+// done gets the decode's result, if it runs.
 func (c *Cache) finish(u blockmap.Unit, done func(error)) bool {
 	if c.closed.Load() {
 		return false
 	}
+	c.finishOnce.Do(func() { go c.finishWorker() })
+	c.mu.Lock() // serialises with Close, so nothing is sent on a closed channel
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return false
+	}
 	select {
-	case c.sem <- struct{}{}:
+	case c.finishes <- finishTask{u, done}:
+		return true
 	default:
 		return false
 	}
-	key := unitKey{u.Dec, u.ID}
-	c.mu.Lock()
-	if c.entries[key] != nil {
+}
+
+type finishTask struct {
+	u    blockmap.Unit
+	done func(error)
+}
+
+// finishQueue bounds the units waiting to be finished: 256 units are 16
+// MiB of 64 KiB grains decoded, a few dozen milliseconds of one core.
+const finishQueue = 256
+
+// idleGap is how long no read may have started a decode before the
+// background finish takes a slot: a reader that keeps the daemon busy
+// sends its next request within a fraction of that.
+const idleGap = 2 * time.Millisecond
+
+// busy records that a read is decoding now.
+func (c *Cache) busy() { c.lastRead.Store(time.Now().UnixNano()) }
+
+// finishWorker decodes queued units whole, one at a time, once the
+// readers pause (idleGap) and a decode slot is free.
+func (c *Cache) finishWorker() {
+	for t := range c.finishes {
+		for {
+			quiet := time.Duration(time.Now().UnixNano() - c.lastRead.Load())
+			if quiet >= idleGap {
+				select {
+				case c.sem <- struct{}{}:
+				default:
+					quiet = 0
+				}
+			}
+			if quiet >= idleGap {
+				break
+			}
+			select {
+			case <-c.aheadCtx.Done():
+				return
+			case <-time.After(idleGap):
+			}
+		}
+		key := unitKey{t.u.Dec, t.u.ID}
+		c.mu.Lock()
+		if c.entries[key] != nil { // a reader decoded it meanwhile
+			c.mu.Unlock()
+			<-c.sem
+			continue
+		}
+		e := &unitEntry{key: key, done: make(chan struct{})}
+		c.entries[key] = e
 		c.mu.Unlock()
-		<-c.sem
-		return false
-	}
-	e := &unitEntry{key: key, done: make(chan struct{})}
-	c.entries[key] = e
-	c.mu.Unlock()
-	go func() {
-		err := c.decode(c.aheadCtx, e, u)
+		err := c.decode(c.aheadCtx, e, t.u)
 		<-c.sem
 		if err == nil {
-			c.finishes.Add(1)
+			c.finished.Add(1)
 		}
-		done(err)
-	}()
-	return true
+		t.done(err)
+	}
 }
 
 // errAbandoned is the error of an entry whose decode stopped because the
@@ -257,6 +312,7 @@ func (c *Cache) decodeInto(ctx context.Context, u blockmap.Unit, dst []byte) err
 	}
 	c.mu.Unlock()
 	c.misses.Add(1)
+	c.busy()
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -309,6 +365,7 @@ func (c *Cache) Close() {
 		c.mu.Lock()
 		c.closed.Store(true)
 		close(c.ahead)
+		close(c.finishes)
 		c.mu.Unlock()
 		c.aheadStop()
 	})
@@ -332,6 +389,7 @@ func (c *Cache) aheadWorker() {
 // load decodes e on a worker slot, waiting for one if all are busy, and
 // returns the decode's error, or ctx.Err() when ctx ended first.
 func (c *Cache) load(ctx context.Context, e *unitEntry, u blockmap.Unit) error {
+	c.busy()
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():

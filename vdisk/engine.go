@@ -58,10 +58,9 @@ const prefixMaxNum, prefixMaxDen = 3, 4
 // only the unit's head up to the end of the bytes the read wants, when
 // that is safe (the decoder says so: blockmap.PrefixDecoder) and cheap
 // (the read ends early in the unit, which is neither cached nor being
-// decoded). The unit is then finished in the background on a decode slot
-// that is free (see Cache.finish), or not at all when none is: under load
-// a head and a later whole decode would cost more than the whole decode
-// did, so only a read of the tail decodes it whole then. It reports
+// decoded). The unit is then finished in the background once reads pause
+// (see Cache.finish), or, when the queue of such units is full, only when
+// a read of its tail decodes it whole. It reports
 // whether it served the read, or failed it (ur.err); false means
 // "acquire the unit whole".
 func (im *image) readPrefix(ctx context.Context, ur *unitRead, p []byte, off int64) bool {
@@ -74,6 +73,7 @@ func (im *image) readPrefix(ctx context.Context, ur *unitRead, p []byte, off int
 	if end*prefixMaxDen > int64(ur.u.Size)*prefixMaxNum || c.loading(ur.u) {
 		return false
 	}
+	c.busy()
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():

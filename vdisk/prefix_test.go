@@ -94,9 +94,9 @@ func randomReads(t *testing.T, im *image, want []byte, n int, seed int64) {
 }
 
 // Random reads of a proven VMDK and of a zlib QCOW2 match qemu-img, with
-// the early exit (with a spare decode worker for the background finish,
-// and with one worker, where finishing mostly finds no free slot) and
-// without it (an unproven VMDK).
+// the early exit (with four decode workers and with one; the background
+// finish runs in the pauses between reads) and without it (an unproven
+// VMDK).
 func TestPrefixReadsMatchQemu(t *testing.T) {
 	vmdk, qcow, raw := compressedImages(t)
 	for _, tc := range []struct {

@@ -1,6 +1,9 @@
 package integrity
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // checkAheadChunks is how many chunks past a sequential reader's request
 // are checked before it asks for them. A checked read costs a read from
@@ -15,40 +18,57 @@ import "sync/atomic"
 // 1631 MB/s with four chunks ahead, 1776-2228 with eight.
 const checkAheadChunks = 8
 
-// aheadState is a file's check-ahead bookkeeping.
+// aheadState is a file's check-ahead bookkeeping, and what tells a
+// sequential reader from a random one.
 type aheadState struct {
-	last     atomic.Int64 // the last chunk of the latest request, plus one (0: none yet)
+	mu        sync.Mutex
+	start     int64 // the latest request's first byte
+	end       int64 // just past its last byte (0: none yet)
+	lastChunk int   // its last chunk
+	streak    int   // requests in a row that moved forward from the one before
+	chunked   bool  // it was served whole chunks
+
 	inFlight atomic.Int32 // chunks being checked ahead now
-	chunked  atomic.Bool  // the latest request was served whole chunks
 }
 
-// note records a request for chunks first to last, and reports whether it
-// continues the previous one (it starts in the chunk where that one ended,
-// or the next): such a reader is sequential, and is served whole chunks.
-// reaches reports that it also reaches a chunk the previous one did not.
-// The many small requests of a sequential reader inside one chunk cost an
-// atomic swap each.
-func (a *aheadState) note(first, last int) (continues, reaches bool) {
-	prev := a.last.Swap(int64(last) + 1)
-	continues = prev != 0 && (int64(first) == prev-1 || int64(first) == prev)
-	return continues, continues && int64(last) >= prev
+// forwardSlack is how far past the end of the previous request a request
+// may start and still move forward from it: the kernel's read-ahead
+// requests arrive a little out of order.
+const forwardSlack = ChunkSize
+
+// note records a request for [off, end), in chunks first to last, and
+// reports whether its reader is sequential: this request and the one
+// before it each moved forward from their predecessor (started after its
+// start, and no further than forwardSlack past its end). One forward step
+// is no proof: a disk decoder reads a record in two pieces, one right
+// after the other, and a grain decoded whole after its head was served
+// reads its record again from the same start, neither of which is a
+// sequential reader worth whole chunks. reaches reports that the request
+// also reaches a chunk the previous one did not.
+func (a *aheadState) note(off, end int64, first, last int) (sequential, reaches bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	forward := a.end > 0 && off > a.start && off <= a.end+forwardSlack
+	if forward {
+		a.streak++
+	} else {
+		a.streak = 0
+	}
+	reaches = forward && last > a.lastChunk
+	a.start, a.end, a.lastChunk = off, end, last
+	return a.streak >= 2, reaches
 }
 
 // served records how a request was served (whole chunks, or pieces) and
-// reports whether the chunks after it are worth checking ahead: it
-// continues the previous request, reaches a chunk that one did not, and
-// that one was served whole chunks too. The last condition spares random
-// readers: one whose read happens to fall in the chunk after its previous
-// one (1 in 128 of 4 KiB reads over a 256 MiB disk) is served that chunk,
-// but checking 8 MiB ahead for it cost a random read half again what its
-// own pieces did (BenchmarkRandomRead4K: 38-46 us of CPU per 4 KiB read
-// with it, 28-30 without). A sequential reader of small requests is served
-// chunks from its second request on, and checked ahead from the next one
-// that enters a new chunk; one of requests over randomReadMax is checked
-// ahead from its second, as before.
-func (a *aheadState) served(chunked, continues, reaches bool) (ahead bool) {
-	was := a.chunked.Swap(chunked)
-	return chunked && continues && reaches && was
+// reports whether the chunks after it are worth checking ahead: its
+// reader is sequential, it reaches a chunk the previous request did not,
+// and that one was served whole chunks too.
+func (a *aheadState) served(chunked, sequential, reaches bool) (ahead bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	was := a.chunked
+	a.chunked = chunked
+	return chunked && sequential && reaches && was
 }
 
 // checkAhead starts checking the chunks after last, for a sequential

@@ -26,10 +26,11 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // gets the next chunks checked before it asks, and still reads the right
 // bytes; the file's last chunk bounds it.
 func TestCheckAheadSequential(t *testing.T) {
-	chunks := 2 + checkAheadChunks + 1
+	chunks := 3 + checkAheadChunks + 1
 	f, disk, _, _ := verifiedPkg(t, chunks*ChunkSize+4321)
 	buf := make([]byte, ChunkSize)
-	for _, off := range []int64{0, ChunkSize} { // the second continues the first
+	// The third read is the second to move forward: a sequential reader.
+	for _, off := range []int64{0, ChunkSize, 2 * ChunkSize} {
 		if _, err := f.ReadAt(buf, off); err != nil || !bytes.Equal(buf, disk[off:off+ChunkSize]) {
 			t.Fatalf("read at %d: %v, or wrong bytes", off, err)
 		}
@@ -37,15 +38,15 @@ func TestCheckAheadSequential(t *testing.T) {
 	// Whether the cache holds the chunks, fresh or not: on a loaded machine
 	// (go test -race beside other builds) a second may pass between the
 	// check of a chunk ahead and the poll that looks for it.
-	for c := 2; c < 2+checkAheadChunks; c++ {
+	for c := 3; c < 3+checkAheadChunks; c++ {
 		eventually(t, "chunk checked ahead", func() bool { return recent.entered(f, c) })
 	}
 	eventually(t, "check-ahead finished", func() bool { return f.ahead.inFlight.Load() == 0 })
 	if recent.entered(f, chunks-1) {
 		t.Error("checked ahead past its window")
 	}
-	rest := make([]byte, len(disk)-2*ChunkSize)
-	if _, err := f.ReadAt(rest, 2*ChunkSize); err != nil || !bytes.Equal(rest, disk[2*ChunkSize:]) {
+	rest := make([]byte, len(disk)-3*ChunkSize)
+	if _, err := f.ReadAt(rest, 3*ChunkSize); err != nil || !bytes.Equal(rest, disk[3*ChunkSize:]) {
 		t.Fatalf("reading on: %v, or wrong bytes", err)
 	}
 }
@@ -86,7 +87,8 @@ func TestCheckAheadFindsDamage(t *testing.T) {
 
 	buf := make([]byte, ChunkSize)
 	f.ReadAt(buf, 0)
-	f.ReadAt(buf, ChunkSize) // may already fail, if chunk 3's check was quick
+	f.ReadAt(buf, ChunkSize)
+	f.ReadAt(buf, 2*ChunkSize) // may already fail, if chunk 3's check was quick
 	named := func() bool {
 		o.mu.Lock()
 		defer o.mu.Unlock()

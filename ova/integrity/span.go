@@ -51,9 +51,9 @@ var pieceBufs = sync.Pool{New: func() any { return new([pieceBufSize]byte) }}
 // checked against the trusted table. This is where a read's way is
 // decided:
 //
-//   - A read that continues the previous one (it starts in the chunk where
-//     that one ended, or the next), that is larger than randomReadMax, or
-//     that touches a chunk the recent-chunk cache holds is served in whole
+//   - A read of a sequential reader (see aheadState.note), one larger
+//     than randomReadMax, or one that touches a chunk the recent-chunk
+//     cache holds is served in whole
 //     chunks (chunkSpan): the cache and check-ahead make a sequential
 //     reader pay for each chunk once, off its critical path.
 //   - Any other read is a random one, served from the pieces it touches
@@ -64,9 +64,9 @@ func (f *File) checkedSpan(off int64, n int) (*Span, error) {
 		return &Span{}, nil
 	}
 	first, last := int(off/ChunkSize), int((off+int64(n)-1)/ChunkSize)
-	continues, reaches := f.ahead.note(first, last)
-	chunked := continues || n > randomReadMax || recent.holdsAny(f, first, last)
-	if f.ahead.served(chunked, continues, reaches) {
+	sequential, reaches := f.ahead.note(off, off+int64(n), first, last)
+	chunked := sequential || n > randomReadMax || recent.holdsAny(f, first, last)
+	if f.ahead.served(chunked, sequential, reaches) {
 		f.checkAhead(last)
 	}
 	if !chunked {
