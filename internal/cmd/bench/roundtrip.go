@@ -229,7 +229,7 @@ func warmRandomReads(path string, d time.Duration, pid int, cpu *[]float64) (flo
 	defer syscall.Close(fd)
 	buf := alignedBuffer(1 << 20)
 	for off := int64(0); off < rtWarmSpan; off += int64(len(buf)) {
-		if n, err := syscall.Pread(fd, buf, off); err != nil || n != len(buf) {
+		if n, err := pread(fd, buf, off); err != nil || n != len(buf) {
 			return 0, fmt.Errorf("warming %s at %d: %d bytes, %v", path, off, n, err)
 		}
 	}
@@ -242,7 +242,7 @@ func warmRandomReads(path string, d time.Duration, pid int, cpu *[]float64) (flo
 	for {
 		// Check the clock every 64 reads: time.Since is not free at these rates.
 		for range 64 {
-			if k, err := syscall.Pread(fd, page, rng.Int64N(pages)*4096); err != nil || k != len(page) {
+			if k, err := pread(fd, page, rng.Int64N(pages)*4096); err != nil || k != len(page) {
 				return 0, fmt.Errorf("reading %s: %d bytes, %v", path, k, err)
 			}
 		}
@@ -254,6 +254,17 @@ func warmRandomReads(path string, d time.Duration, pid int, cpu *[]float64) (flo
 	secs := time.Since(start).Seconds()
 	*cpu = append(*cpu, float64(cpuNanos(pid)-cpu0)/1e9/float64(n))
 	return float64(n) / secs, nil
+}
+
+// pread is syscall.Pread retried when a signal interrupts it (the Go
+// runtime preempts threads with signals; package os retries the same way).
+func pread(fd int, b []byte, off int64) (int, error) {
+	for {
+		n, err := syscall.Pread(fd, b, off)
+		if err != syscall.EINTR {
+			return n, err
+		}
+	}
 }
 
 // cpuNanos is the CPU time all threads of pid have had so far, from the
