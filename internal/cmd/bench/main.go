@@ -16,7 +16,8 @@ import (
 )
 
 var (
-	binary = flag.String("bin", "bin/ovfmount", "the ovfmount binary to measure")
+	binary   = flag.String("bin", "bin/ovfmount", "the ovfmount binary to measure")
+	baseline = flag.String("baseline", "", "an earlier ovfmount binary, measured in the same turns as -bin in the random and verify sections, for before/after ratios")
 	work   = flag.String("dir", filepath.Join(os.TempDir(), "ovfmount-bench"), "folder for generated fixtures (kept between runs)")
 	only   = flag.String("only", "", "comma-separated sections to run (default: all): "+strings.Join(sectionNames(), ", "))
 )
@@ -56,6 +57,11 @@ func main() {
 		fail(err)
 	}
 	*binary = abs
+	if *baseline != "" {
+		if *baseline, err = filepath.Abs(*baseline); err != nil {
+			fail(err)
+		}
+	}
 	r := &report{}
 	fmt.Printf("ovfmount benchmarks: %d cores, %s, %s\n", runtime.NumCPU(), runtime.GOOS, time.Now().Format(time.RFC3339))
 	if out, err := exec.Command(*binary, "version").Output(); err == nil {

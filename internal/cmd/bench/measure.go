@@ -64,6 +64,17 @@ func mountOvfmount(archive string, extra ...string) (string, float64, error) {
 	return mnt, secs, err
 }
 
+// as runs f with bin as the ovfmount binary (see -baseline). inTurns runs
+// one measurement at a time, so no other run sees the swap.
+func as(bin string, f func() (float64, error)) func() (float64, error) {
+	return func() (float64, error) {
+		saved := *binary
+		*binary = bin
+		defer func() { *binary = saved }()
+		return f()
+	}
+}
+
 func unmount(mnt string) {
 	for range 50 {
 		if exec.Command("fusermount3", "-u", mnt).Run() == nil || exec.Command("fusermount", "-u", mnt).Run() == nil {

@@ -54,13 +54,20 @@ func benchRandom(r *report) error {
 		if err != nil {
 			return err
 		}
-		cache, err := os.MkdirTemp(*work, "cache-")
+		cache, err := verifiedCache(*binary, archive)
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(cache)
-		if _, err := timeCmd(*binary, "verify", "-q", "--cache-dir", cache, archive); err != nil {
-			return fmt.Errorf("ovfmount verify %s: %w", archive, err)
+		// The baseline binary gets a cache folder of its own: an earlier
+		// version's chunk tables are in another format, and each version
+		// discards the other's.
+		var before string
+		if *baseline != "" {
+			if before, err = verifiedCache(*baseline, archive); err != nil {
+				return err
+			}
+			defer os.RemoveAll(before)
 		}
 		view := filepath.Join("disks", d.member+".raw")
 		peer := d.peer
@@ -70,16 +77,28 @@ func benchRandom(r *report) error {
 		}
 		// A verified disk's sequential reader checks whole chunks and
 		// decodes whole grains: the route random reads must not slow.
-		var st viewStats
-		secs, err := inTurns(turns, []string{archive, img}, viewRead(archive, view, &st, "--cache-dir", cache))
+		var st, bst viewStats
+		seq := []func() (float64, error){viewRead(archive, view, &st, "--cache-dir", cache)}
+		if before != "" {
+			seq = append(seq, as(*baseline, viewRead(archive, view, &bst, "--cache-dir", before)))
+		}
+		secs, err := inTurns(turns, []string{archive, img}, seq...)
 		if err != nil {
 			return err
 		}
 		r.add("random", fmt.Sprintf("%s: ovfmount, disk verified, sequential read of the view", d.name), mbps(st.size, secs[0]), "")
+		if before != "" {
+			r.add("random", "  the same, baseline binary", mbps(bst.size, secs[1]), ratio(secs[1], secs[0], "this/baseline"))
+		}
 		for _, readers := range []int{1, 4} {
 			runs := []func() (float64, error){
 				viewRandomN(archive, view, readers, "verified", "--cache-dir", cache),
 				viewRandomN(archive, view, readers, "off", "--verify=off"),
+			}
+			if before != "" {
+				runs = append(runs,
+					as(*baseline, viewRandomN(archive, view, readers, "verified", "--cache-dir", before)),
+					as(*baseline, viewRandomN(archive, view, readers, "off", "--verify=off")))
 			}
 			if peer {
 				runs = append(runs, func() (float64, error) {
@@ -94,23 +113,41 @@ func benchRandom(r *report) error {
 			if readers > 1 {
 				who += "s"
 			}
+			vmdkmount := 0.0
+			if peer {
+				vmdkmount = rates[len(rates)-1]
+			}
 			vs := ratio(rates[0], rates[1], "of --verify=off")
 			if peer {
-				vs = ratio(rates[0], rates[2], "ovfmount/vmdkmount") + ", " + vs
+				vs = ratio(rates[0], vmdkmount, "ovfmount/vmdkmount") + ", " + vs
 			}
 			r.add("random", fmt.Sprintf("%s: ovfmount, disk verified, %s", d.name, who), perSec(rates[0]), vs)
-			offVs := ""
-			if peer {
-				offVs = ratio(rates[1], rates[2], "ovfmount/vmdkmount")
+			r.add("random", fmt.Sprintf("%s: ovfmount --verify=off, %s", d.name, who), perSec(rates[1]), ratio(rates[1], vmdkmount, "ovfmount/vmdkmount"))
+			if before != "" {
+				r.add("random", "  disk verified, baseline binary", perSec(rates[2]), ratio(rates[0], rates[2], "this/baseline"))
+				r.add("random", "  --verify=off, baseline binary", perSec(rates[3]), ratio(rates[1], rates[3], "this/baseline"))
 			}
-			r.add("random", fmt.Sprintf("%s: ovfmount --verify=off, %s", d.name, who), perSec(rates[1]), offVs)
 			if peer {
-				r.add("random", fmt.Sprintf("%s: vmdkmount, %s", d.name, who), perSec(rates[2]), "")
+				r.add("random", fmt.Sprintf("%s: vmdkmount, %s", d.name, who), perSec(vmdkmount), "")
 			}
 		}
 	}
 	fmt.Println()
 	return nil
+}
+
+// verifiedCache verifies archive with bin into a new cache folder, whose
+// chunk tables then make that binary's mounts start verified.
+func verifiedCache(bin, archive string) (string, error) {
+	cache, err := os.MkdirTemp(*work, "cache-")
+	if err != nil {
+		return "", err
+	}
+	if _, err := timeCmd(bin, "verify", "-q", "--cache-dir", cache, archive); err != nil {
+		os.RemoveAll(cache)
+		return "", fmt.Errorf("%s verify %s: %w", bin, archive, err)
+	}
+	return cache, nil
 }
 
 func perSec(x float64) string { return fmt.Sprintf("%.0f /s", x) }

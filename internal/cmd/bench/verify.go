@@ -44,11 +44,23 @@ func benchVerify(r *report) error {
 		return err
 	}
 	var st viewStats
-	reads, err := inTurns(turns, []string{archive},
+	runs := []func() (float64, error){
 		viewRead(archive, "disk1.img", &st, "--cache-dir", cache),
 		viewRead(archive, "disk1.img", &st, "--verify=off"),
 		viewRead(archive, "disk1.img", &st, "--cache-dir", cache, "--direct-io"),
-		viewRead(archive, "disk1.img", &st, "--verify=off", "--direct-io"))
+		viewRead(archive, "disk1.img", &st, "--verify=off", "--direct-io"),
+	}
+	if *baseline != "" {
+		before, err := verifiedCache(*baseline, archive)
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(before)
+		runs = append(runs,
+			as(*baseline, viewRead(archive, "disk1.img", &st, "--cache-dir", before)),
+			as(*baseline, viewRead(archive, "disk1.img", &st, "--cache-dir", before, "--direct-io")))
+	}
+	reads, err := inTurns(turns, []string{archive}, runs...)
 	if err != nil {
 		return err
 	}
@@ -60,6 +72,10 @@ func benchVerify(r *report) error {
 	r.add("verify", "sequential read with --verify=off", mbps(storedSize, off), "")
 	r.add("verify", "-o direct_io: the verified member, chunks checked", mbps(storedSize, reads[2]), ratio(reads[3], reads[2], "of --verify=off -o direct_io"))
 	r.add("verify", "-o direct_io: the same read with --verify=off", mbps(storedSize, reads[3]), "")
+	if *baseline != "" {
+		r.add("verify", "  the verified member, chunks checked, baseline binary", mbps(storedSize, reads[4]), ratio(reads[4], checked, "this/baseline"))
+		r.add("verify", "  the same with -o direct_io, baseline binary", mbps(storedSize, reads[5]), ratio(reads[5], reads[2], "this/baseline"))
+	}
 	fmt.Println()
 	return nil
 }
