@@ -18,8 +18,8 @@ import (
 var (
 	binary   = flag.String("bin", "bin/ovfmount", "the ovfmount binary to measure")
 	baseline = flag.String("baseline", "", "an earlier ovfmount binary, measured in the same turns as -bin in the random and verify sections, for before/after ratios")
-	work   = flag.String("dir", filepath.Join(os.TempDir(), "ovfmount-bench"), "folder for generated fixtures (kept between runs)")
-	only   = flag.String("only", "", "comma-separated sections to run (default: all): "+strings.Join(sectionNames(), ", "))
+	work     = flag.String("dir", filepath.Join(os.TempDir(), "ovfmount-bench"), "folder for generated fixtures (kept between runs)")
+	only     = flag.String("only", "", "comma-separated sections to run (default: all): "+strings.Join(sectionNames(), ", "))
 )
 
 type section struct {
