@@ -28,6 +28,13 @@ const (
 	// read-ahead requests concurrently, so they arrive slightly out of
 	// order.
 	sequentialSlack = 4 << 20
+	// aheadStreak is how many reads in a row must continue a sequence
+	// before units are decoded ahead. One is no proof: a random reader
+	// lands within sequentialSlack of its previous read now and then (one
+	// read in 500 over a 4 GiB disk), and decoding 8 units ahead for it,
+	// with the checks of their records a verified member then runs, cost
+	// a twentieth of the CPU of verified random 4 KiB reads.
+	aheadStreak = 2
 )
 
 func (ra *readAhead) observe(im *image, off, n int64) {
@@ -48,6 +55,10 @@ func (ra *readAhead) observe(im *image, off, n int64) {
 	}
 	ra.streak++
 	ra.next = end
+	if ra.streak < aheadStreak {
+		ra.mu.Unlock()
+		return
+	}
 	window := min(int64(readAheadMin)<<min(ra.streak, 8), readAheadMax)
 	from := max(ra.done, ra.next)
 	to := min(ra.next+window, im.size)
