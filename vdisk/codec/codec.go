@@ -60,7 +60,7 @@ func Zlib(dst, src []byte) (int, error) {
 // goZlib is Zlib in pure Go: the whole implementation without the
 // libdeflate tag, and the one that decides every error with it.
 func goZlib(dst, src []byte) (int, error) {
-	return decideFresh(dst, src, zlibOnce)
+	return decideFresh(dst, src, func(dst, src []byte, pooled bool) (int, error) { return zlibOnce(dst, src, pooled, true) })
 }
 
 // decideFresh decodes with a pooled decoder and, if that fails, again with
@@ -80,8 +80,9 @@ func decideFresh(dst, src []byte, once func(dst, src []byte, pooled bool) (int, 
 }
 
 // zlibOnce is one zlib decode, with a pooled decoder or a fresh one (which
-// is not pooled afterwards).
-func zlibOnce(dst, src []byte, pooled bool) (int, error) {
+// is not pooled afterwards). With probe it decodes the whole stream (see
+// fill); without, it stops once dst is full (a prefix, see ZlibPrefix).
+func zlibOnce(dst, src []byte, pooled, probe bool) (int, error) {
 	br := readerPool.Get().(*bytes.Reader)
 	defer readerPool.Put(br)
 	br.Reset(src)
@@ -102,7 +103,7 @@ func zlibOnce(dst, src []byte, pooled bool) (int, error) {
 			return 0, fmt.Errorf("zlib header: %w", err)
 		}
 	}
-	n, err := fill(zr, dst, true)
+	n, err := fill(zr, dst, probe)
 	if pooled {
 		zlibPool.Put(zr)
 	}
@@ -123,11 +124,11 @@ func Deflate(dst, src []byte) (int, error) {
 
 // goDeflate is Deflate in pure Go, as goZlib is Zlib.
 func goDeflate(dst, src []byte) (int, error) {
-	return decideFresh(dst, src, deflateOnce)
+	return decideFresh(dst, src, func(dst, src []byte, pooled bool) (int, error) { return deflateOnce(dst, src, pooled, true) })
 }
 
 // deflateOnce is one raw deflate decode, as zlibOnce.
-func deflateOnce(dst, src []byte, pooled bool) (int, error) {
+func deflateOnce(dst, src []byte, pooled, probe bool) (int, error) {
 	br := readerPool.Get().(*bytes.Reader)
 	defer readerPool.Put(br)
 	br.Reset(src)
@@ -145,7 +146,7 @@ func deflateOnce(dst, src []byte, pooled bool) (int, error) {
 		}
 		fr = flate.NewReader(br)
 	}
-	n, err := fill(fr, dst, true)
+	n, err := fill(fr, dst, probe)
 	if pooled {
 		flatePool.Put(fr)
 	}

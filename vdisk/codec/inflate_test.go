@@ -247,14 +247,14 @@ func TestDamagedUnitIndependentOfHistory(t *testing.T) {
 		for _, size := range []int{64, 4096} {
 			for name, dec := range map[string]struct {
 				public func(dst, src []byte) (int, error)
-				once   func(dst, src []byte, pooled bool) (int, error)
+				once   func(dst, src []byte, pooled, probe bool) (int, error)
 				prime  func(dst, src []byte) (int, error)
 			}{
 				"zlib":    {goZlib, zlibOnce, goZlib},
 				"deflate": {goDeflate, deflateOnce, goDeflate},
 			} {
 				want := make([]byte, size)
-				wn, werr := dec.once(want, bad, false)
+				wn, werr := dec.once(want, bad, false, true)
 				for i := range 20 {
 					src := valid[i%len(valid)]
 					if name == "deflate" {

@@ -1,13 +1,5 @@
 package codec
 
-import (
-	"bytes"
-	"io"
-
-	"github.com/klauspost/compress/flate"
-	"github.com/klauspost/compress/zlib"
-)
-
 // ZlibPrefix writes the first len(dst) bytes of the output of the RFC 1950
 // stream src into dst, and decodes nothing after them: in particular it
 // never checks the stream's Adler-32, so a caller may use it only where the
@@ -29,7 +21,7 @@ func ZlibPrefix(dst, src []byte) bool {
 	if ok, tried := prefixC(dst, src, true); tried {
 		return ok
 	}
-	return goPrefix(dst, src, zlibPrefixOnce)
+	return goPrefix(dst, src, zlibOnce)
 }
 
 // DeflatePrefix is ZlibPrefix for a raw RFC 1951 stream (QCOW2 zlib
@@ -41,7 +33,7 @@ func DeflatePrefix(dst, src []byte) bool {
 	if ok, tried := prefixC(dst, src, false); tried {
 		return ok
 	}
-	return goPrefix(dst, src, deflatePrefixOnce)
+	return goPrefix(dst, src, deflateOnce)
 }
 
 // goPrefix is the pure Go prefix decode: io.ReadFull stops the inflater as
@@ -49,57 +41,10 @@ func DeflatePrefix(dst, src []byte) bool {
 // decodes at most the item that crosses the end into its window). Like
 // decideFresh, a failure with a pooled decoder is retried with a fresh
 // one, so a valid stream is never refused because of a previous unit.
-func goPrefix(dst, src []byte, once func(dst, src []byte, pooled bool) bool) bool {
-	return once(dst, src, true) || once(dst, src, false)
-}
-
-func zlibPrefixOnce(dst, src []byte, pooled bool) bool {
-	br := readerPool.Get().(*bytes.Reader)
-	defer readerPool.Put(br)
-	br.Reset(src)
-	var zr io.ReadCloser
-	if v := zlibPool.Get(); pooled && v != nil {
-		zr = v.(io.ReadCloser)
-		if err := zr.(zlib.Resetter).Reset(br, nil); err != nil {
-			zlibPool.Put(zr)
-			return false
-		}
-	} else {
-		if v != nil {
-			zlibPool.Put(v)
-		}
-		var err error
-		if zr, err = zlib.NewReader(br); err != nil {
-			return false
-		}
+func goPrefix(dst, src []byte, once func(dst, src []byte, pooled, probe bool) (int, error)) bool {
+	if _, err := once(dst, src, true, false); err == nil {
+		return true
 	}
-	_, err := io.ReadFull(zr, dst)
-	if pooled {
-		zlibPool.Put(zr)
-	}
-	return err == nil
-}
-
-func deflatePrefixOnce(dst, src []byte, pooled bool) bool {
-	br := readerPool.Get().(*bytes.Reader)
-	defer readerPool.Put(br)
-	br.Reset(src)
-	var fr io.ReadCloser
-	if v := flatePool.Get(); pooled && v != nil {
-		fr = v.(io.ReadCloser)
-		if err := fr.(flate.Resetter).Reset(br, nil); err != nil {
-			flatePool.Put(fr)
-			return false
-		}
-	} else {
-		if v != nil {
-			flatePool.Put(v)
-		}
-		fr = flate.NewReader(br)
-	}
-	_, err := io.ReadFull(fr, dst)
-	if pooled {
-		flatePool.Put(fr)
-	}
+	_, err := once(dst, src, false, false)
 	return err == nil
 }

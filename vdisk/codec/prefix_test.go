@@ -141,10 +141,10 @@ func FuzzPrefix(f *testing.F) {
 		for _, tc := range []struct {
 			name   string
 			prefix func(dst, src []byte) bool
-			whole  func(dst, src []byte, pooled bool) (int, error)
+			whole  func(dst, src []byte, pooled, probe bool) (int, error)
 		}{{"zlib", ZlibPrefix, zlibOnce}, {"deflate", DeflatePrefix, deflateOnce}} {
 			ref := make([]byte, 8192)
-			gn, err := tc.whole(ref, src, false)
+			gn, err := tc.whole(ref, src, false, true)
 			dst := make([]byte, p)
 			ok := tc.prefix(dst, src)
 			if ok && !bytes.Equal(dst[:min(p, gn)], ref[:min(p, gn)]) {
