@@ -8,7 +8,8 @@
 // io.ReaderAt over the virtual disk, its size, and its allocation map. The
 // bytes are those `qemu-img convert -O raw` writes. A damaged or hostile
 // image gives an error for the read that meets the damage, never garbage
-// and never a panic; reads elsewhere keep working.
+// and never a panic; reads elsewhere keep working, except after a unit whose
+// head was served is found corrupt (see below).
 //
 // # The read path
 //
@@ -24,7 +25,14 @@
 //     ahead of it, on idle workers only, so one dd uses every core without
 //     slowing other readers;
 //   - holes and zero runs are served without I/O, and stored runs that are
-//     contiguous in the image are read with one ReadAt.
+//     contiguous in the image are read with one ReadAt;
+//   - a read that wants only the head of a unit not yet decoded inflates
+//     only up to the end of what it wants, where that skips no check (see
+//     blockmap.PrefixDecoder: QCOW2 zlib clusters always, a VMDK grain when
+//     its source is proven by the package's checks); the unit is decoded
+//     whole, checked and cached later, when reads pause or a read wants its
+//     tail. If that finds it corrupt, the bytes already served may be wrong:
+//     the image is damaged ([Image.Damaged]) and every later read fails.
 //
 // # Interrupted reads
 //
