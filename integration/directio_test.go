@@ -89,7 +89,7 @@ func readWhole(t *testing.T, f *os.File, n, size int) []byte {
 	out := make([]byte, 0, size)
 	buf := make([]byte, n)
 	for {
-		k, err := syscall.Read(int(f.Fd()), buf)
+		k, err := retryEINTR(func() (int, error) { return syscall.Read(int(f.Fd()), buf) })
 		if err != nil {
 			t.Fatalf("read(%d) at %d: %v", n, len(out), err)
 		}

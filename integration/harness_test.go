@@ -156,11 +156,25 @@ func runOvfmount(t testing.TB, args ...string) (int, string) {
 func pread(t testing.TB, f *os.File, n int, off int64) []byte {
 	t.Helper()
 	buf := make([]byte, n)
-	k, err := syscall.Pread(int(f.Fd()), buf, off)
+	k, err := retryEINTR(func() (int, error) { return syscall.Pread(int(f.Fd()), buf, off) })
 	if err != nil {
 		t.Fatalf("pread(%d, %d): %v", n, off, err)
 	}
 	return buf[:k]
+}
+
+// retryEINTR calls a raw read again while a signal interrupted it, as
+// package os does. A signal that reaches a reader blocked in a FUSE read
+// (the Go runtime preempts its threads with signals) makes the kernel ask
+// the daemon to abandon the request; a request abandoned while it waits
+// fails with EINTR, which the kernel does not restart.
+func retryEINTR(read func() (int, error)) (int, error) {
+	for {
+		n, err := read()
+		if err != syscall.EINTR {
+			return n, err
+		}
+	}
 }
 
 // firstDiff is the offset of the first byte where a and b differ.

@@ -65,7 +65,7 @@ func TestSmallReadsAcrossPieces(t *testing.T) {
 		size := pages * cluster
 		for off := 0; off+size <= len(data); off += cluster {
 			unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
-			n, err := unix.Pread(fd, buf[:size], int64(off))
+			n, err := retryEINTR(func() (int, error) { return unix.Pread(fd, buf[:size], int64(off)) })
 			if err != nil || n != size || !bytes.Equal(buf[:n], data[off:off+size]) {
 				t.Fatalf("read %d at %d: %d bytes, %v; want the raw image's %d", size, off, n, err, size)
 			}
