@@ -71,7 +71,7 @@ func TestRandomReadsOfVerifiedViews(t *testing.T) {
 				}
 				rng := rand.New(rand.NewSource(7))
 				// The ext4 partition's data sits in the first 26 MiB.
-				for i := range 400 {
+				for i := range 200 {
 					n := 1 + rng.Intn(64<<10)
 					if i%2 == 0 {
 						n = 4096
