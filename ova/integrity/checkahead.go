@@ -22,41 +22,35 @@ const checkAheadChunks = 8
 // sequential reader from a random one.
 type aheadState struct {
 	mu        sync.Mutex
-	start     int64 // the latest request's first byte
-	end       int64 // just past its last byte (0: none yet)
-	lastChunk int   // its last chunk
-	streak    int   // requests in a row that moved forward from the one before
-	chunked   bool  // it was served whole chunks
+	lastChunk int  // the latest request's last chunk, plus one (0: none yet)
+	streak    int  // requests in a row that continued the one before
+	chunked   bool // the latest request was served whole chunks
 
 	inFlight atomic.Int32 // chunks being checked ahead now
 }
 
-// forwardSlack is how far past the end of the previous request a request
-// may start and still move forward from it: the kernel's read-ahead
-// requests arrive a little out of order.
-const forwardSlack = ChunkSize
-
-// note records a request for [off, end), in chunks first to last, and
-// reports whether its reader is sequential: this request and the one
-// before it each moved forward from their predecessor (started after its
-// start, and no further than forwardSlack past its end). One forward step
-// is no proof: a disk decoder reads a record in two pieces, one right
-// after the other, and a grain decoded whole after its head was served
-// reads its record again from the same start, neither of which is a
-// sequential reader worth whole chunks. reaches reports that the request
-// also reaches a chunk the previous one did not.
-func (a *aheadState) note(off, end int64, first, last int) (sequential, reaches bool) {
+// note records a request for chunks first to last, and reports whether its
+// reader is sequential: this request and the one before it each continued
+// their predecessor (started in the chunk where it ended, or the next).
+// Continuing by chunk, not by byte, keeps a sequential reader sequential
+// when its requests arrive a little out of order (the kernel's read-ahead,
+// a disk's units decoded ahead on several goroutines). One continuation is
+// no proof: a disk decoder reads a record in two pieces, one right after
+// the other, and a unit decoded whole after its head was served reads its
+// record again; neither is a sequential reader worth whole chunks. reaches
+// reports that the request also reaches a chunk the previous one did not.
+func (a *aheadState) note(first, last int) (sequential, reaches bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	forward := a.end > 0 && off > a.start && off <= a.end+forwardSlack
-	if forward {
+	prev := a.lastChunk
+	continues := prev != 0 && (first == prev-1 || first == prev)
+	if continues {
 		a.streak++
 	} else {
 		a.streak = 0
 	}
-	reaches = forward && last > a.lastChunk
-	a.start, a.end, a.lastChunk = off, end, last
-	return a.streak >= 2, reaches
+	a.lastChunk = last + 1
+	return a.streak >= 2, continues && last >= prev
 }
 
 // served records how a request was served (whole chunks, or pieces) and

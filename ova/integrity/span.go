@@ -64,7 +64,7 @@ func (f *File) checkedSpan(off int64, n int) (*Span, error) {
 		return &Span{}, nil
 	}
 	first, last := int(off/ChunkSize), int((off+int64(n)-1)/ChunkSize)
-	sequential, reaches := f.ahead.note(off, off+int64(n), first, last)
+	sequential, reaches := f.ahead.note(first, last)
 	chunked := sequential || n > randomReadMax || recent.holdsAny(f, first, last)
 	if f.ahead.served(chunked, sequential, reaches) {
 		f.checkAhead(last)
