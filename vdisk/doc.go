@@ -28,8 +28,8 @@
 //     contiguous in the image are read with one ReadAt;
 //   - a read that wants only the head of a unit not yet decoded inflates
 //     only up to the end of what it wants, where that skips no check (see
-//     blockmap.PrefixDecoder: QCOW2 zlib clusters always, a VMDK grain when
-//     its source is proven by the package's checks); the unit is decoded
+//     blockmap.PrefixDecoder: a VMDK grain or a QCOW2 zlib cluster whose
+//     source is proven by the package's checks); the unit is decoded
 //     whole, checked and cached later, when reads pause or a read wants its
 //     tail. If that finds it corrupt, the bytes already served may be wrong:
 //     the image is damaged ([Image.Damaged]) and every later read fails.

@@ -95,8 +95,8 @@ func randomReads(t *testing.T, im *image, want []byte, n int, seed int64) {
 
 // Random reads of a proven VMDK and of a zlib QCOW2 match qemu-img, with
 // the early exit (with four decode workers and with one; the background
-// finish runs in the pauses between reads) and without it (an unproven
-// VMDK).
+// finish runs in the pauses between reads) and without it (unproven
+// images).
 func TestPrefixReadsMatchQemu(t *testing.T) {
 	vmdk, qcow, raw := compressedImages(t)
 	for _, tc := range []struct {
@@ -109,8 +109,9 @@ func TestPrefixReadsMatchQemu(t *testing.T) {
 		{"vmdk proven", proven{bytes.NewReader(vmdk)}, len(vmdk), 4, true},
 		{"vmdk proven, one worker", proven{bytes.NewReader(vmdk)}, len(vmdk), 1, true},
 		{"vmdk unproven", bytes.NewReader(vmdk), len(vmdk), 4, false},
-		{"qcow2", bytes.NewReader(qcow), len(qcow), 4, true},
-		{"qcow2, one worker", bytes.NewReader(qcow), len(qcow), 1, true},
+		{"qcow2 proven", proven{bytes.NewReader(qcow)}, len(qcow), 4, true},
+		{"qcow2 proven, one worker", proven{bytes.NewReader(qcow)}, len(qcow), 1, true},
+		{"qcow2 unproven", bytes.NewReader(qcow), len(qcow), 4, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := NewCache(4<<20, tc.workers) // small: units are evicted and come back

@@ -108,10 +108,11 @@ type PrefixDecoder interface {
 	CanPrefix() bool
 	// DecodePrefix fills dst with the first len(dst) bytes of u (len(dst)
 	// < u.Size) and decodes nothing after them. It may do so only where
-	// skipping the rest of the unit skips no check the bytes depend on: a
-	// checksum over the whole unit (a VMDK grain's Adler-32) only when
-	// the source's bytes are proven (route.Proven), a format without one
-	// (raw deflate) always. ok=false with a nil error means "not for this
+	// skipping the rest of the unit skips no check the bytes depend on:
+	// when the source's bytes are proven (route.Proven), so that neither a
+	// checksum over the whole unit (a VMDK grain's Adler-32) nor a whole
+	// decode's failure (a raw deflate stream that runs past its record)
+	// can tell more about them. ok=false with a nil error means "not for this
 	// unit: decode it whole" (an unproven source, zstd, or a stream the
 	// codec cannot stop cheaply). The record's framing is checked as
 	// DecodeUnit checks it, and its failures returned the same way, before

@@ -47,17 +47,23 @@ func (d *decoder) span(ctx context.Context, u blockmap.Unit) (*[]byte, error) {
 	return bp, nil
 }
 
-// DecodePrefix inflates the first len(dst) bytes of a zlib cluster. Raw
-// deflate carries no checksum, so stopping early skips no check, whatever
-// the source; the rest of the stream is checked when the cluster is
-// decoded whole. zstd clusters are always decoded whole (ok=false).
-// CanPrefix implements blockmap.PrefixDecoder: raw deflate clusters carry
-// no checksum, so a head costs no check; zstd's decoder cannot stop early.
-func (d *decoder) CanPrefix() bool { return !d.img.zstd }
+// CanPrefix implements blockmap.PrefixDecoder: a zlib cluster's head may
+// be decoded alone when the image's bytes are proven (route.Proven), as a
+// VMDK grain's may. Raw deflate carries no checksum, but a whole decode is
+// still a check: it fails a stream that runs past its record, where
+// libdeflate, which cannot be told to stop at the end of its input, may
+// have decoded a head's last bytes from the zeros it reads past it. From
+// an unverified image such a cluster must fail, as in qemu, not return
+// those bytes. zstd's decoder cannot stop early.
+func (d *decoder) CanPrefix() bool { return !d.img.zstd && route.Proven(d.img.src) }
 
+// DecodePrefix inflates the first len(dst) bytes of a zlib cluster of a
+// proven image (see CanPrefix); the rest of the stream is decoded, and
+// its record's framing checked, when the cluster is decoded whole. zstd
+// clusters are always decoded whole (ok=false).
 func (d *decoder) DecodePrefix(ctx context.Context, dst []byte, u blockmap.Unit) (bool, error) {
 	img := d.img
-	if img.zstd || int64(u.Size) != img.clusterSize || len(dst) >= u.Size {
+	if !d.CanPrefix() || int64(u.Size) != img.clusterSize || len(dst) >= u.Size {
 		return false, nil
 	}
 	bp, err := d.span(ctx, u)
