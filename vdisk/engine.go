@@ -49,7 +49,7 @@ func (im *image) Damaged() error {
 	return nil
 }
 
-// prefixMaxFrac bounds the reads served by a prefix decode to those that
+// prefixMaxNum/prefixMaxDen bound the reads served by a prefix decode to those that
 // end in the first 3/4 of their unit: past that a prefix decode costs
 // about a whole one (see BenchmarkPrefix in vdisk/codec).
 const prefixMaxNum, prefixMaxDen = 3, 4
@@ -64,13 +64,13 @@ const prefixMaxNum, prefixMaxDen = 3, 4
 // whether it served the read, or failed it (ur.err); false means
 // "acquire the unit whole".
 func (im *image) readPrefix(ctx context.Context, ur *unitRead, p []byte, off int64) bool {
+	// Cheapest first: a read of a warm unit (cached) must pay no more
+	// than the cache lookup before acquire finds it, and CanPrefix may
+	// ask the source (a verified member's state, under its lock).
 	pd, ok := ur.u.Dec.(blockmap.PrefixDecoder)
-	if !ok || !pd.CanPrefix() {
-		return false
-	}
 	end := ur.first + ur.covered - ur.u.Off
 	c := im.cache
-	if end*prefixMaxDen > int64(ur.u.Size)*prefixMaxNum || c.loading(ur.u) {
+	if !ok || end*prefixMaxDen > int64(ur.u.Size)*prefixMaxNum || c.loading(ur.u) || !pd.CanPrefix() {
 		return false
 	}
 	c.busy()

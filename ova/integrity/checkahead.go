@@ -92,12 +92,7 @@ func (f *File) checkAhead(last int) {
 
 // holds reports whether chunk c of f is in the cache, checked within the
 // last second or being checked now, so that get would not check it again.
-func (cc *chunkCache) holds(f *File, c int) bool {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	e := cc.entries[chunkKey{f, c}]
-	return e != nil && e.fresh(nowNano())
-}
+func (cc *chunkCache) holds(f *File, c int) bool { return cc.holdsAny(f, c, c) }
 
 // holdsAny reports whether the cache holds any of chunks first to last of
 // f (see holds).
