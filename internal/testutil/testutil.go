@@ -26,6 +26,10 @@ func RequireTool(t testing.TB, name string) string {
 		"qemu-img": "qemu-utils", "qemu-io": "qemu-utils", "fusermount3": "fuse3", "mount.fuse3": "fuse3",
 		"mkfs.ext4": "e2fsprogs", "openssl": "openssl", "tar": "tar", "gzip": "gzip", "zcat": "gzip",
 		"pigz": "pigz", "nginx": "nginx", "losetup": "mount", "sha256sum": "coreutils",
+		"sfdisk": "fdisk", "sgdisk": "gdisk", "pvcreate": "lvm2", "vgcreate": "lvm2", "lvcreate": "lvm2", "lvs": "lvm2",
+		"mkfs.xfs": "xfsprogs", "xfs_io": "xfsprogs", "mkfs.ntfs": "ntfs-3g", "ntfs-3g": "ntfs-3g", "ntfscat": "ntfs-3g",
+		"mkfs.vfat": "dosfstools", "mcopy": "mtools", "mdir": "mtools", "xorriso": "xorriso", "fls": "sleuthkit",
+		"icat": "sleuthkit", "debugfs": "e2fsprogs", "setfattr": "attr",
 	}[name]
 	msg := name + " is not installed (Debian package " + pkg + "; `make test` installs it when run as root)"
 	if os.Getenv("OVFMOUNT_REQUIRE_TOOLS") == "1" {
