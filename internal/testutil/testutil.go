@@ -28,6 +28,7 @@ func RequireTool(t testing.TB, name string) string {
 		"pigz": "pigz", "nginx": "nginx", "losetup": "mount", "sha256sum": "coreutils",
 		"sfdisk": "fdisk", "sgdisk": "gdisk", "pvcreate": "lvm2", "vgcreate": "lvm2", "lvcreate": "lvm2", "lvs": "lvm2",
 		"mkfs.xfs": "xfsprogs", "xfs_io": "xfsprogs", "mkfs.ntfs": "ntfs-3g", "ntfs-3g": "ntfs-3g", "ntfscat": "ntfs-3g",
+		"hivexregedit": "libwin-hivex-perl", "hivexml": "libhivex-bin",
 		"mkfs.vfat": "dosfstools", "mcopy": "mtools", "mdir": "mtools", "xorriso": "xorriso", "fls": "sleuthkit",
 		"icat": "sleuthkit", "debugfs": "e2fsprogs", "setfattr": "attr",
 	}[name]
