@@ -54,13 +54,13 @@ func FuzzHive(f *testing.F) {
 		values := 0
 		var walk func(k *regf.Key, depth int)
 		walk = func(k *regf.Key, depth int) {
-			if seen[k.Offset()] || len(seen) > 500 || depth > 64 {
+			if seen[k.Offset()] || len(seen) > 100 || depth > 32 {
 				return
 			}
 			seen[k.Offset()] = true
 			if vs, err := k.Values(); err == nil {
 				for _, v := range vs {
-					if values++; values > 2000 {
+					if values++; values > 300 {
 						break
 					}
 					v.Data(1 << 20)
