@@ -124,7 +124,7 @@ func TestHostileLinux(t *testing.T) {
 	g.link("/chain/0", "bin/sh")
 	g.copyHost("/usr/bin/ls", "usr/bin/ls")
 	g.write("etc/fstab", []byte(strings.Repeat("# padding\n", 2<<20/10+1)))
-	for i := 0; i < 2000; i++ {
+	for i := 0; i < 500; i++ {
 		g.write(fmt.Sprintf("boot/config-%d", i), nil)
 	}
 	g.write("boot/vmlinuz-\x1b[31mred", nil)
