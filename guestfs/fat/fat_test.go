@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -262,10 +263,10 @@ func checkBlkid(t *testing.T, fsys *FS, img string) {
 	t.Helper()
 	testutil.RequireTool(t, "blkid")
 	vals := map[string]string{}
-	for _, l := range strings.Split(sh(t, "blkid", "-p", "-o", "export", img), "\n") {
-		if k, v, ok := strings.Cut(l, "="); ok {
-			vals[k] = v
-		}
+	for _, tag := range []string{"LABEL", "UUID", "TYPE"} {
+		// blkid exits 2 when the volume has no such tag.
+		out, _ := exec.Command("blkid", "-p", "-s", tag, "-o", "value", img).Output()
+		vals[tag] = strings.TrimSuffix(string(out), "\n")
 	}
 	in := fsys.Info()
 	if in.Label != vals["LABEL"] || in.UUID != vals["UUID"] || in.Type != vals["TYPE"] {
