@@ -80,19 +80,19 @@ func buildSource(t testing.TB, dst string, nfiles int, budget int64) {
 		deep = filepath.Join(deep, fmt.Sprintf("level%02d", i))
 	}
 	files := map[string]string{
-		"README":                         "no extension\n",
-		"readme.txt":                     "lowercase\n",
-		"Mixed Case Name.Text":           "mixed\n",
-		"empty":                          "",
+		"README":               "no extension\n",
+		"readme.txt":           "lowercase\n",
+		"Mixed Case Name.Text": "mixed\n",
+		"empty":                "",
 		"a very long file name that is longer than sixty-four characters, which Joliet cuts.txt": "long\n",
-		"Ünïcødé файл 日本語.txt":           "non-ASCII\n",
-		"emoji 😀 outside the BMP":         "surrogate pair\n",
-		"multi.dot.name.tar.gz":          "dots\n",
-		"semi;colon":                     "a semicolon\n",
-		"trailing.":                      "a trailing dot\n",
-		filepath.Join(deep, "bottom.txt"): "fourteen levels down\n",
-		"dir with spaces/inner file":     "inner\n",
-		"hard/original":                  "hard-linked content\n",
+		"Ünïcødé файл 日本語.txt":                                                                   "non-ASCII\n",
+		"emoji 😀 outside the BMP":                                                                "surrogate pair\n",
+		"multi.dot.name.tar.gz":                                                                  "dots\n",
+		"semi;colon":                                                                             "a semicolon\n",
+		"trailing.":                                                                              "a trailing dot\n",
+		filepath.Join(deep, "bottom.txt"):                                                        "fourteen levels down\n",
+		"dir with spaces/inner file":                                                             "inner\n",
+		"hard/original":                                                                          "hard-linked content\n",
 	}
 	for name, content := range files {
 		p := name
