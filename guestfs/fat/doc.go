@@ -25,9 +25,11 @@
 //     strings.EqualFold does) and matches both the long and the 8.3 name,
 //     as Linux's vfat does: "README.TXT" finds "readme.txt", and
 //     "PROGRA~1" finds "Program Files".
-//   - Info: Type "vfat"; Label as blkid reports it (the root directory's
-//     volume-label entry, else the boot sector's label unless it is
-//     "NO NAME"); UUID the volume serial number as blkid prints it,
+//   - Info: Type "vfat"; Label as blkid (util-linux 2.38) reports LABEL:
+//     the root directory's volume-label entry unless it is "NO NAME" (the
+//     boot sector's copy, blkid's LABEL_FATBOOT, is not used; when it
+//     differs, Info.Warnings says so); UUID the volume serial number as
+//     blkid prints it,
 //     "XXXX-XXXX"; BlockSize the cluster size.
 //
 // # What FAT lacks, and what is shown instead

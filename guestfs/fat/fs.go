@@ -160,8 +160,13 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 	if err != nil {
 		fs.info.Warnings = append(fs.info.Warnings, "volume label entry: "+err.Error())
 	}
-	if label == "" && bs.hasLabel && string(bs.label[:]) != "NO NAME    " {
-		label = decodeOEM(bs.label[:], false)
+	// blkid (util-linux 2.38) reports the root directory's label as
+	// LABEL and the boot sector's only as LABEL_FATBOOT; so does Info.
+	if label == "NO NAME" {
+		label = ""
+	}
+	if boot := trimLabel(bs.label[:]); bs.hasLabel && boot != label && boot != "NO NAME" && boot != "" {
+		fs.info.Warnings = append(fs.info.Warnings, fmt.Sprintf("the boot sector's label %q differs from the root directory's %q, which is the label", boot, label))
 	}
 	fs.info.Label = label
 	return fs, nil
