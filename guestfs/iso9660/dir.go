@@ -97,7 +97,7 @@ func (fs *FS) entryNode(recs []record) (*node, error) {
 	if !validName(name) {
 		return nil, nil
 	}
-	return fs.buildNode(recs, name)
+	return fs.buildNode(recs, name, rr)
 }
 
 // lookupKey is how names are matched: exactly with Rock Ridge, else
@@ -225,7 +225,7 @@ func (fs *FS) nodeAt(pos int64) (*node, error) {
 	}
 	if rec := recs[0]; rec.isDot() {
 		// A relocated directory's (or the root's) "." record.
-		return fs.buildNode(recs, "")
+		return fs.buildNode(recs, "", nil)
 	}
 	var rr *rock
 	if fs.rock {
@@ -233,7 +233,7 @@ func (fs *FS) nodeAt(pos int64) (*node, error) {
 			return nil, err
 		}
 	}
-	return fs.buildNode(recs, fs.displayName(&recs[0], rr))
+	return fs.buildNode(recs, fs.displayName(&recs[0], rr), rr)
 }
 
 // findSerial walks the tree for a serial number Stat was asked about

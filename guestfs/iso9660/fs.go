@@ -108,7 +108,7 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 	} else if fs.rock && joliet != nil {
 		warn = append(warn, "Joliet names ignored: Rock Ridge is used, as Linux does")
 	}
-	root, err := fs.buildNode([]record{dot}, "")
+	root, err := fs.buildNode([]record{dot}, "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("iso9660: root directory: %w", err)
 	}
@@ -147,16 +147,19 @@ func (fs *FS) readRecord(pos int64) (record, error) {
 	return parseRecord(b, pos)
 }
 
-// buildNode makes a node of a file's records (several for a multi-extent
+// buildNode makes a node of a file's records (rr: their Rock Ridge
+// entries when the caller parsed them already) (several for a multi-extent
 // file), following a Rock Ridge CL entry to the relocated directory it
 // stands for.
-func (fs *FS) buildNode(recs []record, name string) (*node, error) {
+func (fs *FS) buildNode(recs []record, name string, rr *rock) (*node, error) {
 	first := recs[0]
 	n := &node{name: name, pos: first.pos, flags: first.flags, date: recordDate(first.date)}
 	if fs.rock {
-		rr, err := fs.parseRock(&first)
-		if err != nil {
-			return nil, err
+		if rr == nil {
+			var err error
+			if rr, err = fs.parseRock(&first); err != nil {
+				return nil, err
+			}
 		}
 		n.rr = rr
 		if rr != nil && rr.cl {
