@@ -100,6 +100,9 @@ func TestRockRidge(t *testing.T) {
 	if raw, _ := os.ReadFile(img); !bytes.Contains(raw, []byte("CL\x0c\x01")) || !bytes.Contains(raw, []byte("RE\x04\x01")) {
 		t.Fatal("xorriso relocated no directory")
 	}
+	if raw, _ := os.ReadFile(img); !hasContinuedNM(raw) {
+		t.Fatal("no NM entry continued in another")
+	}
 	fsys := openISO(t, img)
 	if !fsys.rock || fsys.joliet {
 		t.Fatalf("rock %v joliet %v", fsys.rock, fsys.joliet)
@@ -252,6 +255,17 @@ func compareRR(t *testing.T, img string, got, want map[string]*guestfstest.Node,
 	if n == 0 {
 		t.Error("no symlinks")
 	}
+}
+
+// hasContinuedNM says whether an image holds an NM entry flagged
+// "continues in the next one".
+func hasContinuedNM(raw []byte) bool {
+	for i := 0; i+5 < len(raw); i++ {
+		if raw[i] == 'N' && raw[i+1] == 'M' && raw[i+2] > 5 && raw[i+3] == 1 && raw[i+4] == 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // checkLookup looks every top-level name up again, in other cases too

@@ -80,7 +80,8 @@ func buildSource(t testing.TB, dst string, nfiles int, budget int64) {
 		deep = filepath.Join(deep, fmt.Sprintf("level%02d", i))
 	}
 	files := map[string]string{
-		"README":               "no extension\n",
+		"README": "no extension\n",
+		strings.Repeat("name of 255 bytes, which Rock Ridge continues over several NM entries ", 4)[:255]: "long name\n",
 		"readme.txt":           "lowercase\n",
 		"Mixed Case Name.Text": "mixed\n",
 		"empty":                "",
