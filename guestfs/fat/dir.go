@@ -144,6 +144,14 @@ func (fs *FS) dirRuns(k dirKey) ([]run, int64, error) {
 func (fs *FS) scan(k dirKey, runs []run, fn func(*dentry) error) error {
 	var l lfnState
 	step := max(fs.clusterSize, 64<<10)
+	total := fs.rootBytes
+	if k != 0 {
+		total = 0
+		for _, r := range runs {
+			total += int64(r.n) * fs.clusterSize
+		}
+	}
+	step = min(step, max(total, entrySize))
 	buf := make([]byte, step)
 	read := func(off, n int64) (bool, error) {
 		for n > 0 {

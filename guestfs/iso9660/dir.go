@@ -30,7 +30,8 @@ func (fs *FS) scan(dir *node, fn func(*node) error) error {
 	if ext.off%sectorSize != 0 && fs.blockSize == sectorSize {
 		return fmt.Errorf("iso9660: directory at %d: not sector-aligned: %w", ext.off, guestfs.ErrCorrupt)
 	}
-	const chunk = 64 << 10
+	// Read up to 64 KiB at a time: most directories are one sector.
+	chunk := min(64<<10, (ext.n+sectorSize-1)/sectorSize*sectorSize)
 	buf := make([]byte, chunk)
 	var pending []record
 	for done := int64(0); done < ext.n; {
