@@ -73,7 +73,7 @@ func (l *lfnState) slot(e []byte) {
 		for i := range l.units[:n*13] {
 			l.units[i] = 0
 		}
-	} else if l.slots == 0 || id != l.want || e[13] != l.sum {
+	} else if l.slots == 0 || l.want == 0 || id != l.want || e[13] != l.sum {
 		l.reset()
 		return
 	}

@@ -257,3 +257,62 @@ func TestHostile(t *testing.T) {
 		}
 	})
 }
+
+// TestLFNSequences feeds long-name slots out of order, repeated, and past
+// the end of a complete sequence: each must be dropped without a panic,
+// and the 8.3 entry that follows listed under its short name unless a
+// whole sequence with its checksum precedes it.
+func TestLFNSequences(t *testing.T) {
+	short := []byte("SHORT   TXT")
+	sum := lfnChecksum(short)
+	slot := func(id byte, s byte, text string) []byte {
+		e := make([]byte, 32)
+		e[0], e[11], e[13] = id, attrLFN, s
+		u := []uint16{}
+		for _, r := range text {
+			u = append(u, uint16(r))
+		}
+		u = append(u, 0)
+		for len(u) < 13 {
+			u = append(u, 0xFFFF)
+		}
+		i := 0
+		for _, r := range [][2]int{{1, 11}, {14, 26}, {28, 32}} {
+			for o := r[0]; o < r[1]; o += 2 {
+				binary.LittleEndian.PutUint16(e[o:], u[i])
+				i++
+			}
+		}
+		return e
+	}
+	entry := func() []byte {
+		e := make([]byte, 32)
+		copy(e, short)
+		e[11] = attrArchive
+		return e
+	}
+	for _, c := range []struct {
+		name  string
+		slots [][]byte
+		want  string
+	}{
+		{"complete", [][]byte{slot(0x41, sum, "long.txt")}, "long.txt"},
+		{"a slot after a complete sequence", [][]byte{slot(0x41, sum, "long.txt"), slot(0x01, sum, "x")}, "SHORT.TXT"},
+		{"repeated slot", [][]byte{slot(0x42, sum, "abc"), slot(0x02, sum, "abc")}, "SHORT.TXT"},
+		{"wrong checksum", [][]byte{slot(0x41, sum+1, "long.txt")}, "SHORT.TXT"},
+		{"missing first slot", [][]byte{slot(0x01, sum, "long.txt")}, "SHORT.TXT"},
+		{"too many slots", [][]byte{slot(0x55, sum, "long.txt")}, "SHORT.TXT"},
+	} {
+		var buf []byte
+		for _, s := range c.slots {
+			buf = append(buf, s...)
+		}
+		buf = append(buf, entry()...)
+		var l lfnState
+		var got []string
+		scanEntries(buf, 0, &l, func(d *dentry) error { got = append(got, d.name); return nil })
+		if len(got) != 1 || got[0] != c.want {
+			t.Errorf("%s: listed %q, want %q", c.name, got, c.want)
+		}
+	}
+}
