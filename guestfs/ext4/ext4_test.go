@@ -22,10 +22,11 @@ import (
 func TestKernelDefault(t *testing.T) {
 	dir := scratch(t)
 	src := filepath.Join(dir, "src")
-	buildSource(t, src, srcOpts{share: []string{"zoneinfo", "mime"}, bigDir: 5000, far: 6 << 20, bigXattr: 3000})
+	buildSource(t, src, srcOpts{share: []string{"zoneinfo", "mime"}, far: 6 << 20, bigXattr: 3000})
 	write(t, filepath.Join(src, "prealloc"), []byte("written"))
 	os.Truncate(filepath.Join(src, "prealloc"), 256<<10)
 	img := mkfs(t, dir, src, 160, "-b", "4096", "-L", "guest-root", "-E", "root_owner=1000:2000")
+	kernelFill(t, img, func(mnt string) { fillBigDir(t, filepath.Join(mnt, "big"), 5000) })
 	// Flags and unwritten extents, which mkfs -d does not make.
 	setFlags(t, img, "/small", 0x10)
 	setFlags(t, img, "/medium", 0x20)
@@ -77,7 +78,7 @@ func checkCrtime(t *testing.T, img string, fsys *FS, paths ...string) {
 // meta_bg, bigalloc, and each htree hash.
 func TestKernelVariants(t *testing.T) {
 	src := filepath.Join(scratch(t), "src")
-	buildSource(t, src, srcOpts{share: []string{"mime"}, bigDir: 1500, bigXattr: 700})
+	buildSource(t, src, srcOpts{share: []string{"X11/locale"}, bigDir: 500, bigXattr: 700})
 	for _, v := range []struct {
 		name string
 		args []string
@@ -98,13 +99,15 @@ func TestKernelVariants(t *testing.T) {
 		{"hash-tea-unsigned", []string{"-b", "2048"}, rehash("tea", "2")},
 	} {
 		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
 			dir := scratch(t)
+			src := src
 			if v.name == "ext2-1k" {
 				// Past 64 MiB + 268 KiB, 1 KiB blocks need the triple
 				// indirect block.
-				far := filepath.Join(src, "sparse-far")
-				writeAt(t, far, 70<<20, 1<<20, 66<<20)
-				defer os.Remove(far)
+				src = filepath.Join(dir, "src")
+				buildSource(t, src, srcOpts{share: []string{"X11/locale"}, bigDir: 500, bigXattr: 700})
+				writeAt(t, filepath.Join(src, "sparse-far"), 70<<20, 1<<20, 66<<20)
 			}
 			img := mkfs(t, dir, src, 160, v.args...)
 			if v.after != nil {
@@ -183,7 +186,7 @@ func TestRealFixtures(t *testing.T) {
 func TestBlockSize64K(t *testing.T) {
 	dir := scratch(t)
 	src := filepath.Join(dir, "src")
-	buildSource(t, src, srcOpts{share: []string{"mime"}, bigDir: 800, bigXattr: 3000})
+	buildSource(t, src, srcOpts{share: []string{"X11/locale"}, bigDir: 800, bigXattr: 3000})
 	img := mkfs(t, dir, src, 256, "-b", "65536")
 	fsys := openImage(t, img)
 	checkInfo(t, img, fsys)
