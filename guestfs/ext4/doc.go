@@ -14,7 +14,7 @@
 // SEEK_DATA sees them); nanosecond times with the epoch bits, the creation
 // time (Attr.Btime), 32-bit owners, device numbers in both encodings, fast
 // and slow symlinks; extended attributes in the inode, in an xattr block
-// and in EA inodes, under the names the kernel lists (user., trusted.,
+// and in EA inodes (ea_inode), under the names the kernel lists (user., trusted.,
 // security., gnu., and the POSIX ACLs converted from ext4's compact form
 // to the form getxattr returns); the immutable, append-only and nodump
 // flags.
@@ -48,6 +48,10 @@
 // less than its parent, at most five), block maps by their fixed three
 // levels, htree descents by their stated levels (at most three) and leaf
 // chains by the directory's size; holes of any size are stepped over in
-// one step. Metadata is cached in bounded LRU caches (4096 inodes, 4 MiB of
-// blocks).
+// one step; SEEK_DATA/SEEK_HOLE answers take at most 65,536 mapping steps
+// (past that: data, no hole, which reads the same bytes). One Xattrs call
+// copies at most 4 MiB. Metadata is cached in bounded LRU caches (up to
+// 4096 parsed inodes, 8 MiB at most; 4 MiB of inode table, directory,
+// index and xattr blocks). File data is never cached: each ReadAt reads
+// each extent's part in one read of the volume.
 package ext4

@@ -85,7 +85,10 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 	if err := fs.readGroups(); err != nil {
 		return nil, err
 	}
-	fs.inodes = newLRU[uint32, *inode](inodeCacheEntries)
+	// A parsed inode keeps a copy of its xattr area, up to the inode
+	// size: bound the cache by bytes too (8 MiB), for volumes of large
+	// inodes.
+	fs.inodes = newLRU[uint32, *inode](min(inodeCacheEntries, max(64, (8<<20)/int(sb.inodeSize))))
 	fs.blocks = newLRU[uint64, *cachedBlock](int(blockCacheBytes / fs.bs))
 	if sb.incompat&incompatRecover != 0 {
 		fs.warn("the journal needs recovery (needs_recovery): read as it stands, without replaying it; recent changes may be missing")

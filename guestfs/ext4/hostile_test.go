@@ -1,15 +1,18 @@
 package ext4
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/ovfmount/ovfmount/internal/testutil"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +33,76 @@ func TestHtreeTwoLevels(t *testing.T) {
 	}
 	fsys := openImage(t, img)
 	compareWithKernel(t, img, fsys)
+}
+
+// TestLargeFile reads files past 4 GiB (i_size_high), extent-mapped and
+// block-mapped, at their data and in their holes, against the kernel.
+func TestLargeFile(t *testing.T) {
+	for name, args := range map[string][]string{"extents": {"-b", "4096"}, "blockmap": {"-t", "ext3", "-b", "4096"}} {
+		t.Run(name, func(t *testing.T) {
+			dir := scratch(t)
+			src := filepath.Join(dir, "src")
+			os.MkdirAll(src, 0o755)
+			offs := []int64{0, 3 << 30, 4<<30 + 12345, 5<<30 - 5000}
+			writeAt(t, filepath.Join(src, "large"), 5<<30, offs...)
+			img := mkfs(t, dir, src, 32, args...)
+			fsys := openImage(t, img)
+			mnt := testutil.KernelMount(t, img, "ext4", "noload")
+			e, err := fsys.Lookup(fsys.Root(), "large")
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := fsys.Open(e.Ino)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := os.Open(filepath.Join(mnt, "large"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer k.Close()
+			st, _ := k.Stat()
+			a, _ := fsys.Stat(e.Ino)
+			if a.Size != st.Size() || f.Size() != st.Size() || a.Blocks != st.Sys().(*syscall.Stat_t).Blocks*512 {
+				t.Errorf("size %d, blocks %d; kernel %d, %d", a.Size, a.Blocks, st.Size(), st.Sys().(*syscall.Stat_t).Blocks*512)
+			}
+			ks, err := kernelSegments(filepath.Join(mnt, "large"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			gs, err := ourSegments(f.(guestfs.Sparse), a.Size)
+			if err != nil || fmt.Sprint(gs) != fmt.Sprint(ks) {
+				t.Errorf("data segments %v, %v; kernel %v", gs, err, ks)
+			}
+			for _, off := range append(offs, 1<<30, 4<<30, 5<<30-64<<10) {
+				got, want := make([]byte, 64<<10), make([]byte, 64<<10)
+				gn, gerr := f.ReadAt(got, off)
+				wn, werr := k.ReadAt(want, off)
+				if gn != wn || (gerr == nil) != (werr == nil) || !bytes.Equal(got[:gn], want[:wn]) {
+					t.Errorf("at %d: read %d, %v; kernel %d, %v; same bytes: %v", off, gn, gerr, wn, werr, bytes.Equal(got[:gn], want[:wn]))
+				}
+			}
+		})
+	}
+}
+
+// TestEAInode reads an attribute value too large for a block, which
+// ea_inode keeps in an inode of its own.
+func TestEAInode(t *testing.T) {
+	dir := scratch(t)
+	src := filepath.Join(dir, "src")
+	write(t, filepath.Join(src, "f"), []byte("x"))
+	run(t, "setfattr", "-n", "user.huge", "-v", strings.Repeat("h", 20000), filepath.Join(src, "f"))
+	img := mkfs(t, dir, src, 16, "-b", "4096", "-O", "ea_inode")
+	fsys := openImage(t, img)
+	if n := compareWithKernel(t, img, fsys); n < 3 {
+		t.Errorf("%d paths", n)
+	}
+	e, _ := fsys.Lookup(rootIno, "f")
+	xs, err := fsys.Xattrs(e.Ino)
+	if err != nil || len(xs) != 1 || len(xs[0].Value) != 20000 {
+		t.Errorf("xattrs %d, %v", len(xs), err)
+	}
 }
 
 // TestFeatures checks how the reader treats what the superblock and the
@@ -55,6 +128,44 @@ func TestFeatures(t *testing.T) {
 	if _, err := fsys.Open(e.Ino); !errors.Is(err, guestfs.ErrUnsupported) {
 		t.Fatalf("open of an encrypted file: %v", err)
 	}
+
+	// Checksums: a changed byte in an inode, in a directory block.
+	corrupt := func(what string, off int64) {
+		f, err := os.OpenFile(img, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var b [1]byte
+		f.ReadAt(b[:], off)
+		b[0] ^= 0x01
+		f.WriteAt(b[:], off)
+	}
+	m := regexp.MustCompile(`located at block (\d+), offset (0x[0-9a-f]+)`).FindStringSubmatch(debugfs(t, img, false, "imap /plain"))
+	if m == nil {
+		t.Fatal("debugfs imap /plain: no location")
+	}
+	blk, _ := strconv.ParseInt(m[1], 10, 64)
+	off, _ := strconv.ParseInt(m[2], 0, 64)
+	corrupt("inode", blk*1024+off+0x0) // a permission bit
+	e, err = openImage(t, img).Lookup(rootIno, "plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openImage(t, img).Stat(e.Ino); !errors.Is(err, guestfs.ErrCorrupt) {
+		t.Errorf("inode with a bad checksum: %v", err)
+	}
+	corrupt("inode", blk*1024+off+0x0)
+	m = regexp.MustCompile(`\(0\):(\d+)`).FindStringSubmatch(debugfs(t, img, false, "stat /"))
+	if m == nil {
+		t.Fatal("debugfs stat /: no block 0")
+	}
+	blk, _ = strconv.ParseInt(m[1], 10, 64)
+	corrupt("directory", blk*1024+30) // in the name of an entry
+	if err := openImage(t, img).ReadDir(rootIno, func(guestfs.DirEntry) error { return nil }); !errors.Is(err, guestfs.ErrCorrupt) {
+		t.Errorf("directory block with a bad checksum: %v", err)
+	}
+	corrupt("directory", blk*1024+30)
 
 	debugfs(t, img, true, "feature needs_recovery")
 	fsys = openImage(t, img)

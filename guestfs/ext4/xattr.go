@@ -12,6 +12,7 @@ const (
 	xattrMagic     = 0xEA020000
 	xattrHeaderLen = 32 // of an xattr block
 	maxXattrValue  = 64 << 10
+	maxXattrTotal  = 4 << 20
 
 	xattrIndexUser       = 1
 	xattrIndexACLAccess  = 2
@@ -114,10 +115,16 @@ func (fs *FS) Xattrs(ino uint64) ([]guestfs.Xattr, error) {
 		return nil, err
 	}
 	var out []guestfs.Xattr
+	total := 0
 	err = fs.eachXattr(in, func(x xattrEntry) error {
 		prefix, ok := xattrPrefixes[x.index]
 		if !ok || x.valueSize > maxXattrValue {
 			return nil
+		}
+		// Entries may share a value or an EA inode: bound what one
+		// listing copies, far above what a real file carries.
+		if total += int(x.valueSize) + len(x.name); total > maxXattrTotal {
+			return fmt.Errorf("ext4: inode %d: more than %d bytes of xattrs: %w", ino, maxXattrTotal, guestfs.ErrCorrupt)
 		}
 		name := prefix + string(x.name)
 		if x.index == xattrIndexACLAccess || x.index == xattrIndexACLDefault {
