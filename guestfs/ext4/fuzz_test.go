@@ -77,7 +77,9 @@ func boundedWalk(fsys guestfs.FS, maxEntries int, maxRead int64) {
 // an xattr. They are made the same in every fuzz worker (fixed UUID,
 // hash seed and times), so that a crasher found against them reproduces.
 func fuzzSeeds(t testing.TB) [][]byte {
+	// Removed here, not at cleanup: fuzz workers are killed, not ended.
 	dir := scratch(t)
+	defer os.RemoveAll(dir)
 	src := filepath.Join(dir, "src")
 	write(t, filepath.Join(src, "file"), bytes.Repeat([]byte("data"), 1500))
 	write(t, filepath.Join(src, "tiny"), []byte("inline"))

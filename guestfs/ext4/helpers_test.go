@@ -344,7 +344,7 @@ func compareWithKernel(t *testing.T, img string, fsys *FS) int {
 			t.Errorf("%q: blocks %d bytes, kernel %d", p, g.Attr.Blocks, stx.Blocks*512)
 		}
 		if typ := w.Attr.Mode & guestfs.TypeMask; typ == guestfs.TypeRegular || typ == guestfs.TypeDir {
-			fd, err := unix.Open(full, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+			fd, err := unix.Open(full, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -372,7 +372,7 @@ func compareWithKernel(t *testing.T, img string, fsys *FS) int {
 // kernelSegments lists a file's data as [start, end) pairs through
 // SEEK_DATA and SEEK_HOLE.
 func kernelSegments(path string) ([][2]int64, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY, 0)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
