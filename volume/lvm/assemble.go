@@ -2,6 +2,7 @@ package lvm
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 )
@@ -150,7 +151,13 @@ func build(m *vgMeta, byUUID map[string]*PV) *VG {
 				seg.LVs = append(seg.LVs, r.val)
 			}
 			lv.Segments = append(lv.Segments, seg)
-			lv.Size += s.count * m.extentSize // bounded by parseSegment
+			// Each term is bounded by parseSegment; the sum of
+			// overlapping segments is not.
+			if n := s.count * m.extentSize; lv.Size <= math.MaxInt64-n {
+				lv.Size += n
+			} else if lm.bad == "" {
+				lm.bad = "segments add up to more than 8 EiB"
+			}
 		}
 		lv.Type, lv.Reason = lvType(lv), lm.bad
 		vg.LVs = append(vg.LVs, lv)

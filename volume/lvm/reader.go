@@ -7,6 +7,8 @@ import (
 )
 
 // Reader reads a logical volume's bytes through its segments' PV areas.
+// It holds no state between reads: it is safe for concurrent use when the
+// PVs' readers are.
 type Reader struct {
 	name string
 	size int64

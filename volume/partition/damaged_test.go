@@ -282,3 +282,44 @@ func TestMBRBadBootIndicator(t *testing.T) {
 		t.Errorf("partx lists %+v", px)
 	}
 }
+
+// patchGPTHeader changes the GPT header at lba and fixes its CRC.
+func patchGPTHeader(t *testing.T, img string, lba int64, change func(h []byte)) {
+	t.Helper()
+	h := readAt(t, img, lba*512, 512)
+	change(h)
+	le := binary.LittleEndian
+	le.PutUint32(h[16:], 0)
+	le.PutUint32(h[16:], crc32.ChecksumIEEE(h[:le.Uint32(h[12:])]))
+	patch(t, img, lba*512, h)
+}
+
+// A primary header that announces a huge entry array, or entries of a
+// size other than 128 bytes, is invalid for the kernel (KMALLOC_MAX_SIZE,
+// sizeof(gpt_entry)) and for sfdisk: the backup is used, and nothing
+// large is allocated.
+func TestGPTHostileEntryArray(t *testing.T) {
+	for name, change := range map[string]func(h []byte){
+		"4G entries":    func(h []byte) { binary.LittleEndian.PutUint32(h[80:], 0xFFFFFFFF) },
+		"64K entries":   func(h []byte) { binary.LittleEndian.PutUint32(h[80:], 1<<16) },
+		"256-byte size": func(h []byte) { binary.LittleEndian.PutUint32(h[84:], 256) },
+		"no entries":    func(h []byte) { binary.LittleEndian.PutUint32(h[80:], 0) },
+		"array past the end": func(h []byte) {
+			binary.LittleEndian.PutUint64(h[72:], 1<<40)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			img := gptImage(t, 64<<20)
+			want, _ := sfdiskJSON(t, img)
+			patchGPTHeader(t, img, 1, change)
+			tab := mustRead(t, img)
+			compareSfdisk(t, img, tab, want)
+			if !hasWarning(tab, "Primary GPT is invalid") {
+				t.Errorf("warnings %q", tab.Warnings)
+			}
+			if _, complaint := sfdiskJSON(t, img); !strings.Contains(complaint, "primary GPT table is corrupt") {
+				t.Errorf("sfdisk: %q", complaint)
+			}
+		})
+	}
+}

@@ -89,7 +89,8 @@ func Read(r io.ReaderAt, size int64) (*Table, error) {
 			return nil, err
 		}
 	}
-	t.clip(size)
+	// The kernel counts the disk in whole 512-byte sectors.
+	t.clip(size &^ 511)
 	t.checkOverlaps()
 	return t, nil
 }
