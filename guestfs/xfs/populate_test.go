@@ -16,14 +16,18 @@ import (
 // fragmented file whose extents need a btree of depth fragDepth or more,
 // device nodes, FIFOs, sockets, extended attributes in every attribute
 // fork form, ACLs, file flags, nanosecond and far-off times, and large
-// owner IDs. bigtime says whether times past 2038 can be stored.
-func populateScript(fragExtents, bigDir int, bigtime bool) string {
+// owner IDs; with real, a few thousand files from /usr/share. bigtime says whether times past 2038 can be stored.
+func populateScript(real bool, fragExtents, bigDir int, bigtime bool) string {
 	var b strings.Builder
-	b.WriteString(`
+	if real {
+		b.WriteString(`
 mkdir -p real
 for d in /usr/share/zoneinfo /usr/share/perl5 /usr/share/alsa; do
   if [ -d "$d" ]; then cp -a "$d" real/; fi
 done
+`)
+	}
+	b.WriteString(`
 mkdir dirs
 mkdir dirs/empty
 for n in 5 60 400 3000; do
