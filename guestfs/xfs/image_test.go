@@ -57,7 +57,8 @@ func sh(t testing.TB, dir, script string) string {
 }
 
 // mountRW mounts an image read-write to fill it, and returns the folder
-// and a function that unmounts it.
+// and a function that unmounts it. nouuid lets a copy be mounted beside
+// the original.
 func mountRW(t testing.TB, img string) (string, func()) {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -67,7 +68,7 @@ func mountRW(t testing.TB, img string) (string, func()) {
 		t.Skip("filling an XFS image needs root (a loop mount)")
 	}
 	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "xfs", "-o", "loop", img, dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "xfs", "-o", "loop,nouuid", img, dir).CombinedOutput(); err != nil {
 		msg := "read-write loop mount failed: " + err.Error() + ": " + string(out)
 		if os.Getenv("OVFMOUNT_REQUIRE_TOOLS") == "1" {
 			t.Fatal(msg)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 	"sort"
+	"strings"
 
 	"github.com/ovfmount/ovfmount/guestfs"
 )
@@ -41,9 +42,9 @@ func (f *FS) Lookup(dir uint64, name string) (guestfs.DirEntry, error) {
 	if err != nil {
 		return guestfs.DirEntry{}, err
 	}
-	notExist := fmt.Errorf("xfs: directory %d: %q: %w", dir, name, guestfs.ErrNotExist)
-	if name == "" || len(name) > 255 || bytes.IndexByte([]byte(name), '/') >= 0 {
-		return guestfs.DirEntry{}, notExist
+	notExist := func() error { return fmt.Errorf("xfs: directory %d: %q: %w", dir, name, guestfs.ErrNotExist) }
+	if name == "" || len(name) > 255 || strings.IndexByte(name, '/') >= 0 {
+		return guestfs.DirEntry{}, notExist()
 	}
 	if name == "." {
 		return guestfs.DirEntry{Name: name, Ino: dir, Type: guestfs.TypeDir}, nil
@@ -68,7 +69,7 @@ func (f *FS) Lookup(dir uint64, name string) (guestfs.DirEntry, error) {
 			return guestfs.DirEntry{Name: name, Ino: parent, Type: guestfs.TypeDir}, nil
 		}
 		if !hit {
-			return guestfs.DirEntry{}, notExist
+			return guestfs.DirEntry{}, notExist()
 		}
 		return found, nil
 	}
@@ -76,7 +77,7 @@ func (f *FS) Lookup(dir uint64, name string) (guestfs.DirEntry, error) {
 		return guestfs.DirEntry{}, err
 	}
 	if !hit {
-		return guestfs.DirEntry{}, notExist
+		return guestfs.DirEntry{}, notExist()
 	}
 	return found, nil
 }
