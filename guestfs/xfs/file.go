@@ -91,7 +91,7 @@ func (fl *file) ReadAt(p []byte, off int64) (int, error) {
 		}
 		pos += int64(len(buf))
 	}
-	if end < off+int64(len(p)) {
+	if end-off < int64(len(p)) {
 		return int(end - off), io.EOF
 	}
 	return len(p), nil
