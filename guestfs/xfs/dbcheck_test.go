@@ -3,6 +3,7 @@ package xfs
 import (
 	"fmt"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -53,5 +54,23 @@ func requireForm(t testing.TB, img string, got map[string]*guestfstest.Node, pat
 		if lv < fmt.Sprint(level) {
 			t.Errorf("%s: xfs_db says bmbt level %q, the test needs %d", path, lv, level)
 		}
+	}
+}
+
+// requireIndex fails the test unless xfs_db shows, at the start of the
+// leaf space of directory path (32 GiB in, blockSize blocks), a block with
+// the given magic: 0x3df1 a leaf directory, 0x3ebe a node or B+tree one,
+// "" none (a short-form or single-block directory).
+func requireIndex(t testing.TB, img string, got map[string]*guestfstest.Node, path string, blockSize int, magic string) {
+	t.Helper()
+	db := testutil.RequireTool(t, "xfs_db")
+	out, _ := exec.Command(db, "-r", "-c", fmt.Sprintf("inode %d", got[path].Attr.Ino), "-c", fmt.Sprintf("dblock %d", (1<<35)/blockSize), "-c", "print", img).CombinedOutput()
+	m := regexp.MustCompile(`hdr\.info\.(?:hdr\.)?magic = (0x[0-9a-f]+)`).FindStringSubmatch(string(out))
+	has := ""
+	if m != nil {
+		has = m[1]
+	}
+	if has != magic {
+		t.Errorf("%s: xfs_db shows index block magic %q, the test needs %q", path, has, magic)
 	}
 }

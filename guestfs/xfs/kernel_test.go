@@ -26,15 +26,19 @@ func TestKernel(t *testing.T) {
 		frag, bigDir int
 		bigtime      bool
 		fragLevel    int
+		blockSize    int
+		// index is the magic of the index block the big directory
+		// needs: node (0x3ebe) or leaf (0x3df1).
+		index string
 	}{
 		// mkfs.xfs 6.1's defaults: 4 KiB blocks, 512-byte inodes, bigtime.
-		{"default", nil, true, 400, 20000, true, 1},
+		{"default", nil, true, 400, 20000, true, 1, 4096, "0x3ebe"},
 		// 1 KiB blocks and 8 KiB directory blocks: directory blocks
 		// span several filesystem blocks, and 1300 extents need a bmbt
 		// of depth 2; legacy 32-bit times.
-		{"1k-dir8k-nobigtime", []string{"-b", "size=1024", "-n", "size=8192", "-m", "bigtime=0"}, false, 1300, 4000, false, 2},
+		{"1k-dir8k-nobigtime", []string{"-b", "size=1024", "-n", "size=8192", "-m", "bigtime=0"}, false, 1300, 2000, false, 2, 1024, "0x3ebe"},
 		// The largest inodes and directory blocks, 64-bit extent counts.
-		{"isize2048-dir64k-nrext64", []string{"-i", "size=2048,nrext64=1", "-n", "size=65536"}, false, 200, 6000, true, 1},
+		{"isize2048-dir64k-nrext64", []string{"-i", "size=2048,nrext64=1", "-n", "size=65536"}, false, 200, 3000, true, 1, 4096, "0x3df1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -53,12 +57,19 @@ func TestKernel(t *testing.T) {
 			got := guestfstest.Walk(t, fsys, 1<<20)
 			t.Logf("walked in %v", time.Since(start))
 			host := testutil.KernelMount(t, img, "xfs", "norecovery")
+			// Before anything reads the files through the kernel: a read
+			// caches pages, and SEEK_DATA counts cached pages of
+			// unwritten extents as data.
+			checkSparse(t, fsys, got, host, "sparse")
 			want := guestfstest.Tree(t, host)
 			guestfstest.Equal(t, got, want, guestfstest.Compare{Owner: true, Perm: true, Nlink: true, Ino: true, Xattrs: true, Times: time.Nanosecond})
 			checkBirthAndFlags(t, got, host)
 			requireForm(t, img, got, "sparse/fragmented", "btree", tc.fragLevel)
 			requireForm(t, img, got, "dirs/empty", "local", 0)
 			requireForm(t, img, got, "dirs/d5", "local", 0)
+			requireForm(t, img, got, "dirs/d60", "extents", 0)
+			requireIndex(t, img, got, "dirs/d60", tc.blockSize, "")
+			requireIndex(t, img, got, "dirs/big", tc.blockSize, tc.index)
 			if w := fsys.Info().Warnings; len(w) != 0 {
 				t.Errorf("warnings on a cleanly unmounted image: %q", w)
 			}

@@ -23,11 +23,12 @@ import (
 func TestV4Proto(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name string
-		args []string
+		name      string
+		args      []string
+		blockSize int
 	}{
-		{"isize256-ftype0", []string{"-m", "crc=0", "-i", "size=256", "-n", "ftype=0"}},
-		{"isize512-ftype1-1k", []string{"-m", "crc=0", "-i", "size=512", "-n", "ftype=1", "-b", "size=1024"}},
+		{"isize256-ftype0", []string{"-m", "crc=0", "-i", "size=256", "-n", "ftype=0"}, 4096},
+		{"isize512-ftype1-1k", []string{"-m", "crc=0", "-i", "size=512", "-n", "ftype=1", "-b", "size=1024"}, 1024},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -74,6 +75,9 @@ func TestV4Proto(t *testing.T) {
 			got := guestfstest.Walk(t, fsys, 1<<20)
 			t.Logf("walked in %v", time.Since(start))
 			host := guestfstest.Tree(t, stage)
+			requireIndex(t, img, got, "dirs/d5", tc.blockSize, "")
+			requireIndex(t, img, got, "dirs/d400", tc.blockSize, "0xd2f1")
+			requireIndex(t, img, got, "dirs/d8000", tc.blockSize, "0xfebe")
 			guestfstest.Equal(t, got, host, guestfstest.Compare{Owner: true, Perm: true})
 
 			for path, attrs := range want {
