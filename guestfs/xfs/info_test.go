@@ -65,4 +65,3 @@ func TestInfo(t *testing.T) {
 		t.Error("Probe says yes to zeros")
 	}
 }
-
