@@ -159,6 +159,9 @@ func parseSuperblock(b []byte, size int64) (*superblock, []string, error) {
 			return nil, nil, fmt.Errorf("xfs: unknown v4 feature bits %#x: %w", sb.versionNum&^0xf&^verKnown, guestfs.ErrUnsupported)
 		}
 		if sb.versionNum&verMoreBits != 0 {
+			// Old kernels wrote features2 one word too far on; the
+			// kernel merges both words, and so does the reader.
+			sb.features2 |= be.Uint32(b[204:])
 			if sb.features2&^f2Known != 0 {
 				return nil, nil, fmt.Errorf("xfs: unknown v4 features2 bits %#x: %w", sb.features2&^f2Known, guestfs.ErrUnsupported)
 			}
