@@ -30,6 +30,7 @@ func RequireTool(t testing.TB, name string) string {
 		"mkfs.xfs": "xfsprogs", "xfs_io": "xfsprogs", "mkfs.ntfs": "ntfs-3g", "ntfs-3g": "ntfs-3g", "ntfscat": "ntfs-3g",
 		"mkfs.vfat": "dosfstools", "mcopy": "mtools", "mdir": "mtools", "xorriso": "xorriso", "fls": "sleuthkit",
 		"icat": "sleuthkit", "debugfs": "e2fsprogs", "setfattr": "attr",
+		"xfs_db": "xfsprogs",
 	}[name]
 	msg := name + " is not installed (Debian package " + pkg + "; `make test` installs it when run as root)"
 	if os.Getenv("OVFMOUNT_REQUIRE_TOOLS") == "1" {
