@@ -22,7 +22,8 @@
 //     headers, with or without the ftype byte. ReadDir streams one
 //     directory block at a time; Lookup goes through the hash index (the
 //     block's own, the leaf block, or the dabtree), and scans only
-//     short-form directories, which live in the inode.
+//     short-form directories, which live in the inode and have no index
+//     (a larger directory without one is corrupt).
 //   - Symlinks inline or in blocks (v5 per-extent headers), device nodes
 //     (the on-disk System V number converted to Linux's encoding), FIFOs,
 //     sockets. Ino is the XFS inode number, as the kernel shows it.

@@ -109,7 +109,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 }
 
 // FuzzOpen opens damaged images and walks them with bounds: every
-// directory once, a few thousand entries, the first 256 KiB of each file,
+// directory once, two thousand entries, the first 128 KiB of each file,
 // links, attributes, lookups, holes. It must never panic or hang.
 //
 // The seed images are a few hundred KiB, too large for the fuzzer to
@@ -180,7 +180,7 @@ func fuzzWalk(fsys *FS) (int, error) {
 	buf := make([]byte, 64<<10)
 	var walk func(ino uint64, depth int)
 	walk = func(ino uint64, depth int) {
-		if seen[ino] || depth > 20 || entries > 5000 {
+		if seen[ino] || depth > 20 || entries > 2000 {
 			return
 		}
 		seen[ino] = true
@@ -198,7 +198,7 @@ func fuzzWalk(fsys *FS) (int, error) {
 				note(err)
 				return
 			}
-			for off := int64(0); off < 256<<10; off += int64(len(buf)) {
+			for off := int64(0); off < 128<<10; off += int64(len(buf)) {
 				if _, err := fl.ReadAt(buf, off); err != nil {
 					if err != io.EOF {
 						note(err)
@@ -218,7 +218,7 @@ func fuzzWalk(fsys *FS) (int, error) {
 			var names []guestfs.DirEntry
 			err := fsys.ReadDir(ino, func(e guestfs.DirEntry) error {
 				entries++
-				if entries > 5000 {
+				if entries > 2000 {
 					return errors.New("too many entries")
 				}
 				names = append(names, e)

@@ -36,7 +36,7 @@ const maxDaDepth = 5
 // Lookup finds a name in a directory through its hash index: the index at
 // the end of a single-block directory, the leaf block of a leaf directory,
 // or the dabtree of a node or B+tree directory; a short-form directory
-// (in the inode) has no index and is scanned.
+// (in the inode, a few dozen names at most) has no index and is scanned.
 func (f *FS) Lookup(dir uint64, name string) (guestfs.DirEntry, error) {
 	ip, err := f.dirInode(dir)
 	if err != nil {
@@ -113,7 +113,10 @@ func (f *FS) hashLookup(ip *inode, want []byte, h uint32, match func([]byte, uin
 		return err
 	}
 	if !ok {
-		return f.linearLookup(ip, match)
+		// Leaf and node directories always have an index: scanning
+		// instead would make every lookup of a damaged one cost a
+		// whole directory.
+		return corruptf("directory %d: no hash index", ip.ino)
 	}
 	lblk := f.leafFirstDB()
 	for depth := 0; ; depth++ {
@@ -250,19 +253,4 @@ func (f *FS) scanLeafEnts(ip *inode, ents []byte, h uint32, block []byte, match 
 		}
 	}
 	return i == n, nil
-}
-
-// linearLookup scans the data blocks, for a directory without an index.
-func (f *FS) linearLookup(ip *inode, match func([]byte, uint64, uint8) bool) error {
-	errStop := fmt.Errorf("found")
-	err := f.ReadDir(ip.ino, func(e guestfs.DirEntry) error {
-		if match([]byte(e.Name), e.Ino, 0) {
-			return errStop
-		}
-		return nil
-	})
-	if err == errStop {
-		return nil
-	}
-	return err
 }
