@@ -35,7 +35,7 @@ func TestV4Proto(t *testing.T) {
 			db := testutil.RequireTool(t, "xfs_db")
 			stage := tempDir(t)
 			start := time.Now()
-			sh(t, stage, stagingScript(8000))
+			sh(t, stage, stagingScript(5000))
 			proto := filepath.Join(tempDir(t), "proto")
 			writeProto(t, stage, proto)
 			img := mkfs(t, 96, append(tc.args, "-p", proto)...)
@@ -77,7 +77,7 @@ func TestV4Proto(t *testing.T) {
 			host := guestfstest.Tree(t, stage)
 			requireIndex(t, img, got, "dirs/d5", tc.blockSize, "")
 			requireIndex(t, img, got, "dirs/d400", tc.blockSize, "0xd2f1")
-			requireIndex(t, img, got, "dirs/d8000", tc.blockSize, "0xfebe")
+			requireIndex(t, img, got, "dirs/d5000", tc.blockSize, "0xfebe")
 			guestfstest.Equal(t, got, host, guestfstest.Compare{Owner: true, Perm: true})
 
 			for path, attrs := range want {
