@@ -4,7 +4,9 @@
 #   make demo     mount a generated sample appliance and show it
 #   make test     every test, race detector on (installs what it needs as root)
 #   make bench    ovfmount beside dd, archivemount and friends, with ratios
-#   make fuzz     run every fuzz target for FUZZTIME each (default 1m)
+#   make fuzz     run every fuzz target for FUZZTIME each (default 1m; new inputs
+#                 are minimised for 5 s at most, or large filesystem seeds starve
+#                 the fuzzer)
 #   make stress   32 readers against a mounted appliance for STRESS_SECONDS (default 300)
 #   make lint     gofmt and go vet
 #   make install  copy bin/ovfmount to $(PREFIX)/bin (mount -t fuse.ovfmount finds it there)
@@ -27,7 +29,7 @@ STRESS_SECONDS ?= 300
 # Debian packages the tests use as oracles and tools, by the command they provide.
 TEST_TOOLS  := fusermount3:fuse3 qemu-img:qemu-utils mkfs.ext4:e2fsprogs openssl:openssl tar:tar gzip:gzip pigz:pigz nginx:nginx \
                sfdisk:fdisk sgdisk:gdisk lvcreate:lvm2 mkfs.xfs:xfsprogs mkfs.ntfs:ntfs-3g mkfs.vfat:dosfstools \
-               mcopy:mtools xorriso:xorriso fls:sleuthkit setfattr:attr
+               mcopy:mtools xorriso:xorriso fls:sleuthkit setfattr:attr hivexregedit:libwin-hivex-perl hivexml:libhivex-bin
 BENCH_TOOLS := archivemount:archivemount vmdkmount:libvmdk-utils
 # Optional: what -tags=libdeflate needs, by a command or an absolute path.
 FAST_INFLATE := /usr/include/libdeflate.h:libdeflate-dev gcc:gcc /usr/include/stdlib.h:libc6-dev
@@ -92,7 +94,7 @@ lint:
 	@if $(have_libdeflate); then set -x; $(GO) vet -tags=libdeflate ./vdisk/codec; fi
 
 demo: build
-	@$(call install_tools,fusermount3:fuse3 mkfs.ext4:e2fsprogs)
+	@$(call install_tools,fusermount3:fuse3 mkfs.ext4:e2fsprogs getfattr:attr)
 	@set -e; d=$$(mktemp -d /tmp/ovfmount-demo.XXXXXX); \
 	trap 'fusermount3 -u "$$d/mnt" 2>/dev/null || true; rm -rf "$$d"' EXIT; \
 	mkdir "$$d/mnt"; cd "$$d"; \
@@ -105,10 +107,13 @@ demo: build
 	echo; echo "\$$ cat mnt/appliance.mf"; cat mnt/appliance.mf; \
 	echo; echo "\$$ (cd mnt && sha256sum -c appliance.mf)"; (cd mnt && sha256sum -c appliance.mf); \
 	echo; echo "\$$ ovfmount info appliance.ova"; $(CURDIR)/$(BIN) info appliance.ova; \
-	echo; echo "\$$ ls -l mnt/disks        # the VMDK, decoded to a flat disk"; ls -l mnt/disks; \
+	echo; echo "\$$ ls -l mnt/disks        # the VMDK, decoded to a flat disk, and its partition"; ls -l mnt/disks; \
 	echo; echo "\$$ partx --show mnt/disks/disk1.vmdk.raw"; partx --show mnt/disks/disk1.vmdk.raw; \
-	echo; echo "\$$ debugfs -R 'ls -l /' 'mnt/disks/disk1.vmdk.raw?offset=1048576'   # the ext4 inside"; \
-	debugfs -R 'ls -l /' 'mnt/disks/disk1.vmdk.raw?offset=1048576' 2>/dev/null; \
+	echo; echo "\$$ ls -ln mnt/files/disk1.vmdk.p1     # the ext4 inside, read by ovfmount, not the kernel"; ls -ln mnt/files/disk1.vmdk.p1; \
+	echo; echo "\$$ cat mnt/files/disk1.vmdk.p1/etc/os-release | head -n 3"; head -n 3 mnt/files/disk1.vmdk.p1/etc/os-release; \
+	echo; echo "\$$ getfattr -d mnt/files/disk1.vmdk.p1/etc/hostname    # checked like the disk"; getfattr -d mnt/files/disk1.vmdk.p1/etc/hostname; \
+	echo; echo "\$$ debugfs -R 'ls -l /' mnt/disks/disk1.vmdk.p1    # tools get the partition without offsets"; \
+	debugfs -R 'ls -l /' mnt/disks/disk1.vmdk.p1 2>/dev/null; \
 	echo; echo "\$$ fusermount3 -u mnt"; fusermount3 -u mnt; echo "unmounted"; \
 	echo; echo "\$$ ovfmount verify appliance.ova      # reads every byte, prints the digests it computed"; $(CURDIR)/$(BIN) verify appliance.ova; \
 	echo; echo "\$$ tar -xf appliance.ova disk1.vmdk && ovfmount disk1.vmdk mnt   # a loose disk image is a one-disk package"; \
@@ -122,7 +127,7 @@ fuzz:
 	@$(goflags); for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$f ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg || exit 1; \
 	  done; \
 	done
 

@@ -359,13 +359,31 @@ func worstStatus(srcs []*integrity.File) string {
 	if len(srcs) == 0 {
 		return string(integrity.StatusOff)
 	}
-	rank := map[integrity.Status]int{integrity.StatusMismatch: 6, integrity.StatusPending: 5, integrity.StatusUnlisted: 4,
-		integrity.StatusForeign: 4, integrity.StatusMeta: 3, integrity.StatusVerified: 2, integrity.StatusOff: 1}
-	worst := srcs[0].Status()
+	worst := string(srcs[0].Status())
 	for _, f := range srcs[1:] {
-		if st := f.Status(); rank[st] > rank[worst] {
+		if st := string(f.Status()); statusRank(st) > statusRank(worst) {
 			worst = st
 		}
 	}
-	return string(worst)
+	return worst
+}
+
+// statusRank orders states from best to worst, for a file read from
+// several others.
+func statusRank(st string) int {
+	switch st {
+	case StatusDamaged:
+		return 7
+	case string(integrity.StatusMismatch):
+		return 6
+	case string(integrity.StatusPending):
+		return 5
+	case string(integrity.StatusUnlisted), string(integrity.StatusForeign):
+		return 4
+	case string(integrity.StatusMeta):
+		return 3
+	case string(integrity.StatusVerified):
+		return 2
+	}
+	return 1
 }

@@ -56,6 +56,7 @@ type Disk struct {
 	raw     bool        // named by DiskSection: no known format means a raw disk
 	probe   vdisk.Image // opened from unchecked reads: size, format, map
 	modTime time.Time
+	content *viewContent // what its view serves, once planned
 }
 
 // diskCandidates lists the disks: every DiskSection entry, then every
@@ -291,14 +292,15 @@ func (p *Package) openGzip(opts Options, identity []byte) error {
 	return ctx.Err()
 }
 
-// disksFolder picks the raw views' folder name.
-func disksFolder(a *ova.Archive) string {
-	name := DisksFolder
+// folderName picks the name of a folder the mount adds (DisksFolder,
+// FilesFolder): base, unless the archive has a member of that name.
+func folderName(a *ova.Archive, base string) string {
+	name := base
 	for i := 1; ; i++ {
 		if _, taken := a.Lookup(name); !taken {
 			return name
 		}
-		name = DisksFolder + ".ovfmount"
+		name = base + ".ovfmount"
 		if i > 1 {
 			name += fmt.Sprintf("-%d", i)
 		}
@@ -308,7 +310,7 @@ func disksFolder(a *ova.Archive) string {
 // assignViews names the view of every disk that decodes, except extents
 // of another disk.
 func (p *Package) assignViews() {
-	p.DisksFolder = disksFolder(p.Archive)
+	p.DisksFolder = folderName(p.Archive, DisksFolder)
 	extent := map[*ova.Member]bool{}
 	for _, k := range p.Disks {
 		for _, m := range k.Extents {

@@ -82,7 +82,7 @@ func TestLooseDisk(t *testing.T) {
 	if p.Source != SourceDisk || len(p.Disks) != 1 || p.Disks[0].View != "disks/disk.qcow2.raw" || p.Disks[0].Size != 8<<20 {
 		t.Fatalf("a loose qcow2: source %s, disks %+v", p.Source, p.Disks)
 	}
-	if got := joined(paths(p)); got != "\ndisk.qcow2\ndisks\ndisks/disk.qcow2.raw" {
+	if got := joined(paths(p)); got != "\ndisk.qcow2\ndisks\ndisks/disk.qcow2.raw\nfiles" {
 		t.Errorf("entries:\n%s", got)
 	}
 

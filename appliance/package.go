@@ -96,12 +96,17 @@ type Package struct {
 	// Entries are everything the mount shows, sorted by path; the root
 	// ("") first.
 	Entries []*Entry
-	// DisksFolder is where the raw views go.
+	// DisksFolder is where the raw views go, and the partition and volume
+	// views; FilesFolder where guest filesystems are shown ("" when the
+	// package has no disk).
 	DisksFolder string
+	FilesFolder string
 	// Warnings lists every inconsistency found, each once.
 	Warnings []string
 
 	modTime time.Time
+	in      inside        // what the disks hold, found on first need
+	isos    []*ova.Member // the ISO 9660 members, shown under files/
 	closers []io.Closer
 	seen    map[string]bool
 	log     zerolog.Logger // Options.Log: what happens while files are read

@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"context"
 	"io/fs"
 	"sort"
 	"strings"
@@ -36,6 +37,9 @@ const (
 	RoleOther       Role = "other"       // any other member
 	RoleLogical     Role = "logical"     // a chunked file joined, or a gzip file decompressed
 	RoleView        Role = "view"        // the decoded raw view of a disk
+	RolePartition   Role = "partition"   // a partition of a disk's view
+	RoleVolume      Role = "volume"      // an LVM logical volume
+	RoleGuest       Role = "guest"       // the root of a guest filesystem, under files/
 )
 
 // Entry is one thing the mount shows.
@@ -54,6 +58,15 @@ type Entry struct {
 	Members []*ova.Member
 	// Content serves a regular file.
 	Content Content
+	// Expand, on a folder, finds the entries under it that are known only
+	// once disks are read (partitions, logical volumes, guest
+	// filesystems). It is called when the folder is first looked into,
+	// with that request's context, until it succeeds; the mount shows its
+	// entries from then on. Their paths are under the folder's.
+	Expand func(ctx context.Context) ([]*Entry, error)
+	// Guest, on a folder, is the guest filesystem shown there: the folder
+	// is its root directory.
+	Guest *GuestTree
 }
 
 // plan lays out every entry the mount shows.
@@ -133,10 +146,102 @@ func (p *Package) plan(cache *vdisk.Cache) {
 		if k.View == "" || taken[k.View] {
 			continue
 		}
+		k.content = p.viewContent(k, cache)
 		virtual(&Entry{Path: k.View, Type: Regular, Perm: 0o444, ModTime: mtime(k.modTime), Role: RoleView,
-			Members: k.members(), Content: p.viewContent(k, cache)})
+			Members: k.members(), Content: k.content})
 	}
+	p.planInside(virtual, taken)
 	sort.Slice(p.Entries, func(i, j int) bool { return p.Entries[i].Path < p.Entries[j].Path })
+}
+
+// planInside adds the folders whose entries are found when first looked
+// into, because finding them reads the disks (see Package.Inside): the
+// partition and logical volume views under the disks folder, and the
+// guest filesystems under the files folder.
+func (p *Package) planInside(virtual func(*Entry), taken map[string]bool) {
+	disks := false
+	for _, k := range p.Disks {
+		disks = disks || k.content != nil
+	}
+	p.isos = p.isoMembers()
+	if !disks && len(p.isos) == 0 {
+		return
+	}
+	for _, e := range p.Entries {
+		if e.Path == p.DisksFolder && e.Type == Dir && e.Member == nil {
+			e.Expand = p.expandDisks
+		}
+	}
+	p.FilesFolder = folderName(p.Archive, FilesFolder)
+	if !taken[p.FilesFolder] {
+		virtual(&Entry{Path: p.FilesFolder, Type: Dir, Perm: 0o755, ModTime: p.modTime, Role: RoleFolder, Expand: p.expandFiles})
+	}
+}
+
+// expandDisks lists the partition and logical volume views.
+func (p *Package) expandDisks(ctx context.Context) ([]*Entry, error) {
+	in, err := p.Inside(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Entry
+	for _, v := range in.Volumes {
+		if v.View == "" || (v.Kind != VolumePartition && v.Kind != VolumeLV) {
+			continue
+		}
+		role, mtime, members := RolePartition, p.modTime, []*ova.Member(nil)
+		if v.Kind == VolumeLV {
+			role = RoleVolume
+		}
+		if v.Disk != nil {
+			members = v.Disk.members()
+			if !v.Disk.modTime.IsZero() {
+				mtime = v.Disk.modTime
+			}
+		}
+		out = append(out, &Entry{Path: v.View, Type: Regular, Perm: 0o444, ModTime: mtime, Role: role,
+			Members: members, Content: v.content})
+	}
+	return out, nil
+}
+
+// expandFiles lists the guest filesystems, one folder per volume.
+func (p *Package) expandFiles(ctx context.Context) ([]*Entry, error) {
+	in, err := p.Inside(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Entry
+	for _, v := range in.Volumes {
+		if v.Files == "" {
+			continue
+		}
+		c := v.content
+		out = append(out, &Entry{Path: v.Files, Type: Dir, Perm: 0o755, ModTime: p.modTime, Role: RoleGuest,
+			Guest: &GuestTree{Volume: v.Name, FS: v.FS, Status: func() string { st, _ := c.Status(); return st }}})
+	}
+	return out, nil
+}
+
+// AllEntries is Entries with what the folders that expand hold
+// (partition and volume views, the roots of guest filesystems), sorted by
+// path: everything the mount shows once looked into, short of the guest
+// filesystems' own files. info and verify list it. It reads the disks'
+// tables (see Inside).
+func (p *Package) AllEntries(ctx context.Context) ([]*Entry, error) {
+	out := append([]*Entry{}, p.Entries...)
+	for _, e := range p.Entries {
+		if e.Expand == nil {
+			continue
+		}
+		more, err := e.Expand(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
 }
 
 // Lookup finds an entry by its path in the mount.

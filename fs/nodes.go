@@ -36,11 +36,18 @@ type dirNode struct {
 	gofs.Inode
 	meta
 	subdirs uint32
+	exp     *expander // nil unless entries are added on first look
 }
 
 func (n *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	n.fill(&out.Attr, syscall.S_IFDIR)
 	out.Nlink = 2 + n.subdirs
+	if n.exp != nil {
+		// Its folders are not known before it expands, which a stat must
+		// not wait for: 1 says "not counted", as btrfs does, and find
+		// then looks into every entry.
+		out.Nlink = 1
+	}
 	return 0
 }
 
@@ -54,6 +61,9 @@ func (n *dirNode) Fsync(ctx context.Context, fh gofs.FileHandle, flags uint32) s
 // Readdir lists the children in name order, after "." and "..", which
 // go-fuse leaves out but ls -a and some scripts expect.
 func (n *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	if errno := n.exp.expand(ctx); errno != 0 {
+		return nil, errno
+	}
 	children := n.Children()
 	names := make([]string, 0, len(children))
 	for name := range children {

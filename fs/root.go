@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"sync"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -40,6 +41,13 @@ type Root struct {
 	dirNode
 	entries []*appliance.Entry
 	opts    Options
+
+	// mu guards what building nodes uses, at mount and when a folder
+	// expands.
+	mu       sync.Mutex
+	ino      inodes
+	dirs     map[string]*gofs.Inode
+	dirNodes map[string]*dirNode
 }
 
 // NewRoot builds the tree that serves a package's plan: its entries, sorted
@@ -53,44 +61,61 @@ func NewRoot(entries []*appliance.Entry, opts Options) *Root {
 	return r
 }
 
-// OnAdd builds the whole tree once, as persistent inodes: the package is
-// immutable, so nothing is ever looked up lazily or forgotten.
+// OnAdd builds the tree the plan lists, once, as persistent inodes: the
+// package is immutable, so nothing is ever looked up twice or forgotten.
+// Folders whose entries are found later (Entry.Expand) add them the same
+// way when first looked into; guest filesystems are looked up lazily, and
+// their inodes forgotten when the kernel lets go of them.
 func (r *Root) OnAdd(ctx context.Context) {
-	ino := inodes{}
-	dirs := map[string]*gofs.Inode{"": &r.Inode}
-	dirNodes := map[string]*dirNode{"": &r.dirNode}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ino = inodes{}
+	r.dirs = map[string]*gofs.Inode{"": &r.Inode}
+	r.dirNodes = map[string]*dirNode{"": &r.dirNode}
 	for _, e := range r.entries {
-		if e.Path == "" {
-			continue
+		if e.Path != "" {
+			r.add(ctx, e)
 		}
-		parent := parentOf(e.Path)
-		p, pd := dirs[parent], dirNodes[parent]
-		if p == nil {
-			continue // the plan lists every folder before what it holds
+	}
+}
+
+// add makes the node of one entry, under its folder, which must already be
+// there. r.mu is held.
+func (r *Root) add(ctx context.Context, e *appliance.Entry) {
+	parent := parentOf(e.Path)
+	p, pd := r.dirs[parent], r.dirNodes[parent]
+	if p == nil || p.GetChild(baseOf(e.Path)) != nil {
+		return // the plan lists every folder before what it holds, and each path once
+	}
+	mt := meta{perm: uint32(e.Perm), mtime: e.ModTime, uid: r.opts.UID, gid: r.opts.GID}
+	key := byte('m')
+	if e.Member == nil {
+		key = 'v'
+	}
+	var node gofs.InodeEmbedder
+	var mode uint32
+	switch {
+	case e.Type == appliance.Dir && e.Guest != nil:
+		t := newGuestTree(e.Guest, e.Path, r)
+		node, mode = t.rootNode(mt), syscall.S_IFDIR
+		pd.subdirs++
+	case e.Type == appliance.Dir:
+		d := &dirNode{meta: mt}
+		if e.Expand != nil {
+			d.exp = &expander{root: r, path: e.Path, fn: e.Expand}
 		}
-		mt := meta{perm: uint32(e.Perm), mtime: e.ModTime, uid: r.opts.UID, gid: r.opts.GID}
-		key := byte('m')
-		if e.Member == nil {
-			key = 'v'
-		}
-		var node gofs.InodeEmbedder
-		var mode uint32
-		switch e.Type {
-		case appliance.Dir:
-			d := &dirNode{meta: mt}
-			node, mode = d, syscall.S_IFDIR
-			dirNodes[e.Path] = d
-			pd.subdirs++
-		case appliance.Symlink:
-			node, mode = &symlinkNode{meta: mt, target: e.Target}, syscall.S_IFLNK
-		default:
-			node, mode = &fileNode{meta: mt, path: e.Path, c: e.Content, directIO: r.opts.DirectIO, log: &r.opts.Log}, syscall.S_IFREG
-		}
-		child := p.NewPersistentInode(ctx, node, gofs.StableAttr{Mode: mode, Ino: ino.forPath(key, e.Path)})
-		p.AddChild(baseOf(e.Path), child, true)
-		if e.Type == appliance.Dir {
-			dirs[e.Path] = child
-		}
+		node, mode = d, syscall.S_IFDIR
+		r.dirNodes[e.Path] = d
+		pd.subdirs++
+	case e.Type == appliance.Symlink:
+		node, mode = &symlinkNode{meta: mt, target: e.Target}, syscall.S_IFLNK
+	default:
+		node, mode = &fileNode{meta: mt, path: e.Path, c: e.Content, directIO: r.opts.DirectIO, log: &r.opts.Log}, syscall.S_IFREG
+	}
+	child := p.NewPersistentInode(ctx, node, gofs.StableAttr{Mode: mode, Ino: r.ino.forPath(key, e.Path)})
+	p.AddChild(baseOf(e.Path), child, true)
+	if e.Type == appliance.Dir && e.Guest == nil {
+		r.dirs[e.Path] = child
 	}
 }
 

@@ -17,11 +17,65 @@ import (
 //	user.ovfmount.digest     ALG:hex, from the manifest
 //	user.ovfmount.signature  on the root: ok, bad, absent, or
 //	                         "ok-untrusted <signer subject>"
+//
+// and on the files of guest filesystems (under files/):
+//
+//	user.ovfmount.verify     that of the disk (or ISO member) the volume
+//	                         is read from
+//	user.guest.NAME          each extended attribute the guest stores, under
+//	                         its own name: user.guest.security.selinux,
+//	                         user.guest.user.comment; NTFS alternate data
+//	                         streams as user.guest.ntfs.stream.NAME
+//	user.guest.flags         the guest's file flags, comma-separated, as
+//	                         lsattr names them: immutable, append, nodump,
+//	                         compressed, sparse, hidden, system, archive,
+//	                         encrypted
+//
+// The guest's attributes are shown under user. so that any user can read
+// them: the kernel lets no one but root read trusted.*, and would apply a
+// security.* or system.posix_acl_* attribute to the mount itself.
 const (
 	xattrVerify    = "user.ovfmount.verify"
 	xattrDigest    = "user.ovfmount.digest"
 	xattrSignature = "user.ovfmount.signature"
+	xattrGuest     = "user.guest."
+	xattrFlags     = "user.guest.flags"
 )
+
+func (n *guestNode) xattrs() (map[string]string, error) {
+	attrs := map[string]string{xattrVerify: n.g.t.Status()}
+	a, err := n.g.t.FS.Stat(n.gino)
+	if err != nil {
+		return nil, err
+	}
+	if a.Flags != 0 {
+		attrs[xattrFlags] = a.Flags.String()
+	}
+	xs, err := n.g.t.FS.Xattrs(n.gino)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range xs {
+		attrs[xattrGuest+x.Name] = string(x.Value)
+	}
+	return attrs, nil
+}
+
+func (n *guestNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	attrs, err := n.xattrs()
+	if err != nil {
+		return 0, n.errno(0, err)
+	}
+	return getxattr(attrs, attr, dest)
+}
+
+func (n *guestNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	attrs, err := n.xattrs()
+	if err != nil {
+		return 0, n.errno(0, err)
+	}
+	return listxattr(attrs, dest)
+}
 
 func (n *fileNode) xattrs() map[string]string {
 	status, digest := n.c.Status()

@@ -22,8 +22,8 @@ func compareWithTar(t *testing.T, archive string, m *mountResult) map[string][]b
 	got := map[string]bool{}
 	filepath.WalkDir(m.dir, func(p string, d fs.DirEntry, err error) error {
 		rel, _ := filepath.Rel(m.dir, p)
-		if err == nil && d.IsDir() && strings.HasPrefix(rel, "disks") && !strings.Contains(rel, "/") && !holdsMembers(want, rel) {
-			return filepath.SkipDir // the decoded disk views, not archive members
+		if err == nil && d.IsDir() && (strings.HasPrefix(rel, "disks") || strings.HasPrefix(rel, "files")) && !strings.Contains(rel, "/") && !holdsMembers(want, rel) {
+			return filepath.SkipDir // the decoded disk views and guest files, not archive members
 		}
 		if err == nil && d.Type().IsRegular() {
 			got[rel] = true

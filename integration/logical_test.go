@@ -69,9 +69,8 @@ func TestChunkedFile(t *testing.T) {
 	sameFile(t, view, testutil.RawOracle(t, t.TempDir(), img, "vmdk"))
 	checkViewReads(t, view, raw)
 	// No view of the chunks themselves.
-	views, _ := os.ReadDir(m.path("disks"))
-	if len(views) != 1 {
-		t.Errorf("disks/ holds %v", views)
+	if views := rawViews(t, m); len(views) != 1 {
+		t.Errorf("disks/ holds raw views %v", views)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ovfmount/ovfmount/appliance"
+	"github.com/ovfmount/ovfmount/guestfs/inspect"
 	"github.com/ovfmount/ovfmount/ova/integrity"
 	"github.com/ovfmount/ovfmount/ova/ovf"
 )
@@ -34,7 +36,10 @@ type infoReport struct {
 	Foreign           []string               `json:"foreign"`
 	Signature         verifySignature        `json:"signature"`
 	Mount             []mountEntry           `json:"mount"`
-	Warnings          []string               `json:"warnings"`
+	// Volumes and OS are what the disks hold (see infoinside.go).
+	Volumes  []infoVolume `json:"volumes"`
+	OS       []inspect.OS `json:"operatingSystems"`
+	Warnings []string     `json:"warnings"`
 }
 
 type infoSystem struct {
@@ -67,6 +72,8 @@ type infoDisk struct {
 	DeclaredCapacity   int64  `json:"declaredCapacityBytes"`
 	PopulatedSizeBytes int64  `json:"populatedSizeBytes"`
 	RawView            string `json:"rawView"` // where the decoded disk appears when mounted
+	// PartitionTable is the disk's, null when it has none.
+	PartitionTable *infoTable `json:"partitionTable"`
 }
 
 type infoFile struct {
@@ -92,10 +99,12 @@ const infoUsage = `Usage: ovfmount info [flags] ARCHIVE
 
 Summarises an appliance (an .ova file or URL, an unpacked package's .ovf or
 folder, or a loose disk image): product, systems, CPUs, memory, networks,
-disks, properties, EULA, manifest and signature, what the mount shows, and
-every inconsistency found. It reads the descriptor, the manifest, the
-certificate and the disks' headers only, so it answers at once whatever the
-size of the appliance.
+disks, properties, EULA, manifest and signature, what the mount shows, the
+partitions, logical volumes and filesystems inside the disks, the guest
+operating systems, and every inconsistency found. It reads the descriptor,
+the manifest, the certificate, the disks' headers, partition tables and
+volume metadata, and the few guest files that name an OS, so it answers at
+once whatever the size of the appliance. It verifies nothing: verify does.
 
 Flags:
 %s`
@@ -121,6 +130,10 @@ func runInfo(args []string, stdout, stderr io.Writer) int {
 		defer rf.Close()
 	}
 	r := describe(shownName(fl.Arg(0)), pkg)
+	if err := describeInside(context.Background(), r, pkg); err != nil {
+		fmt.Fprintf(stderr, "ovfmount info: %v\n", err)
+		return codeOf(err)
+	}
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -134,8 +147,8 @@ func runInfo(args []string, stdout, stderr io.Writer) int {
 func describe(name string, p *appliance.Package) *infoReport {
 	r := &infoReport{Archive: name, Source: string(p.Source), VirtualSystems: []infoSystem{}, Collections: []ovf.Collection{},
 		DeploymentOptions: []ovf.DeploymentOption{}, Disks: []infoDisk{}, Files: []infoFile{}, Networks: []ovf.Network{},
-		Manifests: []string{}, Foreign: []string{},
-		Mount: mountEntries(p), Warnings: append([]string{}, p.Warnings...)}
+		Manifests: []string{}, Foreign: []string{}, Volumes: []infoVolume{}, OS: []inspect.OS{},
+		Mount: mountEntries(shownEntries(p)), Warnings: append([]string{}, p.Warnings...)}
 	r.Signature = signatureOf(p.Checks.Signature())
 	if p.Manifest != nil {
 		r.Manifests = append(r.Manifests, p.Manifest.Name)
@@ -206,11 +219,22 @@ func describe(name string, p *appliance.Package) *infoReport {
 	return r
 }
 
+// shownEntries is what the mount shows once looked into, short of the
+// guest filesystems' files: the plan, with the partition and volume views
+// and the guest filesystems' roots.
+func shownEntries(p *appliance.Package) []*appliance.Entry {
+	entries, err := p.AllEntries(context.Background())
+	if err != nil {
+		return p.Entries // only a cancelled context fails, and this one never ends
+	}
+	return entries
+}
+
 // mountEntries lists what the mount shows, as the package model laid it
 // out.
-func mountEntries(p *appliance.Package) []mountEntry {
+func mountEntries(entries []*appliance.Entry) []mountEntry {
 	out := []mountEntry{}
-	for _, e := range p.Entries {
+	for _, e := range entries {
 		if e.Path == "" {
 			continue
 		}
@@ -350,6 +374,7 @@ func printInfo(w io.Writer, r *infoReport) {
 		}
 		tw.Flush()
 	}
+	printInside(w, r)
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "Warning: %s\n", warn)
 	}

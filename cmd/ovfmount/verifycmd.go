@@ -182,7 +182,7 @@ func buildReport(p *appliance.Package, requireTrusted bool) *verifyReport {
 		fail("") // the package's warnings say why
 	}
 	shown := map[*ova.Member][]string{}
-	for _, e := range p.Entries {
+	for _, e := range shownEntries(p) {
 		for _, m := range e.Members {
 			shown[m] = append(shown[m], e.Path)
 		}

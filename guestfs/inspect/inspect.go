@@ -35,7 +35,7 @@ type OS struct {
 	Edition string `json:"edition,omitempty"`
 	// DisplayVersion is Windows' feature update ("22H2"), from
 	// DisplayVersion or, before 20H2, ReleaseId.
-	DisplayVersion string `json:"display_version,omitempty"`
+	DisplayVersion string `json:"displayVersion,omitempty"`
 	Hostname       string `json:"hostname,omitempty"`
 	// Arch is the architecture of the guest's binaries, as uname -m names
 	// it ("x86_64", "aarch64", "i386"): from the ELF header of /bin/sh,
@@ -48,8 +48,8 @@ type OS struct {
 	// PackageFormat is "deb", "rpm", "apk" or "pacman"; PackageManager
 	// the tool that installs them ("apt", "dnf", "yum", "zypper", "apk",
 	// "pacman"), where found.
-	PackageFormat  string `json:"package_format,omitempty"`
-	PackageManager string `json:"package_manager,omitempty"`
+	PackageFormat  string `json:"packageFormat,omitempty"`
+	PackageManager string `json:"packageManager,omitempty"`
 	// Mounts are the guest's /etc/fstab entries.
 	Mounts []Mount `json:"mounts,omitempty"`
 	// Warnings are what the inspection could not read or had to skip.

@@ -94,3 +94,27 @@ func CopyRealFiles(dst string, limit int64) error {
 	}
 	return nil
 }
+
+// GuestIdentity adds what names a Linux guest to a tree: os-release (the
+// host's, linked from etc/ as Debian links it) and a hostname, so that
+// `ovfmount info` has an OS to describe.
+func GuestIdentity(dir, hostname string) error {
+	osr, err := os.ReadFile("/usr/lib/os-release")
+	if err != nil {
+		if osr, err = os.ReadFile("/etc/os-release"); err != nil {
+			return err
+		}
+	}
+	for _, d := range []string{"etc", "usr/lib"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "usr/lib/os-release"), osr, 0o644); err != nil {
+		return err
+	}
+	if err := os.Symlink("../usr/lib/os-release", filepath.Join(dir, "etc/os-release")); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "etc/hostname"), []byte(hostname+"\n"), 0o644)
+}

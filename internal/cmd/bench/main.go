@@ -37,6 +37,7 @@ var sections = []section{
 	{"gzip", benchGzip},
 	{"remote", benchRemote},
 	{"roundtrip", benchRoundtrip},
+	{"inside", benchInside},
 }
 
 func sectionNames() []string {

@@ -1,7 +1,7 @@
 // Command mksample writes a sample appliance for `make demo` and the
 // benchmarks: an OVA holding an OVF descriptor, a SHA256 manifest and a
 // streamOptimized VMDK of a partitioned disk with an ext4 file system full
-// of real files.
+// of real files, and the files that name a guest OS (os-release, hostname).
 package main
 
 import (
@@ -41,6 +41,9 @@ func build(out string, size, content int64) error {
 	defer os.RemoveAll(work)
 	files := filepath.Join(work, "files")
 	if err := sample.CopyRealFiles(files, content); err != nil {
+		return err
+	}
+	if err := sample.GuestIdentity(files, "demo-appliance"); err != nil {
 		return err
 	}
 	raw := filepath.Join(work, "disk.raw")

@@ -1,0 +1,124 @@
+package appliance
+
+import (
+	"context"
+	"io"
+	"sync"
+
+	"github.com/ovfmount/ovfmount/route"
+)
+
+// section is a partition: a range of a disk's view, served by the view's
+// own route (spliced from the archive where the view would be).
+type section struct {
+	base       Content
+	start, len int64
+
+	allocOnce sync.Once
+	alloc     int64
+}
+
+func newSection(base Content, start, size int64) *section {
+	return &section{base: base, start: start, len: size}
+}
+
+func (s *section) Size() int64 { return s.len }
+
+func (s *section) Read(ctx context.Context, p []byte, off int64, splice bool) (route.Reply, error) {
+	return s.base.Read(ctx, p, s.start+off, splice)
+}
+
+func (s *section) NextData(off int64) (int64, bool, error) {
+	next, ok, err := s.base.NextData(s.start + off)
+	if err != nil || !ok || next >= s.start+s.len {
+		return 0, false, err
+	}
+	return next - s.start, true, nil
+}
+
+func (s *section) NextHole(off int64) (int64, error) {
+	next, err := s.base.NextHole(s.start + off)
+	if err != nil {
+		return 0, err
+	}
+	return min(next, s.start+s.len) - s.start, nil
+}
+
+// Allocated counts the data in the range, once, from the view's map; if
+// the map cannot be walked, the whole range counts, as for a view.
+func (s *section) Allocated() int64 {
+	s.allocOnce.Do(func() {
+		var n int64
+		for off := int64(0); off < s.len; {
+			d, ok, err := s.NextData(off)
+			if err != nil {
+				n = s.len
+				break
+			}
+			if !ok {
+				break
+			}
+			h, err := s.NextHole(d)
+			if err != nil || h <= d {
+				n = s.len
+				break
+			}
+			n += h - d
+			off = h
+		}
+		s.alloc = n
+	})
+	return s.alloc
+}
+
+func (s *section) Status() (string, string) {
+	st, _ := s.base.Status()
+	return st, "" // the digest is the disk's, not the partition's
+}
+
+func (s *section) Opened() { s.base.Opened() }
+
+// lvContent is a logical volume, read through its segments from the
+// volumes holding its physical volumes.
+type lvContent struct {
+	r    io.ReaderAt
+	size int64
+	srcs []Content // the physical volumes' contents, for the state
+}
+
+func (c *lvContent) Size() int64 { return c.size }
+
+func (c *lvContent) Read(ctx context.Context, p []byte, off int64, _ bool) (route.Reply, error) {
+	return readInto(ctx, c.r, p, off)
+}
+
+// A logical volume's map is not followed into its physical volumes' holes:
+// every byte counts as data.
+
+func (c *lvContent) NextData(off int64) (int64, bool, error) {
+	if off >= c.size {
+		return 0, false, nil
+	}
+	return off, true, nil
+}
+
+func (c *lvContent) NextHole(off int64) (int64, error) { return max(off, c.size), nil }
+func (c *lvContent) Allocated() int64                  { return c.size }
+
+// Status is the worst state of the disks the volume lies on.
+func (c *lvContent) Status() (string, string) {
+	worst := ""
+	for _, s := range c.srcs {
+		st, _ := s.Status()
+		if worst == "" || statusRank(st) > statusRank(worst) {
+			worst = st
+		}
+	}
+	return worst, ""
+}
+
+func (c *lvContent) Opened() {
+	for _, s := range c.srcs {
+		s.Opened()
+	}
+}

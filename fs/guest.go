@@ -1,0 +1,366 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"hash/fnv"
+	"io"
+	"sync"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/ovfmount/ovfmount/appliance"
+	"github.com/ovfmount/ovfmount/guestfs"
+)
+
+// guestTree serves one guest filesystem under files/. Its nodes are made
+// as the kernel looks names up and forgotten when it lets go of them: a
+// guest holds far more files than a package, and most are never visited.
+type guestTree struct {
+	t    *appliance.GuestTree
+	path string // where its root is in the mount
+	root *Root
+	seed uint64 // mixed into inode numbers, so that volumes never share one
+}
+
+func newGuestTree(t *appliance.GuestTree, path string, r *Root) *guestTree {
+	h := fnv.New64a()
+	h.Write([]byte{'g'})
+	h.Write([]byte(path))
+	return &guestTree{t: t, path: path, root: r, seed: h.Sum64()}
+}
+
+// ino is the mount's inode number of a guest inode: the guest's number
+// mixed with the volume's, so that hard links share it, a file keeps it
+// across mounts, and two volumes' files never collide (short of a 64-bit
+// hash collision). 0 and 1 are never handed out.
+func (g *guestTree) ino(guest uint64) uint64 {
+	x := g.seed ^ (guest * 0x9E3779B97F4A7C15)
+	x ^= x >> 31
+	x *= 0xBF58476D1CE4E5B9
+	x ^= x >> 29
+	if x <= 1 {
+		x += 2
+	}
+	return x
+}
+
+func (g *guestTree) rootNode(mt meta) *guestNode {
+	return &guestNode{g: g, gino: g.t.FS.Root(), path: g.path}
+}
+
+// guestNode is any file of a guest filesystem: which interfaces apply
+// depends on its type, as the kernel asks only what fits it.
+type guestNode struct {
+	gofs.Inode
+	g    *guestTree
+	gino uint64 // the guest's inode number
+	path string // the first path it was looked up by, for the log
+
+	mu   sync.Mutex
+	file guestfs.File // opened on the first open, kept while the node lives
+}
+
+var (
+	_ gofs.NodeGetattrer      = (*guestNode)(nil)
+	_ gofs.NodeLookuper       = (*guestNode)(nil)
+	_ gofs.NodeOpendirHandler = (*guestNode)(nil)
+	_ gofs.NodeOpener         = (*guestNode)(nil)
+	_ gofs.NodeReader         = (*guestNode)(nil)
+	_ gofs.NodeLseeker        = (*guestNode)(nil)
+	_ gofs.NodeReadlinker     = (*guestNode)(nil)
+	_ gofs.NodeGetxattrer     = (*guestNode)(nil)
+	_ gofs.NodeListxattrer    = (*guestNode)(nil)
+	_ gofs.NodeFsyncer        = (*guestNode)(nil)
+	_ gofs.FileReaddirenter   = (*guestDirHandle)(nil)
+	_ gofs.FileLookuper       = (*guestDirHandle)(nil)
+	_ gofs.FileSeekdirer      = (*guestDirHandle)(nil)
+	_ gofs.FileReleasedirer   = (*guestDirHandle)(nil)
+	_ gofs.NodeStatfser       = (*guestNode)(nil)
+	_ gofs.InodeEmbedder      = (*guestNode)(nil)
+)
+
+func (n *guestNode) errno(off int64, err error) syscall.Errno {
+	return guestErrno(&n.g.root.opts.Log, n.path, off, err)
+}
+
+// fillAttr shows the guest's own attributes: its owners, mode, times and
+// link count, not the mounting user's.
+func fillAttr(out *fuse.Attr, a *guestfs.Attr, ino uint64) {
+	out.Ino = ino
+	out.Mode = a.Mode
+	out.Nlink = a.Nlink
+	if out.Nlink == 0 {
+		out.Nlink = 1
+	}
+	out.Uid, out.Gid = a.Uid, a.Gid
+	out.Size = uint64(max(a.Size, 0))
+	alloc := a.Blocks
+	if alloc < 0 {
+		alloc = max(a.Size, 0)
+	}
+	out.Blocks = uint64(alloc+511) / 512
+	out.Blksize = 4096
+	out.Rdev = uint32(a.Rdev)
+	set := func(t time.Time, sec *uint64, nsec *uint32) {
+		if !t.IsZero() {
+			*sec, *nsec = uint64(t.Unix()), uint32(t.Nanosecond())
+		}
+	}
+	set(a.Atime, &out.Atime, &out.Atimensec)
+	set(a.Mtime, &out.Mtime, &out.Mtimensec)
+	set(a.Ctime, &out.Ctime, &out.Ctimensec)
+}
+
+func (n *guestNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	a, err := n.g.t.FS.Stat(n.gino)
+	if err != nil {
+		return n.errno(0, err)
+	}
+	fillAttr(&out.Attr, &a, n.g.ino(n.gino))
+	return 0
+}
+
+// child makes (or finds, for a hard link) the node of a guest inode.
+func (n *guestNode) child(ctx context.Context, name string, gino uint64, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	a, err := n.g.t.FS.Stat(gino)
+	if err != nil {
+		return nil, n.errno(0, err)
+	}
+	ino := n.g.ino(gino)
+	fillAttr(&out.Attr, &a, ino)
+	c := &guestNode{g: n.g, gino: gino, path: n.path + "/" + name}
+	return n.NewInode(ctx, c, gofs.StableAttr{Mode: a.Mode & guestfs.TypeMask, Ino: ino}), 0
+}
+
+func (n *guestNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	e, err := n.g.t.FS.Lookup(n.gino, name)
+	if err != nil {
+		return nil, n.errno(0, err)
+	}
+	return n.child(ctx, name, e.Ino, out)
+}
+
+func (n *guestNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	// The directory never changes, so the kernel may keep what it read.
+	return &guestDirHandle{n: n}, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
+}
+
+func (n *guestNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
+		return nil, 0, syscall.EROFS
+	}
+	if _, err := n.opened(); err != nil {
+		return nil, 0, n.errno(0, err)
+	}
+	return nil, fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// opened is the file's data, opened once while the node lives.
+func (n *guestNode) opened() (guestfs.File, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.file == nil {
+		f, err := n.g.t.FS.Open(n.gino)
+		if err != nil {
+			return nil, err
+		}
+		n.file = f
+	}
+	return n.file, nil
+}
+
+func (n *guestNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	f, err := n.opened()
+	if err != nil {
+		return nil, n.errno(off, err)
+	}
+	if off < 0 || off >= f.Size() {
+		return fuse.ReadResultData(nil), 0
+	}
+	want := int(min(int64(len(dest)), f.Size()-off))
+	k, err := f.ReadAt(dest[:want], off)
+	if k == want {
+		err = nil
+	} else if err == nil || err == io.EOF {
+		err = errShortRead
+	}
+	if err != nil {
+		return nil, n.errno(off, err)
+	}
+	return fuse.ReadResultData(dest[:want]), 0
+}
+
+// Lseek answers SEEK_DATA and SEEK_HOLE from the guest's own map of the
+// file, where the filesystem keeps one.
+func (n *guestNode) Lseek(ctx context.Context, fh gofs.FileHandle, off uint64, whence uint32) (uint64, syscall.Errno) {
+	const seekData, seekHole = 3, 4
+	f, err := n.opened()
+	if err != nil {
+		return 0, n.errno(int64(off), err)
+	}
+	if int64(off) >= f.Size() {
+		return 0, syscall.ENXIO
+	}
+	sp, _ := f.(guestfs.Sparse)
+	switch whence {
+	case seekData:
+		if sp == nil {
+			return off, 0
+		}
+		next, ok, err := sp.NextData(int64(off))
+		if err != nil {
+			return 0, n.errno(int64(off), err)
+		}
+		if !ok {
+			return 0, syscall.ENXIO
+		}
+		return uint64(next), 0
+	case seekHole:
+		if sp == nil {
+			return uint64(f.Size()), 0
+		}
+		next, err := sp.NextHole(int64(off))
+		if err != nil {
+			return 0, n.errno(int64(off), err)
+		}
+		return uint64(next), 0
+	}
+	return 0, syscall.EINVAL
+}
+
+func (n *guestNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	t, err := n.g.t.FS.Readlink(n.gino)
+	if err != nil {
+		return nil, n.errno(0, err)
+	}
+	return []byte(t), 0
+}
+
+// Fsync succeeds, as on every node of the mount.
+func (n *guestNode) Fsync(ctx context.Context, fh gofs.FileHandle, flags uint32) syscall.Errno {
+	return 0
+}
+
+// Statfs describes the guest filesystem: its size, none of it free.
+func (n *guestNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	info := n.g.t.FS.Info()
+	bs := uint64(max(info.BlockSize, 512))
+	out.Bsize, out.Frsize = uint32(bs), uint32(bs)
+	out.Blocks = uint64(info.Size) / bs
+	out.NameLen = 255
+	return 0
+}
+
+// guestDirHandle streams a guest directory to the kernel without holding
+// it: a directory of a million names costs a few entries of memory. The
+// filesystem's ReadDir pushes entries; a goroutine hands them over one at
+// a time.
+type guestDirHandle struct {
+	n *guestNode
+
+	pos    uint64 // entries handed out, "." and ".." included
+	ents   chan guestfs.DirEntry
+	errc   chan error
+	stop   chan struct{}
+	recent map[string]guestfs.DirEntry // what readdirplus is about to look up
+}
+
+func (h *guestDirHandle) start() {
+	h.ents = make(chan guestfs.DirEntry)
+	h.errc = make(chan error, 1)
+	h.stop = make(chan struct{})
+	ents, errc, stop := h.ents, h.errc, h.stop
+	fsys, ino := h.n.g.t.FS, h.n.gino
+	go func() {
+		errc <- fsys.ReadDir(ino, func(e guestfs.DirEntry) error {
+			select {
+			case ents <- e:
+				return nil
+			case <-stop:
+				return errStopped
+			}
+		})
+		close(ents)
+	}()
+}
+
+var errStopped = errors.New("directory listing stopped")
+
+func (h *guestDirHandle) halt() {
+	if h.stop != nil {
+		close(h.stop)
+		for range h.ents {
+		}
+		h.stop = nil
+	}
+}
+
+func (h *guestDirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	self := h.n.EmbeddedInode()
+	switch h.pos {
+	case 0:
+		h.pos++
+		return &fuse.DirEntry{Name: ".", Mode: syscall.S_IFDIR, Ino: self.StableAttr().Ino, Off: h.pos}, 0
+	case 1:
+		h.pos++
+		ino := self.StableAttr().Ino
+		if _, p := self.Parent(); p != nil {
+			ino = p.StableAttr().Ino
+		}
+		return &fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR, Ino: ino, Off: h.pos}, 0
+	}
+	if h.stop == nil {
+		h.start()
+	}
+	select {
+	case e, ok := <-h.ents:
+		if !ok {
+			if err := <-h.errc; err != nil {
+				h.errc <- err // every later call fails the same way
+				return nil, h.n.errno(0, err)
+			}
+			h.errc <- nil
+			return nil, 0
+		}
+		h.pos++
+		if h.recent == nil || len(h.recent) >= 256 {
+			h.recent = map[string]guestfs.DirEntry{}
+		}
+		h.recent[e.Name] = e
+		return &fuse.DirEntry{Name: e.Name, Mode: e.Type, Ino: h.n.g.ino(e.Ino), Off: h.pos}, 0
+	case <-ctx.Done():
+		return nil, syscall.EINTR
+	}
+}
+
+// Lookup answers readdirplus for a name just listed, from the inode the
+// listing gave, so that a directory without an index is not searched once
+// per name.
+func (h *guestDirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if e, ok := h.recent[name]; ok {
+		return h.n.child(ctx, name, e.Ino, out)
+	}
+	return h.n.Lookup(ctx, name, out)
+}
+
+// Seekdir restarts the listing and skips to off: offsets count entries.
+func (h *guestDirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	h.halt()
+	h.pos, h.recent = 0, nil
+	for h.pos < off {
+		e, errno := h.Readdirent(ctx)
+		if errno != 0 {
+			return errno
+		}
+		if e == nil {
+			break
+		}
+	}
+	return 0
+}
+
+func (h *guestDirHandle) Releasedir(ctx context.Context, releaseFlags uint32) { h.halt() }
