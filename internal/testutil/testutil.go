@@ -29,7 +29,7 @@ func RequireTool(t testing.TB, name string) string {
 		"sfdisk": "fdisk", "sgdisk": "gdisk", "pvcreate": "lvm2", "vgcreate": "lvm2", "lvcreate": "lvm2", "lvs": "lvm2",
 		"mkfs.xfs": "xfsprogs", "xfs_io": "xfsprogs", "mkfs.ntfs": "ntfs-3g", "ntfs-3g": "ntfs-3g", "ntfscat": "ntfs-3g",
 		"mkfs.vfat": "dosfstools", "mcopy": "mtools", "mdir": "mtools", "xorriso": "xorriso", "fls": "sleuthkit",
-		"icat": "sleuthkit", "debugfs": "e2fsprogs", "setfattr": "attr",
+		"icat": "sleuthkit", "debugfs": "e2fsprogs", "setfattr": "attr", "ntfsinfo": "ntfs-3g", "blkid": "util-linux",
 	}[name]
 	msg := name + " is not installed (Debian package " + pkg + "; `make test` installs it when run as root)"
 	if os.Getenv("OVFMOUNT_REQUIRE_TOOLS") == "1" {
