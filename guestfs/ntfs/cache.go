@@ -37,6 +37,20 @@ func (c *lru[K, V]) get(k K) (V, bool) {
 	return zero, false
 }
 
+// with calls fn with k's value under the cache's lock, so that a value
+// dropped (and recycled by evict) meanwhile is never used; false when k
+// is not cached.
+func (c *lru[K, V]) with(k K, fn func(V)) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.items[k]
+	if ok {
+		c.ll.MoveToFront(e)
+		fn(e.Value.(*lruItem[K, V]).val)
+	}
+	return ok
+}
+
 // put adds v; one costing more than a quarter of the budget is not kept.
 func (c *lru[K, V]) put(k K, v V, cost int) {
 	if cost > c.budget/4 {

@@ -3,6 +3,7 @@ package ntfs
 import (
 	"bytes"
 	"encoding/binary"
+	"flag"
 	"fmt"
 
 	"io/fs"
@@ -235,6 +236,12 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// A fuzz input is a volume of kilobytes: minimizing each new find for
+	// the default 60 s would leave a one-minute run no time to fuzz. An
+	// explicit -fuzzminimizetime still wins, as flags are parsed later.
+	if f := flag.Lookup("test.fuzzminimizetime"); f != nil {
+		f.Value.Set("3s")
+	}
 	var err error
 	imageDir, err = os.MkdirTemp("", "ntfs-test-")
 	if err != nil {
@@ -254,10 +261,12 @@ func cachedImage(t testing.TB, name string, build func(t testing.TB, img string)
 		return p
 	}
 	p := filepath.Join(imageDir, name+".img")
+	start := time.Now()
 	build(t, p)
 	if t.Failed() {
 		t.FailNow()
 	}
+	t.Logf("image %s built in %v", name, time.Since(start).Round(time.Millisecond))
 	imageCache[name] = p
 	return p
 }
@@ -271,7 +280,9 @@ func walkImage(t testing.TB, img string) map[string]*guestfstest.Node {
 	if w, ok := walkCache[img]; ok {
 		return w
 	}
+	start := time.Now()
 	w := guestfstest.Walk(t, openImage(t, img), 100000)
+	t.Logf("walked %d paths of %s in %v", len(w), filepath.Base(img), time.Since(start).Round(time.Millisecond))
 	walkCache[img] = w
 	return w
 }

@@ -167,9 +167,9 @@ type frame struct {
 
 // iter walks a directory index in order, from its first entry or from
 // the first at or after a name. A walk loads at most as many blocks as
-// the allocation holds (each block of a sound tree once) and goes at most
-// maxIndexDepth deep, so that a tree whose pointers loop or join ends in
-// ErrCorrupt rather than running forever, in constant memory.
+// the allocation's clusters hold (each block of a sound tree once) and
+// goes at most maxIndexDepth deep, so that a tree whose pointers loop or
+// join ends in ErrCorrupt rather than running forever, in constant memory.
 type iter struct {
 	ix    *dirIndex
 	stack []frame
@@ -216,7 +216,7 @@ func (it *iter) enter(vcn int64) ([]byte, error) {
 	}
 	var blocks int64
 	if ix.alloc != nil {
-		blocks = ix.alloc.size / ix.blockSize
+		blocks = (ix.alloc.clusters<<ix.fs.g.clusterShift + ix.blockSize - 1) / ix.blockSize
 	}
 	if it.loads >= blocks {
 		return nil, fmt.Errorf("ntfs: directory %d: index walk past its %d blocks (a loop?): %w", ix.dir, blocks, guestfs.ErrCorrupt)

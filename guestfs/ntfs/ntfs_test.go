@@ -142,7 +142,7 @@ func TestSleuthkit(t *testing.T) {
 			sort.Strings(paths)
 			n := 0
 			for i, p := range paths {
-				if i%(len(paths)/20+1) != 0 && !strings.HasPrefix(p, "sparse/") && !strings.HasPrefix(p, "sizes/") &&
+				if i%(len(paths)/20+1) != 0 && p != pathSparse && !strings.HasPrefix(p, "sizes/") &&
 					!(strings.HasPrefix(p, "compressed/") && strings.Count(p, "/") == 1) {
 					continue
 				}
@@ -212,7 +212,7 @@ func TestNtfscat(t *testing.T) {
 	files, streams := 0, 0
 	for p, g := range got {
 		if g.Attr.Mode&guestfs.TypeMask == guestfs.TypeRegular && (strings.HasPrefix(p, "compressed/") && strings.Count(p, "/") == 1 ||
-			strings.HasPrefix(p, "sparse/") || strings.HasPrefix(p, "sizes/") || p == "links/a") {
+			p == pathSparse || strings.HasPrefix(p, "sizes/") || p == "links/a") {
 			out := command(t, "ntfscat", "-i", strconv.FormatUint(g.Attr.Ino, 10), img)
 			if sum := sha256.Sum256(out); hex.EncodeToString(sum[:]) != g.SHA256 {
 				t.Errorf("%q: content differs from ntfscat's", p)
@@ -479,5 +479,75 @@ func TestInfo(t *testing.T) {
 	}
 	if info.Type != "ntfs" || info.Label != "OvfNTFS" || info.BlockSize != 4096 || info.Size != 128<<20 || len(info.Warnings) != 0 {
 		t.Errorf("info %+v", info)
+	}
+}
+
+// TestConcurrent reads files and looks names up from several goroutines
+// at once through one reader (the race detector watches), comparing the
+// bytes with the sequential walk's.
+func TestConcurrent(t *testing.T) {
+	img := mainImage(t)
+	want := walkImage(t, img)
+	fsys := openImage(t, img)
+	var paths []string
+	for p, n := range want {
+		if n.Attr.Mode&guestfs.TypeMask == guestfs.TypeRegular && (strings.HasPrefix(p, "compressed/") || strings.HasPrefix(p, "sizes/")) {
+			paths = append(paths, p)
+		}
+	}
+	sort.Strings(paths)
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func(g int) {
+			errs <- func() error {
+				h := sha256.New()
+				buf := make([]byte, 8192+g*1000) // reads that straddle compression units differently
+				for i := range paths {
+					p := paths[(i*7+g*13)%len(paths)]
+					e := guestfs.DirEntry{Ino: fsys.Root()}
+					for _, name := range strings.Split(p, "/") {
+						var err error
+						if e, err = fsys.Lookup(e.Ino, name); err != nil {
+							return err
+						}
+					}
+					f, err := fsys.Open(e.Ino)
+					if err != nil {
+						return err
+					}
+					h.Reset()
+					for off := int64(0); off < f.Size(); off += int64(len(buf)) {
+						n, err := f.ReadAt(buf, off)
+						if err != nil && n < len(buf) && off+int64(n) != f.Size() {
+							return err
+						}
+						h.Write(buf[:n])
+					}
+					if hex.EncodeToString(h.Sum(nil)) != want[p].SHA256 {
+						return errors.New(p + ": content differs read concurrently")
+					}
+				}
+				return nil
+			}()
+		}(g)
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	t.Logf("%d files read by 4 goroutines", len(paths))
+}
+
+// TestSmallClusters compares the fuzz seed's volume (512-byte clusters,
+// so 8 KiB compression units and index blocks larger than a cluster)
+// with ntfs-3g.
+func TestSmallClusters(t *testing.T) {
+	img := seedImage(t)
+	got := walkImage(t, img)
+	want := oracleTree(t, img)
+	guestfstest.Equal(t, got, want, compareAll)
+	if len(want) < 12 {
+		t.Errorf("only %d paths", len(want))
 	}
 }

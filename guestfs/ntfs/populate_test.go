@@ -273,3 +273,70 @@ func makeSocket(t testing.TB, p string) {
 func mainImage(t testing.TB) string {
 	return cachedImage(t, "main", buildMainImage)
 }
+
+// buildSeedImage makes the small volume the fuzz target starts from: 2
+// MiB with 512-byte clusters (so that compression units are 8 KiB), and a
+// little of everything.
+func buildSeedImage(t testing.TB, img string) {
+	mkfsNTFS(t, img, 2<<20, "-c", "512", "-L", "seed")
+	dir, unmount := ntfs3g(t, img, "streams_interface=xattr")
+	defer unmount()
+	p := func(rel string) string { return filepath.Join(dir, rel) }
+	// Names long enough for the directory to need an index block.
+	for i := 0; i < 4; i++ {
+		writeFile(t, p(fmt.Sprintf("d/%d%s", i, strings.Repeat("é", 60))), []byte(fmt.Sprint(i)))
+	}
+	writeFile(t, p("d/big"), bytes.Repeat([]byte("0123456789"), 100))
+	must(t, os.Link(p("d/big"), p("hl")))
+	must(t, os.Symlink("d/big", p("sl")))
+	must(t, unix.Mkfifo(p("ff"), 0o644))
+	must(t, unix.Setxattr(p("d/big"), "user.s", []byte("stream"), 0))
+	must(t, os.Mkdir(p("jn"), 0o755))
+	setReparse(t, p("jn"), reparseLink(tagMountPoint, `\??\C:\d`, `C:\d`, false))
+	must(t, os.Mkdir(p("c"), 0o755))
+	setAttrib(t, p("c"), faCompressed)
+	writeFile(t, p("c/z"), bytes.Repeat([]byte("compress me "), 1000))
+	f, err := os.Create(p("sp"))
+	must(t, err)
+	_, err = f.WriteAt([]byte("end"), 100000)
+	must(t, err)
+	must(t, f.Close())
+}
+
+func seedImage(t testing.TB) string {
+	return cachedImage(t, "seed", buildSeedImage)
+}
+
+// Paths of the image the hostile tests damage.
+const (
+	hostileDeep  = "deep"    // a directory of three index levels
+	hostileLinks = "links/f" // a file whose names spill into extension records
+	hostileComp  = "c/text"  // a compressed file
+	hostileDeepN = 1500
+)
+
+// buildHostileImage makes a 6 MiB volume with the structures the hostile
+// tests damage one by one.
+func buildHostileImage(t testing.TB, img string) {
+	mkfsNTFS(t, img, 6<<20, "-c", "4096")
+	dir, unmount := ntfs3g(t, img, "")
+	defer unmount()
+	p := func(rel string) string { return filepath.Join(dir, rel) }
+	must(t, os.Mkdir(p(hostileDeep), 0o755))
+	for i := 0; i < hostileDeepN; i++ {
+		fd, err := unix.Open(p(fmt.Sprintf("%s/%04d-%s", hostileDeep, i, strings.Repeat("n", 100))), unix.O_CREAT|unix.O_WRONLY, 0o644)
+		must(t, err)
+		unix.Close(fd)
+	}
+	writeFile(t, p(hostileLinks), []byte("many names"))
+	for i := 0; i < 30; i++ {
+		must(t, os.Link(p(hostileLinks), p(fmt.Sprintf("links/%02d-%s", i, strings.Repeat("x", 120)))))
+	}
+	must(t, os.Mkdir(p("c"), 0o755))
+	setAttrib(t, p("c"), faCompressed)
+	writeFile(t, p(hostileComp), bytes.Repeat([]byte("compressible text "), 10000))
+}
+
+func hostileImage(t testing.TB) string {
+	return cachedImage(t, "hostile", buildHostileImage)
+}

@@ -19,6 +19,7 @@ type stream struct {
 	cuShift  uint8 // log2 of clusters per compression unit
 	runs     []run
 	vcns     int64 // VCNs the runs map
+	clusters int64 // clusters the runs allocate (not sparse)
 }
 
 func (s *stream) compressed() bool { return s.nonRes && s.flags&attrCompressedMask != 0 }
@@ -70,6 +71,11 @@ func (fs *FS) buildStream(pieces extents) (*stream, error) {
 		}
 	}
 	s.vcns = vcn
+	for _, r := range s.runs {
+		if r.lcn >= 0 {
+			s.clusters += r.length
+		}
+	}
 	if s.size > maxStreamBytes {
 		return nil, fmt.Errorf("data size %d: %w", s.size, guestfs.ErrCorrupt)
 	}

@@ -2,6 +2,8 @@ package ntfs
 
 import (
 	"encoding/binary"
+	"fmt"
+	"sync"
 	"unicode"
 )
 
@@ -28,6 +30,16 @@ func (fs *FS) loadUpcase() (upcase, error) {
 	for i := range t {
 		t[i] = binary.LittleEndian.Uint16(b[2*i:])
 	}
+	// Every Windows version's table maps ASCII as ASCII does.
+	for c := uint16(0); c < 0x80; c++ {
+		want := c
+		if c >= 'a' && c <= 'z' {
+			want = c - 'a' + 'A'
+		}
+		if t[c] != want {
+			return nil, upcaseError(fmt.Sprintf("ntfs: $UpCase maps %#x to %#x", c, t[c]))
+		}
+	}
 	return t, nil
 }
 
@@ -38,8 +50,8 @@ func (e upcaseError) Error() string { return string(e) }
 const errUpcaseSize = upcaseError("ntfs: $UpCase is not 128 KiB")
 
 // defaultUpcase is Unicode's simple upper-case mapping of the BMP, for a
-// volume whose $UpCase cannot be read.
-func defaultUpcase() upcase {
+// volume whose $UpCase cannot be read; built once, shared read-only.
+var defaultUpcase = sync.OnceValue(func() upcase {
 	t := make(upcase, 1<<16)
 	for i := range t {
 		r := unicode.ToUpper(rune(i))
@@ -49,7 +61,7 @@ func defaultUpcase() upcase {
 		t[i] = uint16(r)
 	}
 	return t
-}
+})
 
 // compare orders a name in code units against one in little-endian
 // UTF-16 bytes ignoring case, as the index's COLLATION_FILE_NAME does.

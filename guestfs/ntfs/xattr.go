@@ -1,6 +1,8 @@
 package ntfs
 
 import (
+	"strings"
+
 	"github.com/ovfmount/ovfmount/guestfs"
 )
 
@@ -8,7 +10,8 @@ import (
 const xattrMax = 64 << 10
 
 // Xattrs lists a file's alternate data streams as "ntfs.stream.NAME";
-// streams over 64 KiB, and those of encrypted files, are left out.
+// streams over 64 KiB, those of encrypted files and names holding a NUL
+// (which no xattr list can carry) are left out.
 func (fs *FS) Xattrs(ino uint64) ([]guestfs.Xattr, error) {
 	n, err := fs.node(ino)
 	if err != nil {
@@ -19,7 +22,7 @@ func (fs *FS) Xattrs(ino uint64) ([]guestfs.Xattr, error) {
 	}
 	var out []guestfs.Xattr
 	for _, ns := range n.named {
-		if ns.s.size > xattrMax || ns.s.encrypted() {
+		if ns.s.size > xattrMax || ns.s.encrypted() || strings.ContainsRune(ns.name, 0) {
 			continue
 		}
 		v := make([]byte, ns.s.size)
