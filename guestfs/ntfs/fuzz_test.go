@@ -105,7 +105,13 @@ func (r *recorder) ReadAt(p []byte, off int64) (int, error) {
 // fuzzSeed encodes the sectors of the seed image a walk reads, but for
 // those of $UpCase, as the fuzz target's chunks.
 func fuzzSeed(t testing.TB) []byte {
-	img, err := os.ReadFile(seedImage(t))
+	// Built here and removed at once, not cached: a fuzz worker is killed
+	// at the end of the run, before any cleanup.
+	dir, err := os.MkdirTemp("", "ntfs-seed-")
+	must(t, err)
+	buildSeedImage(t, dir+"/seed.img")
+	img, err := os.ReadFile(dir + "/seed.img")
+	os.RemoveAll(dir)
 	must(t, err)
 	if len(img) != fuzzVolume {
 		t.Fatalf("seed image of %d bytes", len(img))

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"flag"
-	"fmt"
 
 	"io/fs"
 	"os"
@@ -242,14 +241,10 @@ func TestMain(m *testing.M) {
 	if f := flag.Lookup("test.fuzzminimizetime"); f != nil {
 		f.Value.Set("3s")
 	}
-	var err error
-	imageDir, err = os.MkdirTemp("", "ntfs-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(imageDir)
+	if imageDir != "" {
+		os.RemoveAll(imageDir)
+	}
 	os.Exit(code)
 }
 
@@ -259,6 +254,12 @@ func cachedImage(t testing.TB, name string, build func(t testing.TB, img string)
 	t.Helper()
 	if p, ok := imageCache[name]; ok {
 		return p
+	}
+	if imageDir == "" {
+		var err error
+		if imageDir, err = os.MkdirTemp("", "ntfs-test-"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	p := filepath.Join(imageDir, name+".img")
 	start := time.Now()

@@ -551,3 +551,29 @@ func TestSmallClusters(t *testing.T) {
 		t.Errorf("only %d paths", len(want))
 	}
 }
+
+// TestIndexDepth checks that the directory of 10,000 names, which
+// TestNTFS3g walks and looks up name by name, is a B+tree of three levels
+// or more: the root, inner index blocks and leaves.
+func TestIndexDepth(t *testing.T) {
+	fsys := openImage(t, mainImage(t))
+	n, err := fsys.node(lookupPath(t, fsys, pathBigDir).Ino)
+	must(t, err)
+	ix, err := fsys.openIndex(n)
+	must(t, err)
+	levels, ents := 1, ix.root
+	for {
+		e, err := parseEntry(ents, 0)
+		must(t, err)
+		if e.child < 0 {
+			break
+		}
+		levels++
+		if ents, err = ix.block(e.child); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if levels < 3 {
+		t.Errorf("the index of %d names has %d levels", bigDirEntries, levels)
+	}
+}
