@@ -10,6 +10,7 @@ import (
 	"github.com/ovfmount/ovfmount/guestfs/ext4"
 	"github.com/ovfmount/ovfmount/guestfs/fat"
 	"github.com/ovfmount/ovfmount/guestfs/iso9660"
+	"github.com/ovfmount/ovfmount/guestfs/ntfs"
 	"github.com/ovfmount/ovfmount/guestfs/xfs"
 )
 
@@ -27,6 +28,7 @@ type format struct {
 var formats = []format{
 	{"ext4", ext4.Probe, func(r io.ReaderAt, n int64) (guestfs.FS, error) { return ext4.Open(r, n) }},
 	{"xfs", xfs.Probe, func(r io.ReaderAt, n int64) (guestfs.FS, error) { return xfs.Open(r, n) }},
+	{"ntfs", ntfs.Probe, func(r io.ReaderAt, n int64) (guestfs.FS, error) { return ntfs.Open(r, n) }},
 	{"iso9660", iso9660.Probe, func(r io.ReaderAt, n int64) (guestfs.FS, error) { return iso9660.Open(r, n) }},
 	{"vfat", fat.Probe, func(r io.ReaderAt, n int64) (guestfs.FS, error) { return fat.Open(r, n) }},
 }
