@@ -116,7 +116,7 @@ func (p *Package) finish(in Input, opts Options, cache *vdisk.Cache) (*Package, 
 	// The archive's identity names what later runs reuse: one SHA-256
 	// over the index, for the chunk tables and the gzip indexes alike.
 	identity := p.Archive.Identity(in.Identity)
-	p.log = opts.Log
+	p.log, p.logIn = opts.Log, opts.LogInside
 	iopts := opts.Integrity
 	iopts.Identity = identity
 	var desc *ova.Member

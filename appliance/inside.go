@@ -147,6 +147,13 @@ func (p *Package) Inside(ctx context.Context) (*Inside, error) {
 	}
 	in.OS = inspect.Inspect(vols)
 	p.in.got = in
+	if p.logIn {
+		for _, w := range in.Warnings {
+			p.log.Warn().Msg(w)
+		}
+		p.log.Info().Int("volumes", len(in.Volumes)).Int("filesystems", len(vols)).Int("operatingSystems", len(in.OS)).
+			Msg("disks read: partitions, volumes and filesystems found")
+	}
 	return in, nil
 }
 

@@ -7,37 +7,47 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/ovfmount/ovfmount/internal/testpkg"
 	"github.com/ovfmount/ovfmount/internal/testutil"
 	"github.com/ovfmount/ovfmount/ova/integrity"
 )
 
-// guestOVA packs a GuestDisk, as a QCOW2, into a signed-free OVA with a
-// SHA256 manifest.
-func guestOVA(t *testing.T) (string, *testutil.GuestDisk) {
+// guestOVA packs a GuestDisk, converted by qemu-img to format, into an
+// unsigned OVA with a SHA256 manifest, as disk1.<format>.
+func guestOVA(t *testing.T, g *testutil.GuestDisk, format string) string {
 	t.Helper()
 	dir := t.TempDir()
-	g := testutil.BuildGuestDisk(t, dir, 50)
-	img := testutil.Convert(t, dir, g.Raw, "qcow2", "")
+	img := testutil.Convert(t, dir, g.Raw, format, "")
 	b, err := os.ReadFile(img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	disk := testpkg.File{Name: "disk1.qcow2", Data: b}
-	desc := testpkg.File{Name: "app.ovf", Data: testpkg.Descriptor("disk1.qcow2")}
+	disk := testpkg.File{Name: "disk1." + format, Data: b}
+	desc := testpkg.File{Name: "app.ovf", Data: testpkg.Descriptor(disk.Name)}
 	path := filepath.Join(dir, "app.ova")
 	testpkg.WriteOVA(t, path, desc, disk, testpkg.Manifest("SHA256", desc, disk).Named("app.mf"))
-	return path, g
+	return path
 }
 
 // TestInsideFindsWhatTheToolsMade: the volumes are where sfdisk and lvs
 // put them, each filesystem opens, and its files are the ones it was made
-// from, without a mount.
+// from, without a mount, whatever the disk's format.
 func TestInsideFindsWhatTheToolsMade(t *testing.T) {
-	path, g := guestOVA(t)
+	g := testutil.BuildGuestDisk(t, t.TempDir(), 50)
+	for _, format := range []string{"qcow2", "vhdx"} {
+		t.Run(format, func(t *testing.T) { findsWhatTheToolsMade(t, g, format) })
+	}
+}
+
+func findsWhatTheToolsMade(t *testing.T, g *testutil.GuestDisk, format string) {
+	path := guestOVA(t, g, format)
+	d := "disk1." + format
 	p := openAt(t, path, integrity.Options{Mode: integrity.Lazy})
 	in, err := p.Inside(context.Background())
 	if err != nil {
@@ -52,10 +62,10 @@ func TestInsideFindsWhatTheToolsMade(t *testing.T) {
 	}
 	p1, p2 := g.Table.Partitions[0], g.Table.Partitions[1]
 	wants := map[string]want{
-		"disk1.qcow2.p1":       {VolumePartition, p1.Start * 512, p1.Size * 512, "ext4", "data", "disks/disk1.qcow2.p1", false, false},
-		"disk1.qcow2.p2":       {VolumePartition, p2.Start * 512, p2.Size * 512, "", "", "disks/disk1.qcow2.p2", true, false},
-		"disk1.qcow2.vg0-root": {VolumeLV, g.RootOffset, g.RootSize, "ext4", "root", "disks/disk1.qcow2.vg0-root", false, false},
-		"disk1.qcow2.vg0-swap": {VolumeLV, g.SwapOffset, g.SwapSize, "", "", "disks/disk1.qcow2.vg0-swap", false, false},
+		d + ".p1":       {VolumePartition, p1.Start * 512, p1.Size * 512, "ext4", "data", "disks/" + d + ".p1", false, false},
+		d + ".p2":       {VolumePartition, p2.Start * 512, p2.Size * 512, "", "", "disks/" + d + ".p2", true, false},
+		d + ".vg0-root": {VolumeLV, g.RootOffset, g.RootSize, "ext4", "root", "disks/" + d + ".vg0-root", false, false},
+		d + ".vg0-swap": {VolumeLV, g.SwapOffset, g.SwapSize, "", "", "disks/" + d + ".vg0-swap", false, false},
 	}
 	if len(in.Volumes) != len(wants) {
 		t.Errorf("%d volumes, want %d: %+v", len(in.Volumes), len(wants), in.Volumes)
@@ -92,7 +102,7 @@ func TestInsideFindsWhatTheToolsMade(t *testing.T) {
 	}
 	// A file read through the model is the file mkfs.ext4 was given.
 	for _, v := range in.Volumes {
-		if v.Name != "disk1.qcow2.p1" || v.FS == nil {
+		if v.Name != d+".p1" || v.FS == nil {
 			continue
 		}
 		ino := v.FS.Root()
@@ -114,7 +124,7 @@ func TestInsideFindsWhatTheToolsMade(t *testing.T) {
 			t.Errorf("special/plain.txt: %q, want %q", got, host)
 		}
 	}
-	if len(in.OS) != 1 || in.OS[0].Volume != "disk1.qcow2.vg0-root" || in.OS[0].Hostname != g.Hostname {
+	if len(in.OS) != 1 || in.OS[0].Volume != d+".vg0-root" || in.OS[0].Hostname != g.Hostname {
 		t.Errorf("operating systems: %+v", in.OS)
 	}
 	// The plan's folders expand to the same volumes.
@@ -132,7 +142,7 @@ func TestInsideFindsWhatTheToolsMade(t *testing.T) {
 // volumes reads the disk, so it waits until the disk is verified, and
 // gives up when its context ends.
 func TestInsideWaitsForStrictChecks(t *testing.T) {
-	path, _ := guestOVA(t)
+	path := guestOVA(t, testutil.BuildGuestDisk(t, t.TempDir(), 10), "qcow2")
 	p := openAt(t, path, integrity.Options{Mode: integrity.Strict})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -150,5 +160,44 @@ func TestInsideWaitsForStrictChecks(t *testing.T) {
 	}
 	if len(in.Volumes) != 4 {
 		t.Errorf("%d volumes", len(in.Volumes))
+	}
+}
+
+// TestVolumeThatDoesNotParse: a filesystem that is recognised but does
+// not open (an ext4 with an incompatible feature no reader knows) keeps
+// its block view, gets no files/ folder, and the warning, logged by a
+// mount, says why.
+func TestVolumeThatDoesNotParse(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk1.img")
+	os.WriteFile(img, nil, 0o644)
+	os.Truncate(img, 8<<20)
+	testutil.Run(t, testutil.RequireTool(t, "mkfs.ext4"), "-q", "-F", "-O", "^metadata_csum", img)
+	b, _ := os.ReadFile(img)
+	b[1024+0x60+3] |= 0x80 // s_feature_incompat: a bit no ext4 defines
+	disk := testpkg.File{Name: "disk1.img", Data: b}
+	desc := testpkg.File{Name: "app.ovf", Data: testpkg.Descriptor(disk.Name)}
+	ova := writeOVA(t, desc, disk)
+	var log bytes.Buffer
+	p := openAt(t, ova, integrity.Options{Mode: integrity.Lazy}, func(o *Options) {
+		o.Log, o.LogInside = zerolog.New(&log), true
+	})
+	in, err := p.Inside(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in.Volumes) != 1 {
+		t.Fatalf("volumes: %+v", in.Volumes)
+	}
+	v := in.Volumes[0]
+	if v.Kind != VolumeDisk || v.View != "disks/disk1.img.raw" || v.FS != nil || v.Files != "" || v.FSErr == nil {
+		t.Errorf("volume %+v", v)
+	}
+	if !strings.Contains(log.String(), "disk1.img.raw: filesystem not shown") || !strings.Contains(log.String(), "0x80000000") {
+		t.Errorf("the log does not say why:\n%s", log.String())
+	}
+	trees, err := p.expandFiles(context.Background())
+	if err != nil || len(trees) != 0 {
+		t.Errorf("files/ shows %d folders (%v)", len(trees), err)
 	}
 }

@@ -68,6 +68,11 @@ type Options struct {
 	// Log receives progress and outcomes worth a line at info level
 	// (gzip indexes built or loaded); warnings go to Package.Warnings.
 	Log zerolog.Logger
+	// LogInside logs what Inside finds when it finds it, long after the
+	// package was opened: its warnings (why a volume shows no files, say)
+	// and a summary line. A mount sets it; info and verify report the
+	// same in their output instead.
+	LogInside bool
 }
 
 // Package is an opened OVF package and what the mount shows of it.
@@ -106,6 +111,7 @@ type Package struct {
 
 	modTime time.Time
 	in      inside        // what the disks hold, found on first need
+	logIn   bool          // Options.LogInside
 	isos    []*ova.Member // the ISO 9660 members, shown under files/
 	closers []io.Closer
 	seen    map[string]bool

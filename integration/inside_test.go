@@ -62,6 +62,9 @@ func TestInsideTheDisks(t *testing.T) {
 	if got, want := strings.Join(names("files"), " "), "disk1.vmdk.p1 disk1.vmdk.vg0-root seed.iso"; got != want {
 		t.Fatalf("files/ holds %q, want %q", got, want)
 	}
+	if !strings.Contains(readFile(m.logFile), "disks read: partitions, volumes and filesystems found") {
+		t.Errorf("the mount's log does not say what it found in the disks:\n%s", readFile(m.logFile))
+	}
 
 	t.Run("block views", func(t *testing.T) {
 		raw, err := os.ReadFile(g.Raw)

@@ -69,7 +69,7 @@ func serve(cfg *mountConfig) error {
 	cache := vdisk.NewCache(cfg.cacheSize, 0)
 	defer cache.Close()
 	pkg, rf, err := openInterruptibly(cfg, openWith{mode: mode, useTables: true, buildGzip: true, cache: cache,
-		onEvent: func(e integrity.Event) { logEvent(log, e) }, log: log}, sigs)
+		onEvent: func(e integrity.Event) { logEvent(log, e) }, log: log, logInside: true}, sigs)
 	if err != nil {
 		return err
 	}

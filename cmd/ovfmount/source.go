@@ -23,6 +23,7 @@ type openWith struct {
 	onEvent   func(integrity.Event)
 	ctx       context.Context
 	log       zerolog.Logger
+	logInside bool // log what the disks hold when it is found (mounts)
 }
 
 // openPackage opens what the user named, an .ova (any name; recognised by
@@ -32,7 +33,7 @@ type openWith struct {
 // and the problem.
 func openPackage(arg string, v *verify, w openWith) (*appliance.Package, *remote.File, error) {
 	opts := appliance.Options{Descriptor: v.descriptor, Cache: w.cache, CacheDir: v.cacheDir, BuildGzip: w.buildGzip,
-		Context: w.ctx, Log: w.log}
+		Context: w.ctx, Log: w.log, LogInside: w.logInside}
 	iopts, err := v.integrityOptions(w.mode)
 	if err != nil {
 		return nil, nil, err

@@ -36,6 +36,8 @@ func TestOpenPicksTheReader(t *testing.T) {
 	run("mkfs.xfs", "-q", "-f", xfs)
 	vfat := img("vfat", 8<<20)
 	run("mkfs.vfat", vfat)
+	ntfs := img("ntfs", 16<<20)
+	run("mkfs.ntfs", "-q", "-F", "-Q", ntfs)
 	swap := img("swap", 8<<20)
 	run("mkswap", "-q", swap)
 	zeros := img("zeros", 8<<20)
@@ -45,7 +47,7 @@ func TestOpenPicksTheReader(t *testing.T) {
 	iso := filepath.Join(dir, "iso")
 	run("xorriso", "-as", "mkisofs", "-quiet", "-R", "-o", iso, src)
 
-	for _, p := range []string{ext4, xfs, vfat, iso, swap, zeros} {
+	for _, p := range []string{ext4, xfs, vfat, ntfs, iso, swap, zeros} {
 		want := ""
 		if out, err := exec.Command(testutil.RequireTool(t, "blkid"), "-p", "-o", "value", "-s", "TYPE", p).Output(); err == nil {
 			want = strings.TrimSpace(string(out))
