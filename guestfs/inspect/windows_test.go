@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ovfmount/ovfmount/guestfs/inspect/regf/regftest"
+	"github.com/ovfmount/ovfmount/internal/regftest"
 )
 
 // softwareReg is what a Windows 10 22H2 keeps under CurrentVersion, and

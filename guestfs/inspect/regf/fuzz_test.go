@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/ovfmount/ovfmount/guestfs/inspect/regf"
-	"github.com/ovfmount/ovfmount/guestfs/inspect/regf/regftest"
+	"github.com/ovfmount/ovfmount/internal/regftest"
 )
 
 const fuzzReg = `[\Microsoft\Windows NT\CurrentVersion]

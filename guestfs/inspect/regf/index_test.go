@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/ovfmount/ovfmount/guestfs/inspect/regf"
-	"github.com/ovfmount/ovfmount/guestfs/inspect/regf/regftest"
+	"github.com/ovfmount/ovfmount/internal/regftest"
 )
 
 // withIndex rewrites the subkey list of the key at path into an index

@@ -10,7 +10,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/ovfmount/ovfmount/guestfs/inspect/regf"
-	"github.com/ovfmount/ovfmount/guestfs/inspect/regf/regftest"
+	"github.com/ovfmount/ovfmount/internal/regftest"
 )
 
 // utf16hex is a string's UTF-16LE bytes with the terminating NUL, as
