@@ -5,7 +5,6 @@ import (
 	"errors"
 	"hash/fnv"
 	"io"
-	"sync"
 	"syscall"
 	"time"
 
@@ -48,20 +47,19 @@ func (g *guestTree) ino(guest uint64) uint64 {
 	return x
 }
 
-func (g *guestTree) rootNode(mt meta) *guestNode {
-	return &guestNode{g: g, gino: g.t.FS.Root(), path: g.path}
+func (g *guestTree) rootNode() *guestNode {
+	return &guestNode{g: g, gino: g.t.FS.Root()}
 }
 
 // guestNode is any file of a guest filesystem: which interfaces apply
-// depends on its type, as the kernel asks only what fits it.
+// depends on its type, as the kernel asks only what fits it. It holds no
+// more than the guest's inode number: the kernel keeps a node for every
+// name it has seen (a walk of 50,000 files keeps 50,000), so what a read
+// needs lives in the open file's handle and goes with it.
 type guestNode struct {
 	gofs.Inode
 	g    *guestTree
 	gino uint64 // the guest's inode number
-	path string // the first path it was looked up by, for the log
-
-	mu   sync.Mutex
-	file guestfs.File // opened on the first open, kept while the node lives
 }
 
 var (
@@ -69,8 +67,8 @@ var (
 	_ gofs.NodeLookuper       = (*guestNode)(nil)
 	_ gofs.NodeOpendirHandler = (*guestNode)(nil)
 	_ gofs.NodeOpener         = (*guestNode)(nil)
-	_ gofs.NodeReader         = (*guestNode)(nil)
-	_ gofs.NodeLseeker        = (*guestNode)(nil)
+	_ gofs.FileReader         = (*guestFile)(nil)
+	_ gofs.FileLseeker        = (*guestFile)(nil)
 	_ gofs.NodeReadlinker     = (*guestNode)(nil)
 	_ gofs.NodeGetxattrer     = (*guestNode)(nil)
 	_ gofs.NodeListxattrer    = (*guestNode)(nil)
@@ -83,8 +81,9 @@ var (
 	_ gofs.InodeEmbedder      = (*guestNode)(nil)
 )
 
+// errno maps an error, naming the file by the path the kernel knows it by.
 func (n *guestNode) errno(off int64, err error) syscall.Errno {
-	return guestErrno(&n.g.root.opts.Log, n.path, off, err)
+	return guestErrno(&n.g.root.opts.Log, n.Path(nil), off, err)
 }
 
 // fillAttr shows the guest's own attributes: its owners, mode, times and
@@ -132,7 +131,7 @@ func (n *guestNode) child(ctx context.Context, name string, gino uint64, out *fu
 	}
 	ino := n.g.ino(gino)
 	fillAttr(&out.Attr, &a, ino)
-	c := &guestNode{g: n.g, gino: gino, path: n.path + "/" + name}
+	c := &guestNode{g: n.g, gino: gino}
 	return n.NewInode(ctx, c, gofs.StableAttr{Mode: a.Mode & guestfs.TypeMask, Ino: ino}), 0
 }
 
@@ -153,59 +152,45 @@ func (n *guestNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, ui
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
 		return nil, 0, syscall.EROFS
 	}
-	if _, err := n.opened(); err != nil {
+	f, err := n.g.t.FS.Open(n.gino)
+	if err != nil {
 		return nil, 0, n.errno(0, err)
 	}
-	return nil, fuse.FOPEN_KEEP_CACHE, 0
+	return &guestFile{n: n, f: f}, fuse.FOPEN_KEEP_CACHE, 0
 }
 
-// opened is the file's data, opened once while the node lives.
-func (n *guestNode) opened() (guestfs.File, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.file == nil {
-		f, err := n.g.t.FS.Open(n.gino)
-		if err != nil {
-			return nil, err
-		}
-		n.file = f
-	}
-	return n.file, nil
+// guestFile is an open guest file: its data, opened once per open(2).
+type guestFile struct {
+	n *guestNode
+	f guestfs.File
 }
 
-func (n *guestNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	f, err := n.opened()
-	if err != nil {
-		return nil, n.errno(off, err)
-	}
-	if off < 0 || off >= f.Size() {
+func (h *guestFile) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	size := h.f.Size()
+	if off < 0 || off >= size {
 		return fuse.ReadResultData(nil), 0
 	}
-	want := int(min(int64(len(dest)), f.Size()-off))
-	k, err := f.ReadAt(dest[:want], off)
+	want := int(min(int64(len(dest)), size-off))
+	k, err := h.f.ReadAt(dest[:want], off)
 	if k == want {
 		err = nil
 	} else if err == nil || err == io.EOF {
 		err = errShortRead
 	}
 	if err != nil {
-		return nil, n.errno(off, err)
+		return nil, h.n.errno(off, err)
 	}
 	return fuse.ReadResultData(dest[:want]), 0
 }
 
 // Lseek answers SEEK_DATA and SEEK_HOLE from the guest's own map of the
 // file, where the filesystem keeps one.
-func (n *guestNode) Lseek(ctx context.Context, fh gofs.FileHandle, off uint64, whence uint32) (uint64, syscall.Errno) {
+func (h *guestFile) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
 	const seekData, seekHole = 3, 4
-	f, err := n.opened()
-	if err != nil {
-		return 0, n.errno(int64(off), err)
-	}
-	if int64(off) >= f.Size() {
+	if int64(off) >= h.f.Size() {
 		return 0, syscall.ENXIO
 	}
-	sp, _ := f.(guestfs.Sparse)
+	sp, _ := h.f.(guestfs.Sparse)
 	switch whence {
 	case seekData:
 		if sp == nil {
@@ -213,7 +198,7 @@ func (n *guestNode) Lseek(ctx context.Context, fh gofs.FileHandle, off uint64, w
 		}
 		next, ok, err := sp.NextData(int64(off))
 		if err != nil {
-			return 0, n.errno(int64(off), err)
+			return 0, h.n.errno(int64(off), err)
 		}
 		if !ok {
 			return 0, syscall.ENXIO
@@ -221,11 +206,11 @@ func (n *guestNode) Lseek(ctx context.Context, fh gofs.FileHandle, off uint64, w
 		return uint64(next), 0
 	case seekHole:
 		if sp == nil {
-			return uint64(f.Size()), 0
+			return uint64(h.f.Size()), 0
 		}
 		next, err := sp.NextHole(int64(off))
 		if err != nil {
-			return 0, n.errno(int64(off), err)
+			return 0, h.n.errno(int64(off), err)
 		}
 		return uint64(next), 0
 	}

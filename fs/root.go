@@ -97,7 +97,7 @@ func (r *Root) add(ctx context.Context, e *appliance.Entry) {
 	switch {
 	case e.Type == appliance.Dir && e.Guest != nil:
 		t := newGuestTree(e.Guest, e.Path, r)
-		node, mode = t.rootNode(mt), syscall.S_IFDIR
+		node, mode = t.rootNode(), syscall.S_IFDIR
 		pd.subdirs++
 	case e.Type == appliance.Dir:
 		d := &dirNode{meta: mt}

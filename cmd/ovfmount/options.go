@@ -104,7 +104,7 @@ func mountFlags(cfg *mountConfig) *pflag.FlagSet {
 	fs.BoolVarP(&cfg.showVersion, "version", "V", false, "print the version and exit")
 	fs.IntVar(&cfg.notifyFD, "notify-fd", 0, "")
 	fs.MarkHidden("notify-fd")
-	fs.StringVar(&cfg.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole mount to this file (for developers)")
+	fs.StringVar(&cfg.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole mount to this file, and a heap profile at its end to FILE.heap (for developers)")
 	fs.MarkHidden("cpu-profile")
 	return fs
 }
