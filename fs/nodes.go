@@ -41,13 +41,15 @@ type dirNode struct {
 
 func (n *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	n.fill(&out.Attr, syscall.S_IFDIR)
-	out.Nlink = 2 + n.subdirs
 	if n.exp != nil {
 		// Its folders are not known before it expands, which a stat must
 		// not wait for: 1 says "not counted", as btrfs does, and find
-		// then looks into every entry.
+		// then looks into every entry. (Its count of folders grows while
+		// it expands, so it is not read here.)
 		out.Nlink = 1
+		return 0
 	}
+	out.Nlink = 2 + n.subdirs
 	return 0
 }
 

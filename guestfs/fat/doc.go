@@ -30,7 +30,7 @@
 //     boot sector's copy, blkid's LABEL_FATBOOT, is not used; when it
 //     differs, Info.Warnings says so); UUID the volume serial number as
 //     blkid prints it,
-//     "XXXX-XXXX"; BlockSize the cluster size.
+//     four hex digits, a hyphen and four more ("1A2B-3C4D"); BlockSize the cluster size.
 //
 // # What FAT lacks, and what is shown instead
 //

@@ -172,7 +172,7 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 	return fs, nil
 }
 
-// serialUUID prints the volume serial number as blkid does: "XXXX-XXXX",
+// serialUUID prints the volume serial number as blkid does: "1A2B-3C4D",
 // the high half first.
 func serialUUID(bs *bootSector) string {
 	if !bs.hasSerial {
