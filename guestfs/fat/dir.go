@@ -180,7 +180,7 @@ func (fs *FS) scan(k dirKey, runs []run, fn func(*dentry) error) error {
 
 // dir returns a directory's parse, from the cache or by reading it.
 func (fs *FS) dir(k dirKey) (*dirInfo, error) {
-	if d, ok := fs.dirs.get(k); ok {
+	if d, ok := fs.dirs.Get(k); ok {
 		return d, nil
 	}
 	runs, size, err := fs.dirRuns(k)
@@ -217,7 +217,7 @@ func (fs *FS) dir(k dirKey) (*dirInfo, error) {
 	if !keep {
 		cost = 64 + len(runs)*12
 	}
-	fs.dirs.put(k, d, cost)
+	fs.dirs.Put(k, d, cost)
 	return d, nil
 }
 

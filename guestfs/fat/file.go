@@ -41,7 +41,7 @@ func (fs *FS) Open(ino uint64) (guestfs.File, error) {
 	need := (f.size + fs.clusterSize - 1) / fs.clusterSize
 	first := fs.firstCluster(e)
 	key := [2]uint32{first, uint32(need)}
-	if runs, ok := fs.runs.get(key); ok {
+	if runs, ok := fs.runs.Get(key); ok {
 		f.runs, f.have = runs, f.size
 		return f, nil
 	}
@@ -58,7 +58,7 @@ func (fs *FS) Open(ino uint64) (guestfs.File, error) {
 			f.err = fmt.Errorf("fat: inode %d: the cluster chain holds %d of its %d bytes: %w", ino, f.have, f.size, guestfs.ErrCorrupt)
 		}
 	} else {
-		fs.runs.put(key, runs, 32+12*len(runs))
+		fs.runs.Put(key, runs, 32+12*len(runs))
 	}
 	return f, nil
 }

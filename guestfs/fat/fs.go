@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ovfmount/ovfmount/guestfs"
+	"github.com/ovfmount/ovfmount/guestfs/internal/lru"
 )
 
 var _ guestfs.FS = (*FS)(nil)
@@ -43,9 +44,9 @@ type FS struct {
 	maxCluster  uint32 // clusters + 1
 
 	table    []byte // FAT12/16: the whole FAT
-	fatCache *lru[int64, []byte]
-	dirs     *lru[dirKey, *dirInfo]
-	runs     *lru[[2]uint32, []run]
+	fatCache *lru.Cache[int64, []byte]
+	dirs     *lru.Cache[dirKey, *dirInfo]
+	runs     *lru.Cache[[2]uint32, []run]
 
 	info guestfs.Info
 }
@@ -120,14 +121,14 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 	if fs.fatOff+fs.fatBytes > fs.size {
 		return nil, fmt.Errorf("fat: the FAT runs past the volume: %w", guestfs.ErrCorrupt)
 	}
-	fs.dirs = newLRU[dirKey, *dirInfo](dirCacheBytes)
-	fs.runs = newLRU[[2]uint32, []run](runsCacheBytes)
+	fs.dirs = lru.New[dirKey, *dirInfo](dirCacheBytes)
+	fs.runs = lru.New[[2]uint32, []run](runsCacheBytes)
 	if fs.bits == 32 {
 		fs.rootCluster = bs.rootCluster
 		if fs.rootCluster < 2 || fs.rootCluster > fs.maxCluster {
 			return nil, fmt.Errorf("fat: root directory at cluster %d, outside 2-%d: %w", fs.rootCluster, fs.maxCluster, guestfs.ErrCorrupt)
 		}
-		fs.fatCache = newLRU[int64, []byte](fatCacheBytes)
+		fs.fatCache = lru.New[int64, []byte](fatCacheBytes)
 	} else {
 		// Only the entries of existing clusters: at most 6 KiB or 128 KiB.
 		n := (int64(fs.maxCluster)+1)*int64(fs.bits)/8 + 2

@@ -28,14 +28,14 @@ func (fs *FS) entry(c uint32) (uint32, error) {
 	}
 	off := int64(c) * 4
 	ci := off / fatChunk
-	chunk, ok := fs.fatCache.get(ci)
+	chunk, ok := fs.fatCache.Get(ci)
 	if !ok {
 		n := min(int64(fatChunk), fs.fatBytes-ci*fatChunk)
 		chunk = make([]byte, n)
 		if err := fs.readAt(chunk, fs.fatOff+ci*fatChunk); err != nil {
 			return 0, fmt.Errorf("fat: FAT sector for cluster %d: %w", c, err)
 		}
-		fs.fatCache.put(ci, chunk, len(chunk))
+		fs.fatCache.Put(ci, chunk, len(chunk))
 	}
 	return binary.LittleEndian.Uint32(chunk[off-ci*fatChunk:]) & 0x0FFFFFFF, nil
 }

@@ -125,7 +125,7 @@ func (fs *FS) lookupKey(name string) string {
 // index) and is streamed by its callers.
 func (fs *FS) dir(d *node) (*dirInfo, error) {
 	key := d.extents[0].off
-	if di, ok := fs.dirs.get(key); ok {
+	if di, ok := fs.dirs.Get(key); ok {
 		return di, nil
 	}
 	di := &dirInfo{index: map[string]int32{}}
@@ -151,9 +151,9 @@ func (fs *FS) dir(d *node) (*dirInfo, error) {
 		return nil, err
 	}
 	if keep {
-		fs.dirs.put(key, di, cost)
+		fs.dirs.Put(key, di, cost)
 		for _, n := range di.ents {
-			fs.nodes.put(n.ino, n, 160+len(n.name)+16*len(n.extents))
+			fs.nodes.Put(n.ino, n, 160+len(n.name)+16*len(n.extents))
 		}
 	}
 	return di, nil
@@ -165,7 +165,7 @@ func (fs *FS) node(ino uint64) (*node, error) {
 	if ino == fs.root.ino {
 		return fs.root, nil
 	}
-	if n, ok := fs.nodes.get(ino); ok {
+	if n, ok := fs.nodes.Get(ino); ok {
 		return n, nil
 	}
 	pos := int64(ino &^ noSerialTag)
@@ -191,7 +191,7 @@ func (fs *FS) node(ino uint64) (*node, error) {
 	if n.ino != ino {
 		return nil, fmt.Errorf("iso9660: inode %d: the record there is inode %d: %w", ino, n.ino, guestfs.ErrNotExist)
 	}
-	fs.nodes.put(n.ino, n, 160+len(n.name)+16*len(n.extents))
+	fs.nodes.Put(n.ino, n, 160+len(n.name)+16*len(n.extents))
 	return n, nil
 }
 
@@ -356,6 +356,6 @@ func (fs *FS) Lookup(ino uint64, name string) (guestfs.DirEntry, error) {
 	if found == nil {
 		return guestfs.DirEntry{}, fmt.Errorf("iso9660: %q: %w", name, guestfs.ErrNotExist)
 	}
-	fs.nodes.put(found.ino, found, 160+len(found.name)+16*len(found.extents))
+	fs.nodes.Put(found.ino, found, 160+len(found.name)+16*len(found.extents))
 	return guestfs.DirEntry{Name: found.name, Ino: found.ino, Type: found.typ()}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ovfmount/ovfmount/guestfs"
+	"github.com/ovfmount/ovfmount/guestfs/internal/lru"
 )
 
 var _ guestfs.FS = (*FS)(nil)
@@ -49,8 +50,8 @@ type FS struct {
 	serials   bool // inode numbers are PX serial numbers
 	root      *node
 
-	dirs  *lru[int64, *dirInfo]
-	nodes *lru[uint64, *node]
+	dirs  *lru.Cache[int64, *dirInfo]
+	nodes *lru.Cache[uint64, *node]
 
 	mu        sync.Mutex
 	serialPos map[uint64]int64 // PX serial -> the record's offset
@@ -68,8 +69,8 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	fs.dirs = newLRU[int64, *dirInfo](dirCacheBytes)
-	fs.nodes = newLRU[uint64, *node](nodeCacheBytes)
+	fs.dirs = lru.New[int64, *dirInfo](dirCacheBytes)
+	fs.nodes = lru.New[uint64, *node](nodeCacheBytes)
 	fs.blockSize = pvd.blockSize
 	var warn []string
 	if vol := pvd.blocks * pvd.blockSize; vol < size {
