@@ -96,15 +96,25 @@ func (l *limitedReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return l.f.ReadAt(p, off)
 }
 
-func TestOpenForWriteIsEROFS(t *testing.T) {
-	n := &fileNode{c: bytesContent("x")}
-	for _, fl := range []uint32{syscall.O_WRONLY, syscall.O_RDWR, syscall.O_RDONLY | syscall.O_TRUNC} {
-		if _, _, errno := n.Open(context.Background(), fl); errno != syscall.EROFS {
-			t.Errorf("Open(%#x): errno %v, want EROFS", fl, errno)
+func TestOpenReplies(t *testing.T) {
+	for _, direct := range []bool{false, true} {
+		n := &fileNode{c: bytesContent("x"), directIO: direct}
+		for _, fl := range []uint32{syscall.O_WRONLY, syscall.O_RDWR, syscall.O_RDONLY | syscall.O_TRUNC} {
+			if _, _, errno := n.Open(context.Background(), fl); errno != syscall.EROFS {
+				t.Errorf("direct %v: Open(%#x): errno %v, want EROFS", direct, fl, errno)
+			}
 		}
-	}
-	if _, fl, errno := n.Open(context.Background(), syscall.O_RDONLY); errno != 0 || fl&fuse.FOPEN_KEEP_CACHE == 0 {
-		t.Errorf("Open(O_RDONLY) = %#x, %v; want KEEP_CACHE", fl, errno)
+		_, fl, errno := n.Open(context.Background(), syscall.O_RDONLY)
+		switch {
+		case !direct && errno != syscall.ENOSYS:
+			// ENOSYS has the kernel stop sending OPEN, FLUSH and RELEASE.
+			t.Errorf("Open(O_RDONLY) = %#x, %v; want ENOSYS", fl, errno)
+		case direct && (errno != 0 || fl != fuse.FOPEN_DIRECT_IO|fuse.FOPEN_NOFLUSH):
+			t.Errorf("direct: Open(O_RDONLY) = %#x, %v; want DIRECT_IO|NOFLUSH", fl, errno)
+		}
+		if errno := n.Flush(context.Background(), nil); errno != syscall.ENOSYS {
+			t.Errorf("Flush: %v, want ENOSYS (the kernel then stops sending it)", errno)
+		}
 	}
 }
 

@@ -23,13 +23,16 @@ type guestTree struct {
 	path string // where its root is in the mount
 	root *Root
 	seed uint64 // mixed into inode numbers, so that volumes never share one
+	// files keeps the files read lately open, for reads without a handle
+	// (see openReply).
+	files *openFiles
 }
 
 func newGuestTree(t *appliance.GuestTree, path string, r *Root) *guestTree {
 	h := fnv.New64a()
 	h.Write([]byte{'g'})
 	h.Write([]byte(path))
-	return &guestTree{t: t, path: path, root: r, seed: h.Sum64()}
+	return &guestTree{t: t, path: path, root: r, seed: h.Sum64(), files: newOpenFiles(openFilesKept)}
 }
 
 // ino is the mount's inode number of a guest inode: the guest's number
@@ -55,7 +58,7 @@ func (g *guestTree) rootNode() *guestNode {
 // depends on its type, as the kernel asks only what fits it. It holds no
 // more than the guest's inode number: the kernel keeps a node for every
 // name it has seen (a walk of 50,000 files keeps 50,000), so what a read
-// needs lives in the open file's handle and goes with it.
+// needs is opened again when needed (see openFiles).
 type guestNode struct {
 	gofs.Inode
 	g    *guestTree
@@ -67,8 +70,8 @@ var (
 	_ gofs.NodeLookuper       = (*guestNode)(nil)
 	_ gofs.NodeOpendirHandler = (*guestNode)(nil)
 	_ gofs.NodeOpener         = (*guestNode)(nil)
-	_ gofs.FileReader         = (*guestFile)(nil)
-	_ gofs.FileLseeker        = (*guestFile)(nil)
+	_ gofs.NodeReader         = (*guestNode)(nil)
+	_ gofs.NodeLseeker        = (*guestNode)(nil)
 	_ gofs.NodeReadlinker     = (*guestNode)(nil)
 	_ gofs.NodeGetxattrer     = (*guestNode)(nil)
 	_ gofs.NodeListxattrer    = (*guestNode)(nil)
@@ -149,48 +152,71 @@ func (n *guestNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileH
 }
 
 func (n *guestNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
-		return nil, 0, syscall.EROFS
+	reply, errno := openReply(flags, n.g.root.opts.DirectIO)
+	if errno != 0 {
+		return nil, 0, errno
 	}
-	f, err := n.g.t.FS.Open(n.gino)
+	f, err := n.g.files.open(n.g.t.FS, n.gino)
 	if err != nil {
 		return nil, 0, n.errno(0, err)
 	}
-	return &guestFile{n: n, f: f}, fuse.FOPEN_KEEP_CACHE, 0
+	return &guestFile{f: f}, reply, 0
 }
 
-// guestFile is an open guest file: its data, opened once per open(2).
+// guestFile is a guest file opened by open(2), on a mount where the kernel
+// sends OPEN (see openReply); elsewhere reads find the file through the
+// tree's open files.
 type guestFile struct {
-	n *guestNode
 	f guestfs.File
 }
 
-func (h *guestFile) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	size := h.f.Size()
+// file is the guest file a read or seek is about: the handle's, or the one
+// the tree keeps open.
+func (n *guestNode) file(fh gofs.FileHandle) (guestfs.File, syscall.Errno) {
+	if h, ok := fh.(*guestFile); ok {
+		return h.f, 0
+	}
+	f, err := n.g.files.open(n.g.t.FS, n.gino)
+	if err != nil {
+		return nil, n.errno(0, err)
+	}
+	return f, 0
+}
+
+func (n *guestNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	f, errno := n.file(fh)
+	if errno != 0 {
+		return nil, errno
+	}
+	size := f.Size()
 	if off < 0 || off >= size {
 		return fuse.ReadResultData(nil), 0
 	}
 	want := int(min(int64(len(dest)), size-off))
-	k, err := h.f.ReadAt(dest[:want], off)
+	k, err := f.ReadAt(dest[:want], off)
 	if k == want {
 		err = nil
 	} else if err == nil || err == io.EOF {
 		err = errShortRead
 	}
 	if err != nil {
-		return nil, h.n.errno(off, err)
+		return nil, n.errno(off, err)
 	}
 	return fuse.ReadResultData(dest[:want]), 0
 }
 
 // Lseek answers SEEK_DATA and SEEK_HOLE from the guest's own map of the
 // file, where the filesystem keeps one.
-func (h *guestFile) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
+func (n *guestNode) Lseek(ctx context.Context, fh gofs.FileHandle, off uint64, whence uint32) (uint64, syscall.Errno) {
 	const seekData, seekHole = 3, 4
-	if int64(off) >= h.f.Size() {
+	f, errno := n.file(fh)
+	if errno != 0 {
+		return 0, errno
+	}
+	if int64(off) >= f.Size() {
 		return 0, syscall.ENXIO
 	}
-	sp, _ := h.f.(guestfs.Sparse)
+	sp, _ := f.(guestfs.Sparse)
 	switch whence {
 	case seekData:
 		if sp == nil {
@@ -198,7 +224,7 @@ func (h *guestFile) Lseek(ctx context.Context, off uint64, whence uint32) (uint6
 		}
 		next, ok, err := sp.NextData(int64(off))
 		if err != nil {
-			return 0, h.n.errno(int64(off), err)
+			return 0, n.errno(int64(off), err)
 		}
 		if !ok {
 			return 0, syscall.ENXIO
@@ -206,11 +232,11 @@ func (h *guestFile) Lseek(ctx context.Context, off uint64, whence uint32) (uint6
 		return uint64(next), 0
 	case seekHole:
 		if sp == nil {
-			return uint64(h.f.Size()), 0
+			return uint64(f.Size()), 0
 		}
 		next, err := sp.NextHole(int64(off))
 		if err != nil {
-			return 0, h.n.errno(int64(off), err)
+			return 0, n.errno(int64(off), err)
 		}
 		return uint64(next), 0
 	}

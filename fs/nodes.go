@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"sort"
+	"sync"
 	"syscall"
 	"time"
 
@@ -96,6 +97,11 @@ type fileNode struct {
 	c        appliance.Content
 	directIO bool // open with FOPEN_DIRECT_IO: see Options.DirectIO
 	log      *zerolog.Logger
+	// opened tells the content, once, that the file is in use (it starts
+	// a lazy mount's verification of it): at the first open the kernel
+	// sends, or the first read, as most opens reach no node (see
+	// openReply).
+	opened sync.Once
 }
 
 // Fsync succeeds, as for directories.
@@ -112,26 +118,16 @@ func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 }
 
 func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
-		return nil, 0, syscall.EROFS
+	reply, errno := openReply(flags, n.directIO)
+	if errno == syscall.EROFS {
+		return nil, 0, errno
 	}
-	n.c.Opened()
-	if n.directIO {
-		// Asked for with -o direct_io: the kernel passes reads through as
-		// they are, instead of also copying every byte into freshly
-		// allocated page-cache pages, the copy that limits large
-		// sequential reads of decoded views. What it costs (a round trip
-		// per read, no caching, no shared mmap) is the mounter's choice;
-		// see Options.DirectIO.
-		return nil, fuse.FOPEN_DIRECT_IO, 0
-	}
-	// The content never changes, so pages the kernel has cached stay valid
-	// across opens. (They were checked, where checks apply, when they were
-	// read.)
-	return nil, fuse.FOPEN_KEEP_CACHE, 0
+	n.opened.Do(n.c.Opened)
+	return nil, reply, errno
 }
 
 func (n *fileNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	n.opened.Do(n.c.Opened)
 	size := n.c.Size()
 	if off >= size || off < 0 {
 		return fuse.ReadResultData(nil), 0
