@@ -4,11 +4,11 @@ import (
 	"container/list"
 	"context"
 	"errors"
-	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/ovfmount/ovfmount/internal/offheap"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
 
@@ -465,23 +465,10 @@ func (c *Cache) release(e *unitEntry) {
 	c.mu.Unlock()
 }
 
-// Buffers come from pools per power-of-two size, so decoding does not
-// allocate a unit's worth of memory each time.
-var bufPools [32]sync.Pool
+// Decoded units live outside the Go heap (see package offheap): the cache
+// is the daemon's largest holding, and on the heap the collector's
+// headroom doubled what it cost. Their sizes are rounded up to a power of
+// two.
+func getBuf(n int) []byte { return offheap.Get(n) }
 
-func getBuf(n int) []byte {
-	class := bits.Len(uint(n - 1))
-	if p, ok := bufPools[class].Get().(*[]byte); ok {
-		return (*p)[:n]
-	}
-	return make([]byte, n, 1<<class)
-}
-
-func putBuf(b []byte) {
-	class := bits.Len(uint(cap(b) - 1))
-	if cap(b) != 1<<class {
-		return
-	}
-	b = b[:cap(b)]
-	bufPools[class].Put(&b)
-}
+func putBuf(b []byte) { offheap.Put(b) }

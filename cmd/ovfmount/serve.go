@@ -15,6 +15,7 @@ import (
 
 	"github.com/ovfmount/ovfmount/appliance"
 	"github.com/ovfmount/ovfmount/fs"
+	"github.com/ovfmount/ovfmount/internal/offheap"
 	"github.com/ovfmount/ovfmount/ova/integrity"
 	"github.com/ovfmount/ovfmount/remote"
 	"github.com/ovfmount/ovfmount/vdisk"
@@ -30,6 +31,7 @@ func serve(cfg *mountConfig) error {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	signal.Ignore(syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	tuneGC()
 
 	log, sink, err := newLogger(cfg)
 	if err != nil {
@@ -115,7 +117,7 @@ func serve(cfg *mountConfig) error {
 	}
 	waitForUnmount(srv, mnt, sigs, log)
 	hits, misses, decodes := cache.Stats()
-	log.Info().Str("mountpoint", mnt).Int64("cacheHits", hits).Int64("cacheMisses", misses).Int64("decodes", decodes).Msg("unmounted")
+	log.Info().Str("mountpoint", mnt).Int64("cacheHits", hits).Int64("cacheMisses", misses).Int64("decodes", decodes).Int64("offHeapBytes", offheap.Mapped()).Msg("unmounted")
 	return nil
 }
 

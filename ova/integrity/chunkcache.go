@@ -1,6 +1,10 @@
 package integrity
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/ovfmount/ovfmount/internal/offheap"
+)
 
 // recent keeps recently verified chunks for a second, so that sequential
 // readers that ask for one chunk in parts (a disk decoder reading grain
@@ -12,17 +16,19 @@ import "sync"
 var recent = &chunkCache{entries: map[chunkKey]*cachedChunk{}}
 
 const (
-	recentChunks = 32
+	recentChunks = 8
 	recentLife   = int64(1e9) // nanoseconds
 )
 
 // chunkBufs recycles chunk buffers: a fresh 1 MiB buffer per chunk costs
 // as much in zeroing and garbage collection as a fifth of its hashing.
-var chunkBufs = sync.Pool{New: func() any { return new([ChunkSize]byte) }}
+// They live outside the Go heap (see package offheap), where the recent
+// chunks cost what they hold instead of twice that.
+var chunkBufs = offheap.ClassOf(ChunkSize)
 
-func getChunkBuf(n int) []byte { return chunkBufs.Get().(*[ChunkSize]byte)[:n] }
+func getChunkBuf(n int) []byte { return chunkBufs.Get()[:n] }
 
-func putChunkBuf(b []byte) { chunkBufs.Put((*[ChunkSize]byte)(b[:ChunkSize])) }
+func putChunkBuf(b []byte) { chunkBufs.Put(b[:ChunkSize]) }
 
 type chunkKey struct {
 	f *File
