@@ -1,0 +1,26 @@
+package main
+
+import (
+	"os"
+	"runtime/debug"
+)
+
+// daemonGCPercent is the garbage collector's target for a mount: the heap
+// may grow a quarter past what is live before a collection, instead of
+// doubling (Go's default, GOGC=100).
+//
+// Why: the daemon's large holdings (decoded units, checked chunks) live
+// outside the heap (package offheap), so what is live on it is mostly the
+// kernel's nodes and short-lived reply buffers, and collecting it often
+// is cheap; the doubling, not the live heap, was most of the heap's share
+// of resident memory. Reading 50,000 guest files (make bench, inside): the
+// daemon's peak RSS was 180–184 MiB at GOGC=50 and 160 MiB at 25, with the
+// collector below 1% of its CPU either way.
+const daemonGCPercent = 25
+
+// tuneGC sets daemonGCPercent unless the user set GOGC.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(daemonGCPercent)
+	}
+}
