@@ -11,7 +11,7 @@ import (
 	"github.com/ovfmount/ovfmount/internal/mountinfo"
 )
 
-// TestReadAheadDevice checks that the device setReadAhead finds in the
+// TestReadAheadDevice checks that the device mountinfo.SetReadAhead finds in the
 // mount table is the FUSE mount's own, reached through a symlinked parent
 // and a path that is not clean.
 func TestReadAheadDevice(t *testing.T) {

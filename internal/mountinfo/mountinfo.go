@@ -14,6 +14,22 @@ import (
 	"strings"
 )
 
+// SetReadAhead sets the read-ahead of the mount at dir: that of its
+// backing device (a per-mount "bdi" in sysfs named after its device
+// number). It needs root. The number comes from the mount table, not
+// stat(2): a daemon's stat of its own mount would be a request to itself,
+// and a SIGKILL that lands while one of its threads waits on a request
+// another has already read leaves the process unkillable (the kernel waits
+// such a request out), holding the mount until its connection is aborted.
+func SetReadAhead(dir string, kib int) error {
+	major, minor, err := Device(dir)
+	if err != nil {
+		return err
+	}
+	path := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", major, minor)
+	return os.WriteFile(path, []byte(strconv.Itoa(kib)), 0)
+}
+
 // ErrNotMounted means the mount table lists no mount at the folder.
 var ErrNotMounted = errors.New("not in the mount table")
 
@@ -22,7 +38,7 @@ var ErrNotMounted = errors.New("not in the mount table")
 //
 // The mount table is kernel memory, so reading it sends no request to the
 // mount: a FUSE daemon can learn about its own mount without asking
-// itself (see fs.setReadAhead), and a test can look at a mount whose
+// itself (see SetReadAhead), and a test can look at a mount whose
 // daemon is stuck.
 //
 // Only the parent folder's symlinks are resolved, as the kernel resolved

@@ -9,8 +9,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ovfmount/ovfmount/internal/mountinfo"
 	"github.com/ovfmount/ovfmount/internal/sample"
 )
+
+// kernelReadAheadKiB is the read-ahead of the raw view under the kernel's
+// ext4 (see withKernel).
+const kernelReadAheadKiB = 16384
 
 // insideFiles is how many real files the guest filesystem of the inside
 // section holds.
@@ -123,12 +128,21 @@ func withOvfmount(archive string, st *viewStats, f func(mnt string) (float64, er
 // withKernel mounts archive with ovfmount, puts a read-only loop device on
 // the raw view at the partition's offset, mounts the kernel's ext4 on it
 // (norecovery), and runs f on that.
+//
+// The raw view gets a 16 MiB read-ahead, not the mount's 4 MiB: the
+// kernel's ext4 reads it through the loop device's page cache, and was
+// faster with the larger window (10.0 against 8.4–8.9 s for the read of
+// every file), so the baseline is the best the kernel did, not one slowed
+// by a setting meant for ovfmount's own files.
 func withKernel(archive string, f func(dir string) (float64, error)) (float64, error) {
 	mnt, _, err := mountOvfmount(archive)
 	if err != nil {
 		return 0, err
 	}
 	defer unmount(mnt)
+	if err := mountinfo.SetReadAhead(mnt, kernelReadAheadKiB); err != nil {
+		return 0, fmt.Errorf("read-ahead of the raw view: %v", err)
+	}
 	out, err := exec.Command("losetup", "-r", "-f", "--show", "-o", strconv.Itoa(1<<20), filepath.Join(mnt, "disks/disk1.vmdk.raw")).Output()
 	if err != nil {
 		return 0, fmt.Errorf("losetup: %v", err)
