@@ -117,7 +117,9 @@ func serve(cfg *mountConfig) error {
 	}
 	waitForUnmount(srv, mnt, sigs, log)
 	hits, misses, decodes := cache.Stats()
-	log.Info().Str("mountpoint", mnt).Int64("cacheHits", hits).Int64("cacheMisses", misses).Int64("decodes", decodes).Int64("offHeapBytes", offheap.Mapped()).Msg("unmounted")
+	prefixes, finished := cache.PrefixStats()
+	log.Info().Str("mountpoint", mnt).Int64("cacheHits", hits).Int64("cacheMisses", misses).Int64("decodes", decodes).
+		Int64("headsDecoded", prefixes).Int64("headsFinished", finished).Int64("offHeapBytes", offheap.Mapped()).Msg("unmounted")
 	return nil
 }
 
