@@ -18,6 +18,19 @@ import (
 // 1631 MB/s with four chunks ahead, 1776-2228 with eight.
 const checkAheadChunks = 8
 
+// aheadWindow is how many chunks to check ahead of a sequential reader
+// whose requests are n bytes: checkAheadChunks for requests of a chunk
+// (dd bs=1M, the kernel's read-ahead), fewer for smaller ones, at least
+// one. A disk decoder reading records of 20-40 KiB moves through a chunk
+// in dozens of requests, so eight chunks ahead were checked long before
+// it came, if ever (it jumps when its own reader does), and pushed the
+// chunks it was reading out of the recent-chunk cache, to be checked
+// again: reading 50,000 guest files, the daemon checked each chunk of
+// the member about five times, a sixth of its CPU.
+func aheadWindow(n int) int {
+	return min(checkAheadChunks, max(1, (n*checkAheadChunks+ChunkSize-1)/ChunkSize))
+}
+
 // aheadState is a file's check-ahead bookkeeping, and what tells a
 // sequential reader from a random one.
 type aheadState struct {
@@ -71,9 +84,9 @@ func (a *aheadState) served(chunked, sequential, reaches bool) (ahead bool) {
 // request that reaches it finds it, or joins its check while it is still
 // running. A mismatch found ahead marks the file as a read would: the file
 // is damaged, whichever reader finds it.
-func (f *File) checkAhead(last int) {
+func (f *File) checkAhead(last, window int) {
 	chunks := int((f.m.Size + ChunkSize - 1) / ChunkSize)
-	for c := last + 1; c <= last+checkAheadChunks && c < chunks; c++ {
+	for c := last + 1; c <= last+window && c < chunks; c++ {
 		if recent.holds(f, c) {
 			continue
 		}

@@ -141,3 +141,27 @@ func (cc *chunkCache) entered(f *File, c int) bool {
 	defer cc.mu.Unlock()
 	return cc.entries[chunkKey{f, c}] != nil
 }
+
+// TestCheckAheadWindowFollowsRequestSize: a sequential reader of small
+// records (a disk decoder) gets one chunk checked ahead, a reader of whole
+// chunks checkAheadChunks.
+func TestCheckAheadWindowFollowsRequestSize(t *testing.T) {
+	for _, c := range []struct{ n, want int }{{4096, 1}, {32 << 10, 1}, {ChunkSize / 4, 2}, {ChunkSize / 2, 4}, {ChunkSize, checkAheadChunks}, {4 * ChunkSize, checkAheadChunks}} {
+		if got := aheadWindow(c.n); got != c.want {
+			t.Errorf("aheadWindow(%d) = %d, want %d", c.n, got, c.want)
+		}
+	}
+	f, disk, _, _ := verifiedPkg(t, 8*ChunkSize+4321)
+	buf := make([]byte, 32<<10)
+	for c := int64(0); c < 4; c++ {
+		off := c * ChunkSize
+		if _, err := f.ReadAt(buf, off); err != nil || !bytes.Equal(buf, disk[off:off+int64(len(buf))]) {
+			t.Fatalf("read at %d: %v, or wrong bytes", off, err)
+		}
+	}
+	eventually(t, "chunk checked ahead", func() bool { return recent.entered(f, 4) })
+	eventually(t, "check-ahead finished", func() bool { return f.ahead.inFlight.Load() == 0 })
+	if recent.entered(f, 5) {
+		t.Error("a reader of 32 KiB records had two chunks checked ahead")
+	}
+}

@@ -67,7 +67,7 @@ func (f *File) checkedSpan(off int64, n int) (*Span, error) {
 	sequential, reaches := f.ahead.note(first, last)
 	chunked := sequential || n > randomReadMax || recent.holdsAny(f, first, last)
 	if f.ahead.served(chunked, sequential, reaches) {
-		f.checkAhead(last)
+		f.checkAhead(last, aheadWindow(n))
 	}
 	if !chunked {
 		return f.pieceSpan(off, n)
