@@ -31,7 +31,6 @@ func serve(cfg *mountConfig) error {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	signal.Ignore(syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	tuneGC()
 
 	log, sink, err := newLogger(cfg)
 	if err != nil {
@@ -115,6 +114,7 @@ func serve(cfg *mountConfig) error {
 		sink.set(detached)
 		detachStdio()
 	}
+	tuneGC()
 	waitForUnmount(srv, mnt, sigs, log)
 	hits, misses, decodes := cache.Stats()
 	prefixes, finished := cache.PrefixStats()
