@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ovfmount/ovfmount/guestfs"
+	"github.com/ovfmount/ovfmount/guestfs/internal/lru"
 )
 
 var _ guestfs.FS = (*FS)(nil)
@@ -36,8 +37,8 @@ type FS struct {
 	hashUnsigned uint8
 	itBlocks     uint64 // blocks of one group's inode table
 
-	inodes *lru[uint32, *inode]
-	blocks *lru[uint64, *cachedBlock]
+	inodes *lru.Cache[uint32, *inode]       // cost 1 each: bounded by count
+	blocks *lru.Cache[uint64, *cachedBlock] // cost 1 each
 
 	warnMu   sync.Mutex
 	warnings []string
@@ -88,8 +89,8 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 	// A parsed inode keeps a copy of its xattr area, up to the inode
 	// size: bound the cache by bytes too (8 MiB), for volumes of large
 	// inodes.
-	fs.inodes = newLRU[uint32, *inode](min(inodeCacheEntries, max(64, (8<<20)/int(sb.inodeSize))))
-	fs.blocks = newLRU[uint64, *cachedBlock](int(blockCacheBytes / fs.bs))
+	fs.inodes = lru.New[uint32, *inode](min(inodeCacheEntries, max(64, (8<<20)/int(sb.inodeSize))))
+	fs.blocks = lru.New[uint64, *cachedBlock](max(1, int(blockCacheBytes/fs.bs)))
 	if sb.incompat&incompatRecover != 0 {
 		fs.warn("the journal needs recovery (needs_recovery): read as it stands, without replaying it; recent changes may be missing")
 	}
@@ -232,7 +233,7 @@ func (fs *FS) validRun(phys, n uint64) bool {
 // block returns metadata block phys, from the cache or read whole. The
 // slice is shared: callers never modify it.
 func (fs *FS) block(phys uint64) (*cachedBlock, error) {
-	if cb, ok := fs.blocks.get(phys); ok {
+	if cb, ok := fs.blocks.Get(phys); ok {
 		return cb, nil
 	}
 	if !fs.validRun(phys, 1) {
@@ -243,6 +244,6 @@ func (fs *FS) block(phys uint64) (*cachedBlock, error) {
 		return nil, fmt.Errorf("ext4: reading block %d: %w", phys, err)
 	}
 	cb := &cachedBlock{data: b}
-	fs.blocks.put(phys, cb)
+	fs.blocks.Put(phys, cb, 1)
 	return cb, nil
 }

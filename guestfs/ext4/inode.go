@@ -58,7 +58,7 @@ func (fs *FS) inode(ino uint64) (*inode, error) {
 	if ino < 1 || ino > uint64(fs.sb.inodesCount) {
 		return nil, fmt.Errorf("ext4: inode %d: %w", ino, guestfs.ErrNotExist)
 	}
-	if in, ok := fs.inodes.get(uint32(ino)); ok {
+	if in, ok := fs.inodes.Get(uint32(ino)); ok {
 		return in, nil
 	}
 	g := (ino - 1) / uint64(fs.sb.inodesPerGroup)
@@ -77,7 +77,7 @@ func (fs *FS) inode(ino uint64) (*inode, error) {
 	if err != nil {
 		return nil, err
 	}
-	fs.inodes.put(uint32(ino), in)
+	fs.inodes.Put(uint32(ino), in, 1)
 	return in, nil
 }
 

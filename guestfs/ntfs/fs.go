@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/ovfmount/ovfmount/guestfs"
+	"github.com/ovfmount/ovfmount/guestfs/internal/lru"
 )
 
 var _ guestfs.FS = (*FS)(nil)
@@ -34,9 +35,9 @@ type FS struct {
 	mftRecords uint64
 	up         upcase
 
-	nodes  *lru[uint64, *node]
-	blocks *lru[blockKey, []byte]
-	units  *lru[unitKey, *[]byte]
+	nodes  *lru.Cache[uint64, *node]
+	blocks *lru.Cache[blockKey, []byte]
+	units  *lru.Cache[unitKey, *[]byte]
 
 	info guestfs.Info
 }
@@ -56,10 +57,10 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 	if fs.g, err = parseBoot(b); err != nil {
 		return nil, err
 	}
-	fs.nodes = newLRU[uint64, *node](nodeCacheBytes)
-	fs.blocks = newLRU[blockKey, []byte](blockCacheBytes)
-	fs.units = newLRU[unitKey, *[]byte](unitCacheBytes)
-	fs.units.evict = func(b *[]byte) { unitPool.Put(b) }
+	fs.nodes = newCache[uint64, *node](nodeCacheBytes)
+	fs.blocks = newCache[blockKey, []byte](blockCacheBytes)
+	fs.units = newCache[unitKey, *[]byte](unitCacheBytes)
+	fs.units.SetEvict(func(b *[]byte) { unitPool.Put(b) })
 	fs.info = guestfs.Info{
 		Type:      "ntfs",
 		UUID:      fmt.Sprintf("%016X", fs.g.serial),

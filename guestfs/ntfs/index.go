@@ -83,7 +83,7 @@ type blockKey struct {
 // block returns the entries of the index block at vcn.
 func (ix *dirIndex) block(vcn int64) ([]byte, error) {
 	fs := ix.fs
-	if b, ok := fs.blocks.get(blockKey{ix.dir, vcn}); ok {
+	if b, ok := fs.blocks.Get(blockKey{ix.dir, vcn}); ok {
 		return b, nil
 	}
 	if ix.alloc == nil {
@@ -106,7 +106,7 @@ func (ix *dirIndex) block(vcn int64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ntfs: directory %d: index block %d: %w", ix.dir, vcn, err)
 	}
-	fs.blocks.put(blockKey{ix.dir, vcn}, ents, len(b))
+	fs.blocks.Put(blockKey{ix.dir, vcn}, ents, len(b))
 	return ents, nil
 }
 

@@ -76,14 +76,14 @@ func (fs *FS) readRecord(num uint64) (*record, error) {
 
 // node returns file num, from the cache or assembled from its records.
 func (fs *FS) node(num uint64) (*node, error) {
-	if n, ok := fs.nodes.get(num); ok {
+	if n, ok := fs.nodes.Get(num); ok {
 		return n, nil
 	}
 	n, err := fs.loadNode(num)
 	if err != nil {
 		return nil, err
 	}
-	fs.nodes.put(num, n, n.cost)
+	fs.nodes.Put(num, n, n.cost)
 	return n, nil
 }
 

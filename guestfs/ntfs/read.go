@@ -180,7 +180,7 @@ func (s *stream) unitAllocated(vcn, count int64) (allocated, mapped int64, err e
 // readUnit decompresses unit u, whose first allocated clusters hold its
 // LZNT1 data, and copies the bytes from within into p.
 func (fs *FS) readUnit(s *stream, u, allocated int64, p []byte, within int64) error {
-	if fs.units.with(unitKey{s, u}, func(b *[]byte) { copy(p, (*b)[within:]) }) {
+	if fs.units.With(unitKey{s, u}, func(b *[]byte) { copy(p, (*b)[within:]) }) {
 		return nil
 	}
 	shift := fs.g.clusterShift
@@ -213,6 +213,6 @@ func (fs *FS) readUnit(s *stream, u, allocated int64, p []byte, within int64) er
 		return fmt.Errorf("ntfs: compressed unit %d: %w", u, err)
 	}
 	copy(p, (*dst)[within:])
-	fs.units.put(unitKey{s, u}, dst, int(unitBytes))
+	fs.units.Put(unitKey{s, u}, dst, int(unitBytes))
 	return nil
 }
