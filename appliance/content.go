@@ -32,8 +32,9 @@ type Content interface {
 	// Status is the verification state ("pending", "verified", ...) and
 	// the manifest digest ("ALG:hex", or "") the extended attributes show.
 	Status() (status, digest string)
-	// Opened is called when the file is opened: lazy verification starts
-	// there.
+	// Opened is called when the file is first opened or read through the
+	// mount (most opens reach no node: see fs.openReply): lazy verification
+	// starts there.
 	Opened()
 }
 

@@ -173,7 +173,8 @@ type Checks struct {
 // New reads the package's manifest and certificate, checks the signature,
 // its chain and what it binds, and prepares a checking reader for every
 // file. It reads the small metadata files and the descriptor; hashing of
-// other files starts when a file is opened (or with VerifyAll).
+// other files starts when a file is opened or read through the mount (or
+// with VerifyAll).
 func New(p Package, opts Options) *Checks {
 	if opts.Workers <= 0 {
 		opts.Workers = 2

@@ -140,7 +140,7 @@ func (f *File) Cached() bool {
 }
 
 // Start begins verifying the file in the background, once; the mount calls
-// it when the file is first opened.
+// it when the file is first opened or read.
 func (f *File) Start() {
 	f.start.Do(func() {
 		if f.Status() != StatusPending {
@@ -200,9 +200,9 @@ func (f *File) way() (way, error) {
 	case st == StatusVerified:
 		return checked, nil
 	case mode == Lazy:
-		// Served at once. The check starts when the file is opened
-		// (Start), not on any read: reading a disk's header to build its
-		// view must not hash the whole disk.
+		// Served at once. The check starts when the file is opened or
+		// read through the mount (Start), not on any read: reading a
+		// disk's header to build its view must not hash the whole disk.
 		return direct, nil
 	}
 	return wait, nil
