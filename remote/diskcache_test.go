@@ -117,6 +117,21 @@ func TestDiskCacheDamagedEntriesAreFetchedAgain(t *testing.T) {
 	}
 }
 
+// waitStored waits until f's disk cache has recorded block idx.
+func waitStored(t *testing.T, f *File, idx int64) {
+	t.Helper()
+	rel := f.disk.rel(idx)
+	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(time.Millisecond) {
+		f.disk.c.mu.Lock()
+		_, ok := f.disk.c.index[rel]
+		f.disk.c.mu.Unlock()
+		if ok {
+			return
+		}
+	}
+	t.Fatalf("block %d was never stored", idx)
+}
+
 func blockName(idx int) string { return fmt.Sprintf("%016x%s", idx, diskExt) }
 
 // The directory stays within its budget, and a later File with a smaller
@@ -129,7 +144,14 @@ func TestDiskCacheBudget(t *testing.T) {
 	opt := diskOptions(dir)
 	opt.DiskBudget = 5 * entry
 	a := mustOpen(t, srv.url(), opt)
-	readAll(t, a, data)
+	// One block at a time, each stored before the next is read: a block is
+	// stored after its reader has it, so under load a later block's store
+	// could otherwise come first and change which blocks are the most
+	// recently used.
+	for off := 0; off < len(data); off += testBlock {
+		readCheck(t, a, data, int64(off), testBlock)
+		waitStored(t, a, int64(off/testBlock))
+	}
 	a.Close() // waits for the last block's write
 	if used := dirBytes(t, dir); used > opt.DiskBudget {
 		t.Errorf("the cache holds %d bytes, budget %d", used, opt.DiskBudget)
