@@ -46,6 +46,7 @@ type Cache struct {
 	used    int64
 	lru     list.List // of *unitEntry, most recent at the front
 	entries map[unitKey]*unitEntry
+	direct  directUnits // units served whole without the cache, lately
 
 	hits, misses, decodes atomic.Int64
 	prefixes, finished    atomic.Int64
@@ -320,7 +321,13 @@ func (c *Cache) decodeInto(ctx context.Context, u blockmap.Unit, dst []byte) err
 	}
 	defer func() { <-c.sem }()
 	c.decodes.Add(1)
-	return safeDecode(ctx, u, dst)
+	if err := safeDecode(ctx, u, dst); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.direct.add(key)
+	c.mu.Unlock()
+	return nil
 }
 
 // safeDecode turns a decoder's panic into an error, so a bug in one
@@ -375,7 +382,7 @@ func (c *Cache) aheadWorker() {
 	for u := range c.ahead {
 		key := unitKey{u.Dec, u.ID}
 		c.mu.Lock()
-		if c.entries[key] != nil {
+		if c.entries[key] != nil || c.direct.has(key) {
 			c.mu.Unlock()
 			continue
 		}

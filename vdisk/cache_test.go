@@ -148,6 +148,47 @@ func TestCacheCloseAbandonsReadAhead(t *testing.T) {
 	}
 }
 
+// TestReadAheadSkipsUnitsServedWhole: a unit a reader decoded straight
+// into its reply is not decoded again by read-ahead queued for it, while
+// another unit queued with it is.
+func TestReadAheadSkipsUnitsServedWhole(t *testing.T) {
+	dec := &gateDecoder{started: make(chan struct{}, 4)}
+	c := NewCache(1<<20, 1)
+	defer c.Close()
+	served, other := blockmap.Unit{Dec: dec, ID: 3, Size: 4096}, blockmap.Unit{Dec: dec, ID: 4, Size: 4096}
+	dst := make([]byte, served.Size)
+	if err := c.decodeInto(context.Background(), served, dst); err != nil || dst[0] != 3 {
+		t.Fatalf("decodeInto: %v, byte %d", err, dst[0])
+	}
+	await(t, dec.started, "the reader's decode")
+	c.prefetch(served)
+	c.prefetch(other)
+	await(t, dec.started, "the read-ahead decode of the other unit")
+	for deadline := time.Now().Add(5 * time.Second); !c.loading(other) || !isDone(c.entryDone(other)); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the other unit was never cached")
+		}
+	}
+	if _, _, decodes := c.Stats(); decodes != 2 {
+		t.Errorf("%d decodes, want 2: the unit served whole was decoded again", decodes)
+	}
+	if c.loading(served) {
+		t.Error("read-ahead cached the unit a reader had served whole")
+	}
+}
+
+// entryDone is the done channel of u's entry, closed if there is none.
+func (c *Cache) entryDone(u blockmap.Unit) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.entries[unitKey{u.Dec, u.ID}]; e != nil {
+		return e.done
+	}
+	done := make(chan struct{})
+	close(done)
+	return done
+}
+
 // BenchmarkCacheHit measures the path a read of a cached unit takes.
 func BenchmarkCacheHit(b *testing.B) {
 	c := NewCache(1<<20, 1)
