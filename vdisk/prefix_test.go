@@ -207,8 +207,8 @@ func TestProvenBadAdlerDamages(t *testing.T) {
 			var calls atomic.Int32
 			var msg atomic.Value
 			im := openWith(t, proven{bytes.NewReader(bad)}, int64(len(bad)), c, func(err error) {
-				calls.Add(1)
 				msg.Store(err.Error())
+				calls.Add(1)
 			})
 			buf := make([]byte, 4096)
 			if n, err := im.ReadAt(buf, g); err != nil || n != 4096 || !bytes.Equal(buf, raw[g:g+4096]) {
@@ -223,7 +223,8 @@ func TestProvenBadAdlerDamages(t *testing.T) {
 					t.Fatalf("tail read: %v, want ErrCorrupt", err)
 				}
 			}
-			for deadline := time.Now().Add(5 * time.Second); im.Damaged() == nil && time.Now().Before(deadline); {
+			// Damaged is set before OnDamage is called: wait for both.
+			for deadline := time.Now().Add(5 * time.Second); (im.Damaged() == nil || calls.Load() == 0) && time.Now().Before(deadline); {
 				time.Sleep(time.Millisecond)
 			}
 			err := im.Damaged()
