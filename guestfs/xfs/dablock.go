@@ -36,7 +36,7 @@ func (f *FS) forkBlock(ip *inode, attr bool, lblk, n uint64) ([]byte, error) {
 		fork = 1
 	}
 	k := blockKey{ino: ip.ino, fork: fork, blk: lblk}
-	if c, ok := f.blocks.get(k); ok {
+	if c, ok := f.blocks.Get(k); ok {
 		return c.data, nil
 	}
 	if n == 0 || n > 1<<(16-f.sb.blockLog) {
@@ -76,7 +76,7 @@ func (f *FS) forkBlock(ip *inode, attr bool, lblk, n uint64) ([]byte, error) {
 			return nil, err
 		}
 	}
-	f.blocks.add(k, &cblock{data: buf}, len(buf)+64)
+	f.blocks.Put(k, &cblock{data: buf}, len(buf)+64)
 	return buf, nil
 }
 

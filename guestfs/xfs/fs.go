@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ovfmount/ovfmount/guestfs"
+	"github.com/ovfmount/ovfmount/guestfs/internal/lru"
 )
 
 var _ guestfs.FS = (*FS)(nil)
@@ -25,8 +26,8 @@ type FS struct {
 	info   guestfs.Info
 	verify bool // check v5 CRCs (the fuzz test turns it off to reach deeper)
 
-	blocks *lru[blockKey, *cblock]
-	inodes *lru[uint64, *inode]
+	blocks *lru.Cache[blockKey, *cblock]
+	inodes *lru.Cache[uint64, *inode]
 }
 
 // blockKey names a cached metadata block: a filesystem block by its linear
@@ -86,8 +87,8 @@ func open(r io.ReaderAt, size int64, verify bool) (*FS, error) {
 	}
 	f := &FS{
 		r: r, size: size, sb: sb, verify: verify,
-		blocks: newLRU[blockKey, *cblock](blockCacheBytes),
-		inodes: newLRU[uint64, *inode](inodeCacheBytes),
+		blocks: lru.New[blockKey, *cblock](blockCacheBytes),
+		inodes: lru.New[uint64, *inode](inodeCacheBytes),
 	}
 	if _, err := f.inode(sb.rootIno); err != nil {
 		return nil, fmt.Errorf("xfs: root directory: %w", err)
@@ -149,7 +150,7 @@ func (f *FS) readLinear(lin, n uint64) ([]byte, error) {
 // block returns one filesystem block by linear number, through the cache.
 func (f *FS) block(lin uint64) (*cblock, error) {
 	k := blockKey{fork: fsbFork, blk: lin}
-	if c, ok := f.blocks.get(k); ok {
+	if c, ok := f.blocks.Get(k); ok {
 		return c, nil
 	}
 	b, err := f.readLinear(lin, 1)
@@ -157,7 +158,7 @@ func (f *FS) block(lin uint64) (*cblock, error) {
 		return nil, err
 	}
 	c := &cblock{data: b}
-	f.blocks.add(k, c, len(b)+64)
+	f.blocks.Put(k, c, len(b)+64)
 	return c, nil
 }
 

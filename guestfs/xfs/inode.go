@@ -83,7 +83,7 @@ func (f *FS) inodeLoc(ino uint64) (uint64, int, bool) {
 
 // inode returns a parsed inode, through the cache.
 func (f *FS) inode(ino uint64) (*inode, error) {
-	if ip, ok := f.inodes.get(ino); ok {
+	if ip, ok := f.inodes.Get(ino); ok {
 		return ip, nil
 	}
 	lin, off, ok := f.inodeLoc(ino)
@@ -98,7 +98,7 @@ func (f *FS) inode(ino uint64) (*inode, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.inodes.add(ino, ip, 256+len(ip.dfork)+len(ip.afork)+24*(len(ip.dext)+len(ip.aext)))
+	f.inodes.Put(ino, ip, 256+len(ip.dfork)+len(ip.afork)+24*(len(ip.dext)+len(ip.aext)))
 	return ip, nil
 }
 
