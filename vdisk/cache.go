@@ -118,6 +118,24 @@ func (c *Cache) loading(u blockmap.Unit) bool {
 	return c.entries[unitKey{u.Dec, u.ID}] != nil
 }
 
+// cached pins and returns u's entry when it is decoded and cached, without
+// waiting and without counting a miss; nil otherwise. The caller must
+// release a returned entry.
+func (c *Cache) cached(u blockmap.Unit) *unitEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entries[unitKey{u.Dec, u.ID}]
+	if e == nil || !isDone(e.done) || e.err != nil {
+		return nil
+	}
+	e.refs++
+	if e.elem != nil {
+		c.lru.MoveToFront(e.elem)
+	}
+	c.hits.Add(1)
+	return e
+}
+
 // finish queues u to be decoded whole in the background into the cache,
 // after a read was served from its head, so that the unit's checks run and
 // a reader coming back finds it cached. The decode runs only while reads

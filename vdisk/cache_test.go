@@ -1,6 +1,7 @@
 package vdisk
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -212,4 +213,39 @@ func BenchmarkCacheHit(b *testing.B) {
 			c.decodeInto(context.Background(), u, dst)
 		}
 	})
+}
+
+// TestReadTakesCachedUnitsAsIs: a read over units of which some are
+// cached copies those from the cache (whole or in part) and decodes only
+// the others, and the bytes are right either way.
+func TestReadTakesCachedUnitsAsIs(t *testing.T) {
+	im, src, plain := streamImage(t, 2)
+	close(src.gate)
+	read := func(off int64, n int) {
+		t.Helper()
+		p := make([]byte, n)
+		if k, err := im.ReadAt(p, off); err != nil || k != n {
+			t.Fatalf("read %d at %d: %d bytes, %v", n, off, k, err)
+		}
+		if !bytes.Equal(p, plain[off:off+int64(n)]) {
+			t.Fatalf("read %d at %d: wrong bytes", n, off)
+		}
+	}
+	// The tails of grains 0 and 2: too far in to be served from a decode
+	// of the head, so both are decoded whole into the cache.
+	read(60000, 4096)
+	read(2<<16+60000, 4096)
+	hits, _, decodes := im.cache.Stats()
+	if decodes != 2 {
+		t.Fatalf("%d decodes caching two grains, want 2", decodes)
+	}
+	// All four grains, whole: 0 and 2 come from the cache, 1 and 3 are
+	// decoded straight into the read's buffer.
+	read(0, 4<<16)
+	h, _, d := im.cache.Stats()
+	if d != decodes+2 || h != hits+2 {
+		t.Errorf("whole read: %d decodes and %d hits more, want 2 and 2", d-decodes, h-hits)
+	}
+	// Parts of three grains, one of them cached.
+	read(60000, 2<<16)
 }

@@ -310,20 +310,33 @@ func (im *image) read(ctx context.Context, p []byte, off int64) error {
 		u.direct = u.first == u.u.Off && u.covered == int64(u.u.Size)
 	}
 
-	// Decodes are the slow part: all but the last start on goroutines
-	// (the cache bounds how many run at once), the stored I/O runs
-	// meanwhile, and the last unit is decoded on this goroutine.
+	// Units already cached are taken here. Decodes are the slow part: all
+	// but the last of the others start on goroutines (the cache bounds how
+	// many run at once), the stored I/O runs meanwhile, and the last is
+	// decoded on this goroutine. A goroutine for a cached unit would only
+	// add a wait to be scheduled, which is long while decodes in C hold
+	// every P: reading 50,000 guest files, reads spent 1.6 s in all
+	// waiting for such goroutines.
 	var wg sync.WaitGroup
-	for i := 0; i < len(units)-1; i++ {
+	var todo []*unitRead
+	for i := range units {
+		u := &units[i]
+		if u.e = im.cache.cached(u.u); u.e != nil {
+			u.direct = false // copied out of the entry below
+		} else {
+			todo = append(todo, u)
+		}
+	}
+	for i := 0; i < len(todo)-1; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			units[i].load(ctx, im, p, off)
+			todo[i].load(ctx, im, p, off)
 		}()
 	}
 	storedErr := im.readStored(ctx, p, off, pieces)
-	if last := len(units) - 1; last >= 0 {
-		units[last].load(ctx, im, p, off)
+	if last := len(todo) - 1; last >= 0 {
+		todo[last].load(ctx, im, p, off)
 	}
 	wg.Wait()
 	defer func() {
