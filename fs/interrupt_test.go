@@ -3,18 +3,15 @@ package fs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ovfmount/ovfmount/appliance"
-	"github.com/ovfmount/ovfmount/guestfs"
 	"github.com/ovfmount/ovfmount/route"
 )
 
@@ -117,51 +114,6 @@ func TestInterruptCancelsOnlyItsRead(t *testing.T) {
 		t.Errorf("%d of 256 reads after the interrupt began with their request cancelled", n)
 	}
 }
-
-// flatFS is a guest filesystem of one folder of n empty files whose
-// listing stops at entry pause until resume is closed.
-type flatFS struct {
-	n       int
-	pause   int
-	reached chan struct{}
-	resume  chan struct{}
-	once    sync.Once
-}
-
-func (f *flatFS) name(i int) string {
-	return fmt.Sprintf("file-%05d-with-a-name-long-enough-to-fill-replies", i)
-}
-
-func (f *flatFS) Info() guestfs.Info { return guestfs.Info{Type: "test"} }
-func (f *flatFS) Root() uint64       { return 1 }
-func (f *flatFS) Stat(ino uint64) (guestfs.Attr, error) {
-	if ino == 1 {
-		return guestfs.Attr{Ino: 1, Mode: guestfs.TypeDir | 0o755, Nlink: 2}, nil
-	}
-	return guestfs.Attr{Ino: ino, Mode: guestfs.TypeRegular | 0o644, Nlink: 1}, nil
-}
-func (f *flatFS) ReadDir(dir uint64, fn func(guestfs.DirEntry) error) error {
-	for i := range f.n {
-		if i == f.pause {
-			f.once.Do(func() { close(f.reached) })
-			<-f.resume
-		}
-		if err := fn(guestfs.DirEntry{Name: f.name(i), Ino: uint64(i + 2), Type: guestfs.TypeRegular}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-func (f *flatFS) Lookup(dir uint64, name string) (guestfs.DirEntry, error) {
-	var i int
-	if _, err := fmt.Sscanf(name, "file-%05d-", &i); err != nil || i >= f.n || name != f.name(i) {
-		return guestfs.DirEntry{}, guestfs.ErrNotExist
-	}
-	return guestfs.DirEntry{Name: name, Ino: uint64(i + 2), Type: guestfs.TypeRegular}, nil
-}
-func (f *flatFS) Open(ino uint64) (guestfs.File, error)      { return nil, guestfs.ErrUnsupported }
-func (f *flatFS) Readlink(ino uint64) (string, error)        { return "", guestfs.ErrNotLink }
-func (f *flatFS) Xattrs(ino uint64) ([]guestfs.Xattr, error) { return nil, nil }
 
 // TestGuestListingSurvivesInterrupt: a reader interrupted while a guest
 // folder is listed still gets every name. Before the lister ignored
