@@ -25,7 +25,7 @@ type guestTree struct {
 	seed uint64 // mixed into inode numbers, so that volumes never share one
 	// files keeps the files read lately open, for reads without a handle
 	// (see openReply).
-	files *openFiles
+	files openFiles
 }
 
 func newGuestTree(t *appliance.GuestTree, path string, r *Root) *guestTree {

@@ -1,10 +1,8 @@
 package fs
 
 import (
-	"container/list"
-	"sync"
-
 	"github.com/ovfmount/ovfmount/guestfs"
+	"github.com/ovfmount/ovfmount/internal/lru"
 )
 
 // openFilesKept is how many guest files a tree keeps open: more than the
@@ -20,49 +18,22 @@ const openFilesKept = 64
 // otherwise repeat for each request. A guest file holds no resources but
 // memory, so dropping one closes it.
 type openFiles struct {
-	mu  sync.Mutex
-	max int
-	m   map[uint64]*list.Element // of *openFile, by guest inode number
-	lru list.List                // most recent at the front
+	c *lru.Cache[uint64, guestfs.File]
 }
 
-type openFile struct {
-	ino uint64
-	f   guestfs.File
-}
-
-func newOpenFiles(max int) *openFiles {
-	return &openFiles{max: max, m: map[uint64]*list.Element{}}
-}
+func newOpenFiles(max int) openFiles { return openFiles{lru.New[uint64, guestfs.File](max)} }
 
 // open returns the guest file ino of fsys, opening it unless it is kept.
 // Two readers that miss at once both open it, and the second one's is
 // kept: both are the same file.
-func (o *openFiles) open(fsys guestfs.FS, ino uint64) (guestfs.File, error) {
-	o.mu.Lock()
-	if e := o.m[ino]; e != nil {
-		o.lru.MoveToFront(e)
-		f := e.Value.(*openFile).f
-		o.mu.Unlock()
+func (o openFiles) open(fsys guestfs.FS, ino uint64) (guestfs.File, error) {
+	if f, ok := o.c.Get(ino); ok {
 		return f, nil
 	}
-	o.mu.Unlock()
 	f, err := fsys.Open(ino)
 	if err != nil {
 		return nil, err
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if e := o.m[ino]; e != nil {
-		e.Value.(*openFile).f = f
-		o.lru.MoveToFront(e)
-		return f, nil
-	}
-	o.m[ino] = o.lru.PushFront(&openFile{ino, f})
-	for o.lru.Len() > o.max {
-		old := o.lru.Back()
-		o.lru.Remove(old)
-		delete(o.m, old.Value.(*openFile).ino)
-	}
+	o.c.Put(ino, f, 1)
 	return f, nil
 }

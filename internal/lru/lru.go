@@ -1,6 +1,7 @@
-// Package lru is the small least-recently-used cache the guest filesystem
-// readers share: bounded by a cost budget (bytes, roughly), so that FUSE's
-// lookup-then-stat-then-read pattern finds parsed structures again without
+// Package lru is the small least-recently-used cache of parsed structures
+// that the guest filesystem readers and the mount's guest trees share:
+// bounded by a cost budget (bytes, roughly, or a count), so that FUSE's
+// lookup-then-stat-then-read pattern finds what it parsed again without
 // letting a hostile volume grow memory past the budget. It is safe for
 // concurrent use.
 package lru
