@@ -131,9 +131,10 @@ func withOvfmount(archive string, st *viewStats, f func(mnt string) (float64, er
 //
 // The raw view gets a 16 MiB read-ahead, not the mount's 4 MiB: the
 // kernel's ext4 reads it through the loop device's page cache, and was
-// faster with the larger window (10.0 against 8.4–8.9 s for the read of
-// every file), so the baseline is the best the kernel did, not one slowed
-// by a setting meant for ovfmount's own files.
+// faster with the larger window (alternating runs of the read of every
+// file: 10.2–10.6 s with 16 MiB against 10.7–11.8 s with 4 MiB), so the
+// baseline is the best the kernel did, not one slowed by a setting meant
+// for ovfmount's own files.
 func withKernel(archive string, f func(dir string) (float64, error)) (float64, error) {
 	mnt, _, err := mountOvfmount(archive)
 	if err != nil {
