@@ -94,11 +94,17 @@ func daemonPID(mnt string) int {
 		}
 		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		args := strings.Split(string(cmd), "\x00")
-		if len(args) > 0 && strings.HasSuffix(args[0], "ovfmount") && strings.Contains(string(cmd), mnt) {
+		if len(args) > 0 && isOvfmount(args[0]) && strings.Contains(string(cmd), mnt) {
 			return pid
 		}
 	}
 	return 0
+}
+
+// isOvfmount tells whether a process's argv[0] is the binary measured:
+// -bin, under whatever name it was given.
+func isOvfmount(arg0 string) bool {
+	return strings.HasSuffix(arg0, "ovfmount") || filepath.Base(arg0) == filepath.Base(*binary)
 }
 
 // peakRSS reads a process's high-water resident set (VmHWM) in bytes.
@@ -174,3 +180,12 @@ func vmdkmountRead(img string, size *int64) func() (float64, error) {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%d MiB", b>>20) }
+
+// rss is a peak RSS cell: n/a when the daemon was never found, rather
+// than a figure of 0 that no process had.
+func rss(b int64) string {
+	if b == 0 {
+		return "n/a (daemon not found in /proc)"
+	}
+	return mib(b)
+}

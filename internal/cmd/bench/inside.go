@@ -61,7 +61,7 @@ func benchInside(r *report) error {
 	r.add("inside", "kernel ext4 on losetup -r of the raw view: the same find", fmt.Sprintf("%.2f s", secs[1]), ratio(secs[1], secs[0], "ovfmount/kernel speed"))
 	r.add("inside", "ovfmount: cold read of every file (tar | cat)", mbps(bytes, secs[2]), "")
 	r.add("inside", "kernel ext4: the same read", mbps(bytes, secs[3]), ratio(secs[3], secs[2], "ovfmount/kernel throughput"))
-	r.add("inside", "ovfmount: peak RSS during the walks and reads", mib(st.rss), fmt.Sprintf("cache budget %s", mib(64<<20)))
+	r.add("inside", "ovfmount: peak RSS during the walks and reads", rss(st.rss), fmt.Sprintf("cache budget %s", mib(64<<20)))
 	if _, err := exec.LookPath("guestmount"); err != nil {
 		r.add("inside", "guestmount", "n/a", "not installed (Debian libguestfs-tools); it boots a kernel appliance, and this machine has no /boot kernel and no /dev/kvm")
 	} else if gsecs, err := inTurns(turns, []string{archive}, func() (float64, error) { return withGuestmount(archive, walkTree) }); err != nil {

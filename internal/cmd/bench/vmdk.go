@@ -54,7 +54,7 @@ func benchVMDK(r *report) error {
 	}
 	r.add("vmdk", "ovfmount -o direct_io: sequential read of the raw view", mbps(d.size, secs[3]), vs)
 
-	r.add("vmdk", "ovfmount: peak RSS during the sequential reads", mib(max(v.rss, d.rss)), fmt.Sprintf("cache budget %s", mib(64<<20)))
+	r.add("vmdk", "ovfmount: peak RSS during the sequential reads", rss(max(v.rss, d.rss)), fmt.Sprintf("cache budget %s", mib(64<<20)))
 	fmt.Println()
 	return nil
 }
