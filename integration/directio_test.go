@@ -23,7 +23,7 @@ import (
 // a shared mapping fails with ENODEV; an older kernel must get a warning in
 // the log instead, and the private mappings only.
 func TestDirectIO(t *testing.T) {
-	raw := testutil.PartitionedDisk(t, 64<<20, 24<<20)
+	raw := testutil.PartitionedDisk(t, 16<<20, 6<<20)
 	dir := t.TempDir()
 	vmdk := filepath.Join(dir, "disk1.vmdk")
 	testutil.QemuImg(t, "convert", "-O", "vmdk", "-o", "subformat=streamOptimized", raw, vmdk)

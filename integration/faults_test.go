@@ -183,7 +183,7 @@ func TestSIGTERMDuringVerification(t *testing.T) {
 // TestFailingDiskReadsDoNotBlockOthers: while one raw view fails, parallel
 // readers of another are unaffected.
 func TestFailingDiskReadsDoNotBlockOthers(t *testing.T) {
-	raw := testutil.PartitionedDisk(t, 64<<20, 24<<20)
+	raw := testutil.PartitionedDisk(t, 16<<20, 6<<20)
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.qcow2")
 	testutil.QemuImg(t, "convert", "-c", "-O", "qcow2", raw, good)
