@@ -2,7 +2,7 @@ package fs
 
 import (
 	"github.com/ovfmount/ovfmount/guestfs"
-	"github.com/ovfmount/ovfmount/internal/lru"
+	"github.com/ovfmount/ovfmount/lru"
 )
 
 // openFilesKept is how many guest files a tree keeps open: more than the

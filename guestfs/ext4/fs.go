@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ovfmount/ovfmount/guestfs"
-	"github.com/ovfmount/ovfmount/internal/lru"
+	"github.com/ovfmount/ovfmount/lru"
 )
 
 var _ guestfs.FS = (*FS)(nil)

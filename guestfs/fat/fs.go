@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/ovfmount/ovfmount/guestfs"
-	"github.com/ovfmount/ovfmount/internal/lru"
+	"github.com/ovfmount/ovfmount/lru"
 )
 
 var _ guestfs.FS = (*FS)(nil)

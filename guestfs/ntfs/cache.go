@@ -1,6 +1,6 @@
 package ntfs
 
-import "github.com/ovfmount/ovfmount/internal/lru"
+import "github.com/ovfmount/ovfmount/lru"
 
 // newCache is a cache bounded by the summed cost (about the bytes) of what
 // it holds, that keeps no value costing more than a quarter of its budget;

@@ -5,7 +5,7 @@ import (
 	"io"
 
 	"github.com/ovfmount/ovfmount/guestfs"
-	"github.com/ovfmount/ovfmount/internal/lru"
+	"github.com/ovfmount/ovfmount/lru"
 )
 
 var _ guestfs.FS = (*FS)(nil)
