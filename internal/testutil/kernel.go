@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -49,7 +51,17 @@ func KernelMount(t testing.TB, image, fstype, opts string) string {
 		t.Skip(msg)
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+		// A mount can be busy for a moment after the test is done with it
+		// (make test once failed so): try again for a while.
+		var out []byte
+		var err error
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			out, err = exec.Command("umount", dir).CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "busy") || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil {
 			t.Errorf("umount %s: %v: %s", dir, err, out)
 		}
 	})
