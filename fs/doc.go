@@ -25,6 +25,13 @@
 // answered with FOPEN_DIRECT_IO instead: the page cache is bypassed, which
 // makes large sequential reads faster and small or repeated ones slower.
 //
+// A reader that reads a guest folder's small files in turn (tar, cp -r,
+// grep -r) finds the next ones already in the page cache: after each small
+// file read whole, the folder's next small files are read through the
+// same checked route and stored there with FUSE_NOTIFY_STORE, in a window
+// that grows while the reader keeps to the folder's order (fileahead.go).
+// A file whose read fails is never stored; its reader gets the error.
+//
 // # Reads
 //
 // A read of 64 KiB or more whose content answers with host file ranges (a

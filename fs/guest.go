@@ -26,13 +26,18 @@ type guestTree struct {
 	// files keeps the files read lately open, for reads without a handle
 	// (see openReply).
 	files openFiles
+	// ahead stores small files ahead of readers that read a folder's
+	// files in turn.
+	ahead *fileAhead
 }
 
 func newGuestTree(t *appliance.GuestTree, path string, r *Root) *guestTree {
 	h := fnv.New64a()
 	h.Write([]byte{'g'})
 	h.Write([]byte(path))
-	return &guestTree{t: t, path: path, root: r, seed: h.Sum64(), files: newOpenFiles(openFilesKept)}
+	g := &guestTree{t: t, path: path, root: r, seed: h.Sum64(), files: newOpenFiles(openFilesKept)}
+	g.ahead = newFileAhead(g)
+	return g
 }
 
 // ino is the mount's inode number of a guest inode: the guest's number
@@ -201,6 +206,10 @@ func (n *guestNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, o
 	}
 	if err != nil {
 		return nil, n.errno(off, err)
+	}
+	// With direct I/O the kernel would not look in its page cache.
+	if off == 0 && want == int(size) && size <= aheadFileMax && !n.g.root.opts.DirectIO {
+		n.g.ahead.read(n)
 	}
 	// A vector result goes straight to writev; a data result would first
 	// try a splice (see fileNode.Read), costing every guest file's read
