@@ -226,7 +226,7 @@ func TestFileAheadWindow(t *testing.T) {
 	type step struct{ read, from, to int }
 	want := []step{
 		{0, 1, 1 + aheadStart},
-		{2, 1 + aheadStart, 3 + aheadStart}, // a read inside the window: no growth
+		{2, 1 + aheadStart, 3 + aheadStart},                             // a read inside the window: no growth
 		{3 + aheadStart, 4 + aheadStart, 4 + aheadStart + 4*aheadStart}, // at its end: it grows
 	}
 	for _, s := range want {
