@@ -37,8 +37,8 @@ const (
 	aheadStreak  = 16       // the first window of a folder while a reader reads folders in order
 	aheadMost    = 256      // files in one window at most
 	aheadBytes   = 4 << 20  // bytes one window stores at most
-	aheadListMax = 1 << 16  // regular files of one folder it knows the order of
-	aheadFolders = 8        // folders whose order and window it keeps
+	aheadListMax = 4096     // files of a folder it keeps the order of, from the one read
+	aheadFolders = 4        // folders whose order and window it keeps
 	aheadQueue   = 64       // reads waiting for the worker; more are ignored
 )
 
@@ -72,12 +72,16 @@ type aheadRead struct {
 	file   uint64
 }
 
-// aheadFolder is a folder's regular files in listing order, and how far
-// ahead of its reader they are stored.
+// aheadFolder is part of a folder's files in listing order, and how far
+// ahead of its reader they are stored. Positions count the folder's
+// files from its first; it keeps aheadListMax of them from the one read
+// when it was listed (names cost memory, and folders can hold millions),
+// and lists the folder again when a reader gets past them.
 type aheadFolder struct {
 	node  *gofs.Inode
+	base  int // the position of files[0]
 	files []aheadFile
-	index map[uint64]int // guest inode to position in files
+	index map[uint64]int // guest inode to position
 	last  int            // the position read last; -1 before the first
 	edge  int            // files before edge are stored, or were tried
 	win   int            // files the next window stores
@@ -131,7 +135,10 @@ func (a *fileAhead) handle(r aheadRead) {
 	f := a.folder(r)
 	i, ok := f.index[r.file]
 	if !ok {
-		return
+		f.list(a.g.t.FS, r.dir, r.file)
+		if i, ok = f.index[r.file]; !ok {
+			return
+		}
 	}
 	from, to := f.next(i, &a.streak)
 	var bytes int64
@@ -141,7 +148,7 @@ func (a *fileAhead) handle(r aheadRead) {
 		if k, ok := f.index[a.latest.Load()]; ok && k >= j {
 			continue // the reader got there first
 		}
-		bytes += a.store(f, f.files[j])
+		bytes += a.store(f, f.files[j-f.base])
 	}
 }
 
@@ -158,11 +165,11 @@ func (f *aheadFolder) next(i int, streak *bool) (from, to int) {
 	}
 	f.last = i
 	from = max(i+1, f.edge)
-	return from, min(i+1+f.win, len(f.files))
+	return from, min(i+1+f.win, f.base+len(f.files))
 }
 
-// folder returns the folder r's file is in, listing it if it is not one
-// of the folders kept.
+// folder returns the folder r's file is in, a new one (not listed yet)
+// unless it is one of the folders kept.
 func (a *fileAhead) folder(r aheadRead) *aheadFolder {
 	for k, f := range a.folders {
 		if f.node == r.folder {
@@ -171,27 +178,42 @@ func (a *fileAhead) folder(r aheadRead) *aheadFolder {
 			return f
 		}
 	}
-	f := &aheadFolder{node: r.folder, index: map[uint64]int{}, last: -1, win: aheadStart}
+	f := &aheadFolder{node: r.folder, last: -1, win: aheadStart}
 	if a.streak {
 		f.win = aheadStreak
 	}
-	// An error ends the listing: what came before it is still in order.
-	a.g.t.FS.ReadDir(r.dir, func(e guestfs.DirEntry) error {
-		if e.Type&guestfs.TypeMask == guestfs.TypeRegular {
-			f.index[e.Ino] = len(f.files)
-			f.files = append(f.files, aheadFile{e.Name, e.Ino})
-		}
-		if len(f.files) == aheadListMax {
-			return errStopped
-		}
-		return nil
-	})
 	if len(a.folders) < aheadFolders {
 		a.folders = append(a.folders, nil)
 	}
 	copy(a.folders[1:], a.folders[:len(a.folders)-1])
 	a.folders[0] = f
 	return f
+}
+
+// list lists the folder dir again and keeps its files from the one with
+// guest inode from. Entries of unknown type are kept too (some folders do
+// not record types); store skips what is not a regular file. An error
+// ends the listing: what came before it is still in order.
+func (f *aheadFolder) list(fsys guestfs.FS, dir, from uint64) {
+	f.files, f.index = f.files[:0], make(map[uint64]int)
+	pos := 0
+	fsys.ReadDir(dir, func(e guestfs.DirEntry) error {
+		if t := e.Type & guestfs.TypeMask; t != guestfs.TypeRegular && t != 0 {
+			return nil
+		}
+		if e.Ino == from && len(f.files) == 0 {
+			f.base = pos
+		}
+		if len(f.files) > 0 || e.Ino == from {
+			f.index[e.Ino] = pos
+			f.files = append(f.files, aheadFile{e.Name, e.Ino})
+			if len(f.files) == aheadListMax {
+				return errStopped
+			}
+		}
+		pos++
+		return nil
+	})
 }
 
 // store puts one file of f in the kernel's page cache and returns its
@@ -203,7 +225,7 @@ func (a *fileAhead) store(f *aheadFolder, e aheadFile) int64 {
 	if node == nil {
 		return 0
 	}
-	file, err := a.g.t.FS.Open(e.ino)
+	file, err := a.g.t.FS.Open(e.ino) // ErrIsDir for an entry of unknown type
 	if err != nil {
 		return 0
 	}

@@ -221,7 +221,7 @@ func TestFileAheadSkipsWhatItCannotStore(t *testing.T) {
 // a read backwards shrinks it again, and while a reader goes forward a
 // new folder starts at aheadStreak.
 func TestFileAheadWindow(t *testing.T) {
-	f := &aheadFolder{files: make([]aheadFile, 10000), last: -1, win: aheadStart}
+	f := &aheadFolder{files: make([]aheadFile, aheadListMax), last: -1, win: aheadStart}
 	var streak bool
 	type step struct{ read, from, to int }
 	want := []step{
@@ -251,8 +251,27 @@ func TestFileAheadWindow(t *testing.T) {
 		t.Errorf("after a read backwards: [%d, %d), streak %v; want a window of %d and no streak", from, to, streak, aheadStart)
 	}
 
-	a := &fileAhead{g: &guestTree{t: &appliance.GuestTree{FS: &filesFS{sizes: []int{1}}}}, streak: true}
+	a := &fileAhead{streak: true}
 	if g := a.folder(aheadRead{}); g.win != aheadStreak {
 		t.Errorf("a new folder on a streak starts with %d files, want %d", g.win, aheadStreak)
+	}
+}
+
+// TestFileAheadListsFromTheFileRead: a folder keeps aheadListMax files'
+// names from the one read, at their positions in the whole folder, and a
+// read past them lists it again from there.
+func TestFileAheadListsFromTheFileRead(t *testing.T) {
+	fsys := &filesFS{sizes: make([]int, aheadListMax+1000)}
+	f := &aheadFolder{last: -1, win: aheadStart}
+	for _, from := range []int{10, aheadListMax + 500} {
+		f.list(fsys, 1, uint64(from+2))
+		want := min(aheadListMax, len(fsys.sizes)-from)
+		if f.base != from || len(f.files) != want || len(f.index) != want {
+			t.Fatalf("listed from %d: base %d, %d files, %d indexed; want %d, %d", from, f.base, len(f.files), len(f.index), from, want)
+		}
+		last := from + want - 1
+		if f.files[0].name != fsys.name(from) || f.index[uint64(last+2)] != last || f.files[last-f.base].name != fsys.name(last) {
+			t.Fatalf("listed from %d: first %q, last at %d named %q", from, f.files[0].name, f.index[uint64(last+2)], f.files[last-f.base].name)
+		}
 	}
 }
