@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -135,6 +136,23 @@ func findsWhatTheToolsMade(t *testing.T, g *testutil.GuestDisk, format string) {
 	trees, err := p.expandFiles(context.Background())
 	if err != nil || len(trees) != 2 || trees[0].Guest == nil || trees[0].Guest.Status() == "" {
 		t.Errorf("files/ expands to %d entries (%v)", len(trees), err)
+	}
+	// The block views are the disks folder's files, under their names there.
+	views, err := p.BlockViews(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range views {
+		got = append(got, fmt.Sprintf("%s %s %d", v.Name, v.Role, v.Content.Size()))
+	}
+	wantViews := []string{
+		fmt.Sprintf("%s.p1 partition %d", d, p1.Size*512), fmt.Sprintf("%s.p2 partition %d", d, p2.Size*512),
+		fmt.Sprintf("%s.raw view %d", d, int64(len(raw))),
+		fmt.Sprintf("%s.vg0-root volume %d", d, g.RootSize), fmt.Sprintf("%s.vg0-swap volume %d", d, g.SwapSize),
+	}
+	if strings.Join(got, "\n") != strings.Join(wantViews, "\n") {
+		t.Errorf("block views:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantViews, "\n"))
 	}
 }
 
