@@ -38,7 +38,7 @@ func (s *Server) serveConn(nc net.Conn) {
 
 // remoteName names a client in logs: its address, or the socket's path.
 func remoteName(nc net.Conn) string {
-	if a := nc.RemoteAddr(); a != nil && a.String() != "" {
+	if a := nc.RemoteAddr(); a != nil && a.String() != "" && a.String() != "@" {
 		return a.String()
 	}
 	if a := nc.LocalAddr(); a != nil {
