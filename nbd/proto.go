@@ -19,15 +19,15 @@ const (
 
 // Options (NBD_OPT_*).
 const (
-	optExportName     uint32 = 1
-	optAbort          uint32 = 2
-	optList           uint32 = 3
-	optStartTLS       uint32 = 5
-	optInfo           uint32 = 6
-	optGo             uint32 = 7
-	optStructured     uint32 = 8
+	optExportName      uint32 = 1
+	optAbort           uint32 = 2
+	optList            uint32 = 3
+	optStartTLS        uint32 = 5
+	optInfo            uint32 = 6
+	optGo              uint32 = 7
+	optStructured      uint32 = 8
 	optListMetaContext uint32 = 9
-	optSetMetaContext uint32 = 10
+	optSetMetaContext  uint32 = 10
 )
 
 // Option reply types (NBD_REP_*); errors have bit 31 set.
