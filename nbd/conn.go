@@ -30,7 +30,9 @@ func (s *Server) serveConn(nc net.Conn) {
 	log = log.With().Str("export", c.name).Logger()
 	log.Debug().Bool("tls", c.tls).Bool("structured", c.structured).Bool("writable", c.writer != nil).Msg("nbd: transmission")
 	if err := c.transmit(log); err != nil {
-		log.Info().Err(err).Msg("nbd: connection dropped")
+		if s.ctx.Err() == nil { // not ended by Close
+			log.Info().Err(err).Msg("nbd: connection dropped")
+		}
 		return
 	}
 	log.Debug().Msg("nbd: client disconnected")

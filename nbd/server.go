@@ -142,6 +142,10 @@ func (s *Server) lookup(name string) (string, Export, bool) {
 // returns ErrServerClosed after Close, or the listener's error; l is closed
 // either way.
 func (s *Server) Serve(l net.Listener) error {
+	if s.opts.RequireTLS && s.opts.TLS == nil {
+		l.Close()
+		return errors.New("nbd: RequireTLS without a TLS configuration would refuse every client")
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

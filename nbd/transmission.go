@@ -120,7 +120,13 @@ func (c *conn) serve(ctx context.Context, log zerolog.Logger, r *request) {
 	if ctx.Err() != nil {
 		return // the connection is gone; nobody is waiting for the reply
 	}
-	log.Warn().Str("cmd", cmdName(r.typ)).Uint64("offset", r.off).Uint32("length", r.length).
+	// The export failing is the server's news; a client's bad request is
+	// the client's, and quieter, so that a hostile one cannot flood the log.
+	lvl := zerolog.InfoLevel
+	if re.errno == errIO {
+		lvl = zerolog.WarnLevel
+	}
+	log.WithLevel(lvl).Str("cmd", cmdName(r.typ)).Uint64("offset", r.off).Uint32("length", r.length).
 		Uint32("errno", re.errno).Msg("nbd: request failed: " + re.msg)
 	c.sendError(r, re.errno, re.msg)
 }
