@@ -2,12 +2,14 @@ package nbd
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 )
 
 // expectClosed checks that the server dropped the connection: a read gets
@@ -395,4 +397,37 @@ func TestWritePastEnd(t *testing.T) {
 		t.Errorf("write past the end: %v %+v", err, rp)
 	}
 	checkServingName(t, socket, "rw", &w.memExport)
+}
+
+// blockingExport's reads wait for their context to end, and report it.
+type blockingExport struct {
+	memExport
+	started, cancelled chan struct{}
+}
+
+func (b *blockingExport) ReadAt(ctx context.Context, p []byte, off int64) error {
+	b.started <- struct{}{}
+	<-ctx.Done()
+	b.cancelled <- struct{}{}
+	return ctx.Err()
+}
+
+// TestCancelOnHangUp: a client that hangs up cancels the work of its
+// requests in flight.
+func TestCancelOnHangUp(t *testing.T) {
+	b := &blockingExport{memExport: *newMem(blockSize, 1), started: make(chan struct{}, 1), cancelled: make(chan struct{}, 1)}
+	socket, _ := testServer(t, map[string]Export{"disk": b}, Options{})
+	r := newRaw(t, dialRaw(t, socket))
+	r.open("disk")
+	r.must(nil, r.write(reqBytes(cmdRead, 0, 1, 0, 512, nil)))
+	wait := func(ch chan struct{}, what string) {
+		select {
+		case <-ch:
+		case <-time.After(time.Minute):
+			t.Fatalf("the read was never %s", what)
+		}
+	}
+	wait(b.started, "started")
+	r.c.Close()
+	wait(b.cancelled, "cancelled")
 }

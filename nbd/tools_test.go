@@ -302,3 +302,18 @@ func firstDiff(a, b []byte) int {
 	}
 	return min(len(a), len(b))
 }
+
+// described is an export with a description.
+type described struct{ *memExport }
+
+func (described) Description() string { return "the first disk" }
+
+// TestDescription: nbdinfo shows a Describer's description.
+func TestDescription(t *testing.T) {
+	socket, _ := testServer(t, map[string]Export{"disk": described{newMem(blockSize, 1)}}, Options{})
+	for _, args := range [][]string{{"--json", uri(socket, "disk")}, {"--list", "--json", uri(socket, "")}} {
+		if out := run(t, "nbdinfo", args...); !strings.Contains(out, `"description": "the first disk"`) {
+			t.Errorf("nbdinfo %s: %s", args[0], out)
+		}
+	}
+}

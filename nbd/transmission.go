@@ -229,6 +229,9 @@ func (c *conn) blockStatus(ctx context.Context, r *request, off, length int64) e
 	var last uint32
 	bad := false
 	err := c.export.Extents(ctx, off, length, func(n int64, hole, zero bool) bool {
+		if total >= length || count >= maxDescriptors {
+			return false // an export that calls on after being told to stop
+		}
 		if n <= 0 {
 			bad = true
 			return false
