@@ -14,6 +14,7 @@ const (
 	exitMountpoint = 10 // the mountpoint is missing, not a directory, not empty, stale, or already mounted
 	exitFUSE       = 11 // the kernel refused the mount (no /dev/fuse, no fusermount3, not permitted)
 	exitDaemon     = 12 // the background process died before reporting the mount ready
+	exitListen     = 13 // serve: the NBD address cannot be listened on, or serving it failed
 	exitInternal   = 70 // a bug: please report it
 )
 
@@ -24,6 +25,8 @@ const exitCodeHelp = `Exit codes:
   10  the mountpoint is missing, not a directory, not empty, stale, or already mounted
   11  the FUSE mount failed (no /dev/fuse, no fusermount3, or not permitted)
   12  the background process exited before the mount was ready
+  13  serve: the NBD address cannot be listened on (in use, not permitted, or
+      reachable from other hosts without TLS or --insecure)
   70  internal error
 `
 

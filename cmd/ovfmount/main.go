@@ -34,6 +34,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runVerify(args[1:], stdout, stderr)
 		case "info":
 			return runInfo(args[1:], stdout, stderr)
+		case "serve":
+			return runServe(args[1:], stdout, stderr)
 		}
 		if err := mistypedCommand(args[0]); err != nil {
 			fmt.Fprintf(stderr, "ovfmount: %v\nRun 'ovfmount --help' for usage.\n", err)
@@ -80,7 +82,7 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	switch args[0] {
-	case "info", "verify":
+	case "info", "verify", "serve":
 		return run([]string{args[0], "--help"}, stdout, stderr)
 	case "mount", "version", "help":
 		usage(stdout)
@@ -90,7 +92,7 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 	if c := closestCommand(args[0]); c != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", c)
 	}
-	fmt.Fprintf(stderr, "ovfmount: help: %s; the commands are mount, info, verify, version and help\nRun 'ovfmount --help' for usage.\n", msg)
+	fmt.Fprintf(stderr, "ovfmount: help: %s; the commands are mount, info, verify, serve, version and help\nRun 'ovfmount --help' for usage.\n", msg)
 	return exitUsage
 }
 
@@ -104,8 +106,9 @@ Usage:
   ovfmount [flags] ARCHIVE MOUNTPOINT   mount (returns once the mount is ready)
   ovfmount info [flags] ARCHIVE         summarise the appliance: systems, disks, networks, signature
   ovfmount verify [flags] ARCHIVE       check every file against the manifest and signature
+  ovfmount serve --nbd ADDR ARCHIVE     serve the disks, partitions and volumes over NBD
   ovfmount version                      print the version (also -V, --version)
-  ovfmount help [COMMAND]               print this help, or that of info or verify
+  ovfmount help [COMMAND]               print this help, or that of info, verify or serve
 
 ARCHIVE is an .ova file (a tar archive), an http:// or https:// URL of
 one (read in place with range requests: nothing is downloaded but what is
