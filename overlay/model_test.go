@@ -2,12 +2,12 @@ package overlay
 
 import (
 	"bytes"
-	"encoding/binary"
-	"fmt"
-	"slices"
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 )
