@@ -369,7 +369,9 @@ func (d *Disk) writeLocked(ctx context.Context, p []byte, off, n int64) (full bo
 		bs, be := int64(b)*BlockSize, d.blockEnd(b)
 		if off <= bs && off+n >= be {
 			w := blockWrite{b: b, pOf: -1}
-			if p != nil {
+			// A block written with zeros is held as zeros: no space,
+			// and export and SEEK_HOLE see a hole.
+			if p != nil && !isZero(p[bs-off:be-off]) {
 				w.src, w.pOf = p[bs-off:be-off], bs-off
 			}
 			ws = append(ws, w)
