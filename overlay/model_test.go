@@ -1,0 +1,241 @@
+package overlay
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+)
+
+// TestModel runs random writes, zeroes, discards, reads and syncs against
+// a byte-slice model, reopening the store now and then (after a Close, so
+// nothing may be lost).
+func TestModel(t *testing.T) {
+	ctx := context.Background()
+	for _, size := range []int64{1 << 20, 1<<20 + 1000} {
+		r := rand.New(rand.NewPCG(uint64(size), 7))
+		dir := t.TempDir()
+		base := &patternBase{size: size}
+		model := base.bytes()
+		s := openTest(t, dir, "k")
+		d := openDiskT(t, s, "disk1.vmdk", base)
+		for i := range 3000 {
+			off := r.Int64N(size)
+			n := min(r.Int64N(3*BlockSize)+1, size-off)
+			if r.IntN(4) == 0 {
+				off = off / BlockSize * BlockSize
+				n = min(int64(r.IntN(8)+1)*BlockSize, size-off)
+			}
+			switch op := r.IntN(10); {
+			case op < 5:
+				p := randBytes(r, int(n))
+				if err := d.WriteAt(ctx, p, off); err != nil {
+					t.Fatalf("op %d: write: %v", i, err)
+				}
+				copy(model[off:], p)
+			case op == 5:
+				if err := d.WriteZeroes(ctx, off, n); err != nil {
+					t.Fatal(err)
+				}
+				clear(model[off : off+n])
+			case op == 6:
+				if err := d.Discard(ctx, off, n); err != nil {
+					t.Fatal(err)
+				}
+				clear(model[off : off+n])
+			case op == 7:
+				if err := d.Sync(); err != nil {
+					t.Fatal(err)
+				}
+			default:
+				got := make([]byte, n)
+				if err := d.ReadAt(ctx, got, off); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, model[off:off+n]) {
+					t.Fatalf("op %d: read %d at %d differs from the model", i, n, off)
+				}
+			}
+			if i%700 == 699 {
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+				s = openTest(t, dir, "k")
+				d = openDiskT(t, s, "disk1.vmdk", base)
+				checkAll(t, d, model)
+			}
+		}
+		checkAll(t, d, model)
+		if !d.Modified() || d.Written() == 0 {
+			t.Errorf("Modified %v, Written %d after writes", d.Modified(), d.Written())
+		}
+		if err := d.WriteAt(ctx, []byte{1}, size); !errors.Is(err, ErrPastEnd) {
+			t.Errorf("a write past the end: %v, want ErrPastEnd", err)
+		}
+		if err := d.WriteAt(ctx, make([]byte, 2), size-1); !errors.Is(err, ErrPastEnd) {
+			t.Errorf("a write across the end: %v, want ErrPastEnd", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestSyncedSurvivesReopenWithoutClose drops a store without Close (as a
+// crash would, in-process): synced writes are there, unsynced ones may
+// be, and nothing else changed.
+func TestSyncedSurvivesReopenWithoutClose(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	base := &patternBase{size: 64 * BlockSize}
+	s := openTest(t, dir, "k")
+	d := openDiskT(t, s, "d", base)
+	want := base.bytes()
+	for b := range uint64(32) {
+		p := versionBlock(b, 1)
+		if err := d.WriteAt(ctx, p, int64(b)*BlockSize); err != nil {
+			t.Fatal(err)
+		}
+		copy(want[b*BlockSize:], p)
+	}
+	if err := d.Discard(ctx, 4*BlockSize, 4*BlockSize); err != nil {
+		t.Fatal(err)
+	}
+	clear(want[4*BlockSize : 8*BlockSize])
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for b := range uint64(40) {
+		if err := d.WriteAt(ctx, versionBlock(b, 2), int64(b)*BlockSize); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Simulate the crash: release the lock and the files without a commit.
+	d.data.Close()
+	d.jnl.Close()
+	s.lock.Close()
+	s = openTest(t, dir, "k")
+	defer s.Close()
+	d = openDiskT(t, s, "d", base)
+	checkAll(t, d, want)
+	if got := d.Written(); got != 28*BlockSize {
+		t.Errorf("Written %d, want %d", got, 28*BlockSize)
+	}
+}
+
+// TestConcurrent runs writers on disjoint regions (checked against a
+// model at the end) and writers and readers on one shared region (each
+// block read must be one whole version of it), under -race.
+func TestConcurrent(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	const blocks = 512
+	base := &patternBase{size: blocks * BlockSize}
+	s := openTest(t, dir, "k")
+	defer s.Close()
+	d := openDiskT(t, s, "d", base)
+	model := base.bytes()
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	// Four writers own blocks 0-255, 64 each, with unaligned writes.
+	for w := range 4 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 1))
+			lo := int64(w) * 64 * BlockSize
+			for range 400 {
+				off := lo + r.Int64N(60*BlockSize)
+				p := randBytes(r, r.IntN(3*BlockSize)+1)
+				if err := d.WriteAt(ctx, p, off); err != nil {
+					errs <- err
+					return
+				}
+				copy(model[off:], p) // disjoint regions of model
+				if r.IntN(16) == 0 {
+					if err := d.Sync(); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		})
+	}
+	// Blocks 256-511 are shared: whole-block versions and discards.
+	for w := range 3 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 2))
+			for i := range 300 {
+				b := uint64(256 + r.IntN(256))
+				var err error
+				switch r.IntN(8) {
+				case 0:
+					err = d.Discard(ctx, int64(b)*BlockSize, BlockSize)
+				case 1:
+					err = d.Sync()
+				default:
+					err = d.WriteAt(ctx, versionBlock(b, uint64(w*1000+i+1)), int64(b)*BlockSize)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	for w := range 3 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 3))
+			p := make([]byte, 8*BlockSize)
+			for range 300 {
+				b := uint64(256 + r.IntN(248))
+				if err := d.ReadAt(ctx, p, int64(b)*BlockSize); err != nil {
+					errs <- err
+					return
+				}
+				for k := range uint64(8) {
+					if msg := wholeVersion(p[k*BlockSize:(k+1)*BlockSize], b+k, base); msg != "" {
+						errs <- errors.New(msg)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got := make([]byte, 256*BlockSize)
+	if err := d.ReadAt(ctx, got, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, model[:256*BlockSize]) {
+		t.Fatal("the disjoint writers' region differs from the model")
+	}
+}
+
+// wholeVersion says what is wrong with block b's bytes p when they are
+// not the base's, all zeros, or one versionBlock of b.
+func wholeVersion(p []byte, b uint64, base *patternBase) string {
+	if isZero(p) {
+		return ""
+	}
+	want := make([]byte, BlockSize)
+	base.ReadAt(context.Background(), want, int64(b)*BlockSize)
+	if bytes.Equal(p, want) {
+		return ""
+	}
+	if bytes.Equal(p, versionBlock(b, binary.LittleEndian.Uint64(p[8:]))) {
+		return ""
+	}
+	var vs []string
+	for i := 0; i < BlockSize; i += 16 {
+		vs = append(vs, fmt.Sprintf("%d/%d", binary.LittleEndian.Uint64(p[i:]), binary.LittleEndian.Uint64(p[i+8:])))
+	}
+	return fmt.Sprintf("block %d is a mix of versions: %v", b, slices.Compact(vs))
+}

@@ -1,0 +1,125 @@
+package overlay
+
+// table maps disk blocks to what the overlay holds for them. It is two
+// levels, one pointer per 16 MiB of disk and a chunk of 4,096 values only
+// where something was written, so memory follows what was written, in
+// order (extents walk it), with O(1) lookups. Callers lock.
+//
+// A value is unmapped (0: the base's bytes), zeros (1), or 2+slot: the
+// block's bytes are in data-file slot `slot`.
+type table struct {
+	chunks     []*chunk
+	blocks     uint64
+	data, zero int64 // counts of data and zero values
+}
+
+const (
+	chunkShift = 12
+	chunkLen   = 1 << chunkShift
+
+	valUnmapped = 0
+	valZero     = 1
+	valSlot0    = 2
+)
+
+type chunk struct {
+	v [chunkLen]uint64
+	n int // values that are not unmapped
+}
+
+func newTable(blocks uint64) *table {
+	return &table{chunks: make([]*chunk, (blocks+chunkLen-1)/chunkLen), blocks: blocks}
+}
+
+func (t *table) get(b uint64) uint64 {
+	c := t.chunks[b>>chunkShift]
+	if c == nil {
+		return valUnmapped
+	}
+	return c.v[b&(chunkLen-1)]
+}
+
+// set stores v for block b and returns the old value.
+func (t *table) set(b, v uint64) uint64 {
+	c := t.chunks[b>>chunkShift]
+	if c == nil {
+		if v == valUnmapped {
+			return valUnmapped
+		}
+		c = new(chunk)
+		t.chunks[b>>chunkShift] = c
+	}
+	i := b & (chunkLen - 1)
+	old := c.v[i]
+	c.v[i] = v
+	t.count(old, -1)
+	t.count(v, 1)
+	switch {
+	case old == valUnmapped && v != valUnmapped:
+		c.n++
+	case old != valUnmapped && v == valUnmapped:
+		c.n--
+		if c.n == 0 {
+			t.chunks[b>>chunkShift] = nil
+		}
+	}
+	return old
+}
+
+func (t *table) count(v uint64, d int64) {
+	switch {
+	case v == valZero:
+		t.zero += d
+	case v >= valSlot0:
+		t.data += d
+	}
+}
+
+// nextMapped returns the first block at or after b that is not unmapped,
+// or t.blocks.
+func (t *table) nextMapped(b uint64) uint64 {
+	for b < t.blocks {
+		c := t.chunks[b>>chunkShift]
+		if c == nil {
+			b = (b>>chunkShift + 1) << chunkShift
+			continue
+		}
+		for i := b & (chunkLen - 1); i < chunkLen && b < t.blocks; i, b = i+1, b+1 {
+			if c.v[i] != valUnmapped {
+				return b
+			}
+		}
+	}
+	return t.blocks
+}
+
+// entries lists every mapped block in order, as the journal writes them.
+func (t *table) entries() []entry {
+	es := make([]entry, 0, t.data+t.zero)
+	for ci, c := range t.chunks {
+		if c == nil {
+			continue
+		}
+		for i, v := range c.v {
+			if v != valUnmapped {
+				es = append(es, entry{uint64(ci)<<chunkShift + uint64(i), toSlot(v)})
+			}
+		}
+	}
+	return es
+}
+
+// toSlot and fromSlot convert between table values and the journal's.
+func toSlot(v uint64) uint64 {
+	if v == valZero {
+		return zeroSlot
+	}
+	return v - valSlot0
+}
+
+func fromSlot(s uint64) uint64 {
+	if s == zeroSlot {
+		return valZero
+	}
+	return s + valSlot0
+}
