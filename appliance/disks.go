@@ -57,6 +57,9 @@ type Disk struct {
 	probe   vdisk.Image // opened from unchecked reads: size, format, map
 	modTime time.Time
 	content *viewContent // what its view serves, once planned
+	// overlaid is the view with the guest's writes on top, on a mount
+	// with an overlay (see UseOverlay).
+	overlaid *overlaidContent
 }
 
 // diskCandidates lists the disks: every DiskSection entry, then every
@@ -337,4 +340,12 @@ func (p *Package) assignViews() {
 		views[view] = true
 		k.View = view
 	}
+}
+
+// served is what the disk's view serves: the view, or its overlay.
+func (k *Disk) served() Content {
+	if k.overlaid != nil {
+		return k.overlaid
+	}
+	return k.content
 }

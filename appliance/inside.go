@@ -160,7 +160,7 @@ func (p *Package) Inside(ctx context.Context) (*Inside, error) {
 // diskVolumes reads one disk's partition table: its partitions are
 // volumes, or, without a table, the whole disk is one.
 func (p *Package) diskVolumes(ctx context.Context, k *Disk, in *Inside, add func(*Volume), warn func(string, ...any)) error {
-	c := k.content
+	c := k.served()
 	r := contentReader{ctx: ctx, c: c}
 	base := strings.TrimSuffix(path.Base(k.View), ".raw")
 	t, err := partition.Read(r, c.Size())

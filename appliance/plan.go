@@ -199,7 +199,11 @@ func (p *Package) expandDisks(ctx context.Context) ([]*Entry, error) {
 				mtime = v.Disk.modTime
 			}
 		}
-		out = append(out, &Entry{Path: v.View, Type: Regular, Perm: 0o444, ModTime: mtime, Role: role,
+		perm := fs.FileMode(0o444)
+		if _, ok := v.content.(Writable); ok {
+			perm = 0o644
+		}
+		out = append(out, &Entry{Path: v.View, Type: Regular, Perm: perm, ModTime: mtime, Role: role,
 			Members: members, Content: v.content})
 	}
 	return out, nil

@@ -2,9 +2,11 @@ package appliance
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sync"
 
+	"github.com/ovfmount/ovfmount/overlay"
 	"github.com/ovfmount/ovfmount/route"
 )
 
@@ -18,8 +20,50 @@ type section struct {
 	alloc     int64
 }
 
-func newSection(base Content, start, size int64) *section {
-	return &section{base: base, start: start, len: size}
+// newSection returns a partition of base, writable when base is.
+func newSection(base Content, start, size int64) Content {
+	s := &section{base: base, start: start, len: size}
+	if w, ok := base.(Writable); ok {
+		return &writableSection{section: s, w: w}
+	}
+	return s
+}
+
+// writableSection is a partition of a writable view: writes land in the
+// view at the partition's offset, and never past its end.
+type writableSection struct {
+	*section
+	w Writable
+}
+
+func (s *writableSection) bounds(off, n int64) error {
+	if off < 0 || n < 0 || off+n > s.len {
+		return fmt.Errorf("%w: [%d, %d) is not inside the partition's %d bytes", overlay.ErrPastEnd, off, off+n, s.len)
+	}
+	return nil
+}
+
+func (s *writableSection) WriteAt(ctx context.Context, p []byte, off int64) error {
+	if err := s.bounds(off, int64(len(p))); err != nil {
+		return err
+	}
+	return s.w.WriteAt(ctx, p, s.start+off)
+}
+
+func (s *writableSection) Sync() error { return s.w.Sync() }
+
+func (s *writableSection) Discard(ctx context.Context, off, length int64) error {
+	if err := s.bounds(off, length); err != nil {
+		return err
+	}
+	return s.w.Discard(ctx, s.start+off, length)
+}
+
+func (s *writableSection) WriteZeroes(ctx context.Context, off, length int64) error {
+	if err := s.bounds(off, length); err != nil {
+		return err
+	}
+	return s.w.WriteZeroes(ctx, s.start+off, length)
 }
 
 func (s *section) Size() int64 { return s.len }

@@ -66,6 +66,7 @@ func (g *guestTree) rootNode() *guestNode {
 // needs is opened again when needed (see openFiles).
 type guestNode struct {
 	gofs.Inode
+	readOnlyTree
 	g    *guestTree
 	gino uint64 // the guest's inode number
 }
@@ -157,7 +158,7 @@ func (n *guestNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileH
 }
 
 func (n *guestNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	reply, errno := openReply(flags, n.g.root.opts.DirectIO)
+	reply, errno := openReply(flags, n.g.root.opts.DirectIO, n.g.root.opts.Writable)
 	if errno != 0 {
 		return nil, 0, errno
 	}

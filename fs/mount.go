@@ -86,13 +86,13 @@ func Mount(dir string, root *Root, mo MountOptions) (*Server, error) {
 			MaxWrite:      maxRead, // go-fuse derives max_read and max_pages from it
 			MaxBackground: maxBackground,
 			// The mount is read-only for the kernel too, so writes fail
-			// with EROFS before they reach us.
-			Options: append([]string{"ro"}, mo.KernelOptions...),
+			// with EROFS before they reach us; unless it has an overlay.
+			Options: append(mountMode(root.opts.Writable), mo.KernelOptions...),
 			// As root, mount(2) directly: no fusermount3 process per mount
 			// (faster, and it works where fusermount3 is missing). go-fuse
 			// falls back to fusermount3 when that fails.
 			DirectMount:      os.Geteuid() == 0,
-			DirectMountFlags: syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV,
+			DirectMountFlags: mountFlags(root.opts.Writable),
 			// Without FUSE_DIRECT_IO_ALLOW_MMAP, which go-fuse does not ask
 			// for by default, the kernel refuses a shared mapping of a
 			// file opened with FOPEN_DIRECT_IO (Options.DirectIO) with
@@ -130,4 +130,21 @@ func Mount(dir string, root *Root, mo MountOptions) (*Server, error) {
 		flog.Debug().Err(err).Msg("read-ahead left at the kernel's default (raising it needs root)")
 	}
 	return &Server{srv: srv}, nil
+}
+
+// mountMode is the mount's "ro" option, which a mount that takes writes
+// (an overlay's) goes without: the nodes then refuse every write but
+// those to writable views (see write.go).
+func mountMode(writable bool) []string {
+	if writable {
+		return []string{"rw"}
+	}
+	return []string{"ro"}
+}
+
+func mountFlags(writable bool) uintptr {
+	if writable {
+		return syscall.MS_NOSUID | syscall.MS_NODEV
+	}
+	return syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV
 }

@@ -35,6 +35,7 @@ func (m *meta) fill(out *fuse.Attr, mode uint32) {
 // virtual one such as the folder of decoded disks.
 type dirNode struct {
 	gofs.Inode
+	readOnlyTree
 	meta
 	subdirs uint32
 	exp     *expander // nil unless entries are added on first look
@@ -96,17 +97,13 @@ type fileNode struct {
 	path     string
 	c        appliance.Content
 	directIO bool // open with FOPEN_DIRECT_IO: see Options.DirectIO
+	writable bool // the mount takes writes (Options.Writable): see write.go
 	log      *zerolog.Logger
 	// opened tells the content, once, that the file is in use (it starts
 	// a lazy mount's verification of it): at the first open the kernel
 	// sends, or the first read, as most opens reach no node (see
 	// openReply).
 	opened sync.Once
-}
-
-// Fsync succeeds, as for directories.
-func (n *fileNode) Fsync(ctx context.Context, fh gofs.FileHandle, flags uint32) syscall.Errno {
-	return 0
 }
 
 func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -118,10 +115,14 @@ func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 }
 
 func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	reply, errno := openReply(flags, n.directIO)
-	if errno == syscall.EROFS {
-		return nil, 0, errno
+	if isWrite(flags) {
+		fh, reply, errno := n.writeOpen(flags)
+		if errno == 0 {
+			n.opened.Do(n.c.Opened)
+		}
+		return fh, reply, errno
 	}
+	reply, errno := openReply(flags, n.directIO, n.writable)
 	n.opened.Do(n.c.Opened)
 	return nil, reply, errno
 }

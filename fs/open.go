@@ -30,14 +30,27 @@ import (
 // wait for: FOPEN_NOFLUSH spares it the FLUSH round trip (Linux 5.16 and
 // later; an older kernel ignores the flag and sends FLUSH, answered at
 // once).
-func openReply(flags uint32, directIO bool) (uint32, syscall.Errno) {
-	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
+//
+// On a mount that takes writes (Options.Writable) OPEN is always answered:
+// an ENOSYS would stop the kernel from sending it for the writable views
+// too, whose opens must be seen (O_SYNC and O_DIRECT make every write
+// durable; see write.go).
+func openReply(flags uint32, directIO, writable bool) (uint32, syscall.Errno) {
+	if isWrite(flags) {
 		return 0, syscall.EROFS
 	}
-	if directIO {
+	switch {
+	case directIO:
 		return fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NOFLUSH, 0
+	case writable:
+		return fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_NOFLUSH, 0
 	}
 	return 0, syscall.ENOSYS
+}
+
+// isWrite reports whether open(2) flags ask to change the file.
+func isWrite(flags uint32) bool {
+	return flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0
 }
 
 // flushReply answers FLUSH, which close(2) sends for a file opened without

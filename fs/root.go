@@ -32,6 +32,10 @@ type Options struct {
 	// were); a kernel older than 6.6 refuses shared ones with ENODEV, and
 	// Mount logs a warning. Off by default.
 	DirectIO bool
+	// Writable mounts the tree read-write, for a package with an overlay:
+	// the files whose content is appliance.Writable take writes, and
+	// nothing else changes (see write.go).
+	Writable bool
 	Log      zerolog.Logger
 }
 
@@ -110,7 +114,7 @@ func (r *Root) add(ctx context.Context, e *appliance.Entry) {
 	case e.Type == appliance.Symlink:
 		node, mode = &symlinkNode{meta: mt, target: e.Target}, syscall.S_IFLNK
 	default:
-		node, mode = &fileNode{meta: mt, path: e.Path, c: e.Content, directIO: r.opts.DirectIO, log: &r.opts.Log}, syscall.S_IFREG
+		node, mode = &fileNode{meta: mt, path: e.Path, c: e.Content, directIO: r.opts.DirectIO, writable: r.opts.Writable, log: &r.opts.Log}, syscall.S_IFREG
 	}
 	child := p.NewPersistentInode(ctx, node, gofs.StableAttr{Mode: mode, Ino: r.ino.forPath(key, e.Path)})
 	p.AddChild(baseOf(e.Path), child, true)

@@ -27,8 +27,9 @@ type mountConfig struct {
 	logLevel, logFormat, logFile string
 	debugFUSE                    bool
 
-	cacheSize int64 // bytes of decoded disk data kept in memory
-	directIO  bool  // bypass the kernel's page cache for file reads
+	cacheSize int64  // bytes of decoded disk data kept in memory
+	directIO  bool   // bypass the kernel's page cache for file reads
+	overlay   string // folder of the copy-on-write overlay that makes the views writable ("": read-only)
 
 	cpuProfile string // hidden: write a CPU profile of the mount's life here
 
@@ -93,6 +94,7 @@ func mountFlags(cfg *mountConfig) *pflag.FlagSet {
 		return nil
 	})
 	fs.BoolVar(&cfg.directIO, "direct-io", false, "bypass the kernel's page cache for file reads: large sequential reads (qemu-img convert, dd bs=1M, cp) get faster; small reads (a round trip each) and rereads get slower")
+	fs.StringVar(&cfg.overlay, "overlay", "", "make the disks' raw views and their partitions writable, keeping the guest's writes in this folder (created if missing; bound to this archive); the archive is never written")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: trace, debug, info, warn or error")
 	fs.StringVar(&cfg.logFormat, "log-format", "auto", "log format: auto (console on a terminal, JSON otherwise), console or json")
 	fs.StringVar(&cfg.logFile, "log-file", "", "file a background mount appends its log to (default: syslog, or nowhere if syslog is absent)")
@@ -122,13 +124,14 @@ const mountOptionsHelp = `Mount options (-o), also usable in fstab:
   log_format=FORMAT      same as --log-format
   cache_size=SIZE        same as --cache-size
   direct_io              same as --direct-io
+  overlay=DIR            same as --overlay
   verify=MODE, cache_dir=DIR, ca=FILE, require_trusted_signer, allow_unlisted,
   descriptor=NAME, netrc=FILE, remote_cache=SIZE, timeout=DURATION
                          same as the flags of those names
   ro, rw, dev, nodev, suid, nosuid, exec, atime, noatime, relatime, defaults,
   auto, noauto, user, users, nofail, _netdev, x-*
                          accepted for mount(8) and fstab; the mount is always
-                         read-only, nosuid and nodev
+                         nosuid and nodev, and read-only unless overlay= is given
 `
 
 // applyOption applies one -o option. Options the kernel would reject are
@@ -168,6 +171,11 @@ func (cfg *mountConfig) applyOption(opt string) error {
 		cfg.cacheSize, err = parseSize(val)
 	case "direct_io":
 		cfg.directIO = true
+	case "overlay":
+		if val == "" {
+			return fmt.Errorf("mount option %q needs a folder", opt)
+		}
+		cfg.overlay = val
 	case "verify":
 		cfg.mode = val
 	case "cache_dir":

@@ -83,8 +83,20 @@ func serve(cfg *mountConfig) error {
 		return err
 	}
 	logPackage(log, pkg)
+	if cfg.overlay != "" {
+		store, err := openOverlay(cfg.overlay, pkg)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := store.Close(); err != nil {
+				log.Error().Err(err).Str("overlay", store.Dir()).Msg("closing the overlay")
+			}
+		}()
+		log.Info().Str("overlay", store.Dir()).Msg("raw views and partitions are writable; writes go to the overlay")
+	}
 	root := fs.NewRoot(pkg.Entries, fs.Options{UID: uint32(uid), GID: uint32(gid), Signature: pkg.Checks.Signature().String(),
-		Size: pkg.Archive.Size(), DirectIO: cfg.directIO, Log: log})
+		Size: pkg.Archive.Size(), DirectIO: cfg.directIO, Writable: cfg.overlay != "", Log: log})
 	fsname := cfg.fsname
 	if fsname == "" {
 		fsname = pkg.Name

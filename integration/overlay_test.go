@@ -1,0 +1,222 @@
+package integration
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ovfmount/ovfmount/internal/testpkg"
+	"github.com/ovfmount/ovfmount/internal/testutil"
+)
+
+func sha256File(t *testing.T, p string) string {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// overlayFile is the content the overlay test writes into the guest's
+// file i.
+func overlayFile(i int) []byte {
+	return bytes.Repeat([]byte(fmt.Sprintf("guest file %d written through the overlay\n", i)), 1+i%40)
+}
+
+// TestOverlayGuestWrites runs a guest's filesystem on a writable
+// partition view through a loop device, as a hypervisor would run the
+// disk: the kernel's ext4 writes and deletes thousands of files, e2fsck
+// finds the result clean, a remount over the same overlay folder finds
+// every file, and the archive is never written.
+func TestOverlayGuestWrites(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: losetup and the kernel's ext4 mount of the writable view")
+	}
+	e2fsck := testutil.RequireTool(t, "e2fsck")
+	losetup := testutil.RequireTool(t, "losetup")
+	dir := t.TempDir()
+	g := testutil.BuildGuestDisk(t, dir, 20)
+	ova := guestApplianceOVA(t, dir, g)
+	sum := sha256File(t, ova)
+	ovl := filepath.Join(dir, "overlay")
+
+	m := mountArchive(t, ova, "--overlay", ovl)
+	p1 := m.path("disks/disk1.vmdk.p1")
+	attach := func(view string) (dev, mnt string) {
+		out, err := exec.Command(losetup, "-f", "--show", view).CombinedOutput()
+		if err != nil {
+			t.Fatalf("losetup %s: %v\n%s", view, err, out)
+		}
+		dev = strings.TrimSpace(string(out))
+		mnt = t.TempDir()
+		if out, err := exec.Command("mount", "-t", "ext4", dev, mnt).CombinedOutput(); err != nil {
+			exec.Command(losetup, "-d", dev).Run()
+			t.Fatalf("mount %s: %v\n%s", dev, err, out)
+		}
+		return dev, mnt
+	}
+	detach := func(dev, mnt string) {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Fatalf("umount %s: %v\n%s", mnt, err, out)
+		}
+		if out, err := exec.Command(losetup, "-d", dev).CombinedOutput(); err != nil {
+			t.Fatalf("losetup -d %s: %v\n%s", dev, err, out)
+		}
+	}
+	const n = 3000
+	dev, mnt := attach(p1)
+	os.MkdirAll(filepath.Join(mnt, "new"), 0o755)
+	for i := range n {
+		if err := os.WriteFile(filepath.Join(mnt, "new", fmt.Sprint(i)), overlayFile(i), 0o644); err != nil {
+			detach(dev, mnt)
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i += 3 {
+		os.Remove(filepath.Join(mnt, "new", fmt.Sprint(i)))
+	}
+	syscall.Sync()
+	detach(dev, mnt)
+	if out, err := exec.Command(e2fsck, "-fn", p1).CombinedOutput(); err != nil {
+		t.Fatalf("e2fsck -fn of the written partition: %v\n%s", err, out)
+	}
+	if st := xattr(t, p1, "user.ovfmount.verify"); st != "modified" {
+		t.Errorf("user.ovfmount.verify of the written partition is %q, want modified", st)
+	}
+	m.unmount(t)
+
+	m = mountArchive(t, ova, "--overlay", ovl)
+	dev, mnt = attach(m.path("disks/disk1.vmdk.p1"))
+	for i := range n {
+		got, err := os.ReadFile(filepath.Join(mnt, "new", fmt.Sprint(i)))
+		switch {
+		case i%3 == 0 && !os.IsNotExist(err):
+			t.Errorf("new/%d was deleted but is there after the remount (%v)", i, err)
+		case i%3 != 0 && !bytes.Equal(got, overlayFile(i)):
+			t.Errorf("new/%d after the remount: %d bytes (%v), want %d", i, len(got), err, len(overlayFile(i)))
+		}
+	}
+	// The files the disk came with are still there.
+	if got, err := os.ReadFile(filepath.Join(mnt, "special/plain.txt")); err != nil || len(got) == 0 {
+		t.Errorf("special/plain.txt from the archive: %v", err)
+	}
+	detach(dev, mnt)
+	m.unmount(t)
+	if sha256File(t, ova) != sum {
+		t.Fatal("the archive changed")
+	}
+}
+
+// TestOverlaySurvivesKill: a write acknowledged by fsync is there after
+// the daemon is killed with SIGKILL and the archive mounted again with the
+// same overlay folder; the archive is untouched; a folder made for one
+// archive is refused for another, saying which.
+func TestOverlaySurvivesKill(t *testing.T) {
+	dir := t.TempDir()
+	ova := filepath.Join(dir, "app.ova")
+	writeDiskOVA(t, ova, 8<<20)
+	sum := sha256File(t, ova)
+	ovl := filepath.Join(dir, "overlay")
+
+	m := mountArchive(t, ova, "--overlay", ovl)
+	view := m.path("disks/disk1.vmdk.raw")
+	f, err := os.OpenFile(view, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	synced := bytes.Repeat([]byte("synced-before-kill "), 1000)
+	if _, err := f.WriteAt(synced, 3<<20+123); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	pid := daemonOf(t, m.dir)
+	syscall.Kill(pid, syscall.SIGKILL)
+	waitFor(5*time.Second, func() bool { return syscall.Kill(pid, 0) != nil })
+	exec.Command("fusermount3", "-u", "-z", m.dir).Run()
+
+	m2 := mountArchive(t, ova, "--overlay", ovl)
+	got := make([]byte, len(synced))
+	g, err := os.Open(m2.path("disks/disk1.vmdk.raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.ReadAt(got, 3<<20+123); err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+	if !bytes.Equal(got, synced) {
+		t.Error("the write synced before the kill is not there after a remount")
+	}
+	m2.unmount(t)
+	if sha256File(t, ova) != sum {
+		t.Fatal("the archive changed")
+	}
+
+	other := filepath.Join(dir, "other.ova")
+	writeDiskOVA(t, other, 4<<20)
+	code, out := runOvfmount(t, "--overlay", ovl, other, t.TempDir())
+	if code != 2 || !strings.Contains(out, "app.ova") || !strings.Contains(out, "other.ova") {
+		t.Errorf("mounting another archive over the overlay: exit %d, %q; want 2 naming both archives", code, out)
+	}
+}
+
+// daemonOf finds the process serving the mount at dir.
+func daemonOf(t *testing.T, dir string) int {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if len(args) > 0 && filepath.Base(args[0]) == filepath.Base(ovfmountBin) && strings.Contains(string(b), "\x00"+dir+"\x00") {
+			var pid int
+			fmt.Sscanf(strings.Split(p, "/")[2], "%d", &pid)
+			return pid
+		}
+	}
+	t.Fatalf("no ovfmount process serves %s", dir)
+	return 0
+}
+
+// writeDiskOVA writes an OVA at path holding one streamOptimized VMDK of
+// size bytes, half of it data.
+func writeDiskOVA(t *testing.T, path string, size int64) {
+	t.Helper()
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "disk.raw")
+	b := make([]byte, size)
+	for i := int64(0); i < size/2; i++ {
+		b[i] = byte(i*31 + i>>12)
+	}
+	if err := os.WriteFile(raw, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vmdk := filepath.Join(dir, "disk1.vmdk")
+	testutil.QemuImg(t, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", raw, vmdk)
+	vb, err := os.ReadFile(vmdk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := testpkg.File{Name: "disk1.vmdk", Data: vb}
+	desc := testpkg.File{Name: "app.ovf", Data: testpkg.Descriptor("disk1.vmdk")}
+	testpkg.WriteOVA(t, path, desc, disk, testpkg.Manifest("SHA256", desc, disk).Named("app.mf"))
+}
