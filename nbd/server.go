@@ -218,6 +218,7 @@ func (s *Server) isClosed() bool {
 // Close stops accepting, closes every connection (cancelling the work in
 // flight on it) and waits for their handlers to return.
 func (s *Server) Close() error {
+	s.cancel() // first: connections that fail from here on were closed by us
 	s.mu.Lock()
 	s.closed = true
 	for l := range s.listeners {
@@ -227,7 +228,6 @@ func (s *Server) Close() error {
 		nc.Close()
 	}
 	s.mu.Unlock()
-	s.cancel()
 	s.wg.Wait()
 	return nil
 }
