@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -338,18 +339,30 @@ func TestPipelined(t *testing.T) {
 			// Requests are written while replies are read: with only a few
 			// in flight, the server stops reading until replies are taken.
 			go r.write(all)
-			for range len(reqs) {
-				rp, err := r.final(0)
+			pending := map[uint64]*assembly{}
+			for len(reqs) > 0 {
+				rp, err := r.reply(0)
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				s, ok := reqs[rp[0].cookie]
-				if !ok || len(rp) != 1 || rp[0].typ != replyTypeOffsetData ||
-					binary.BigEndian.Uint64(rp[0].payload) != s.off || !bytes.Equal(rp[0].payload[8:], want[s.off:s.off+s.n]) {
-					t.Errorf("client %d: reply to cookie %d is wrong", client, rp[0].cookie)
+				s, ok := reqs[rp.cookie]
+				if !ok || rp.simple {
+					t.Errorf("client %d: unexpected reply %+v", client, rp)
+					return
 				}
-				delete(reqs, rp[0].cookie)
+				a := pending[rp.cookie]
+				if a == nil {
+					a = &assembly{off: s.off, data: make([]byte, s.n)}
+					pending[rp.cookie] = a
+				}
+				if !a.add(t, rp) {
+					continue
+				}
+				if a.errno != 0 || a.covered != int(s.n) || !bytes.Equal(a.data, want[s.off:s.off+s.n]) {
+					t.Errorf("client %d: reply to cookie %d is wrong", client, rp.cookie)
+				}
+				delete(reqs, rp.cookie)
 			}
 			r.must(nil, r.write(reqBytes(cmdDisc, 0, 99, 0, 0, nil)))
 			if _, err := r.c.Read(make([]byte, 1)); err != io.EOF {
@@ -516,5 +529,33 @@ func TestStartTLSResets(t *testing.T) {
 	r.must(nil, r.write(reqBytes(cmdRead, 0, 1, 0, 512, nil)))
 	if rp, err := r.reply(512); err != nil || !rp.simple || !bytes.Equal(rp.payload, m.data[:512]) {
 		t.Errorf("read after TLS without structured replies: %v %+v", err, rp)
+	}
+}
+
+// TestReadHoles: runs that read as zeroes go as hole chunks, unless short
+// or the client asked for one chunk (DF).
+func TestReadHoles(t *testing.T) {
+	m := newMem(1<<20, 14) // block 1 a hole, block 2 allocated zeroes
+	socket, _ := testServer(t, map[string]Export{"disk": m}, Options{})
+	r := newRaw(t, dialRaw(t, socket))
+	r.open("disk")
+	cases := []struct {
+		name   string
+		off    uint64
+		n      uint32
+		flags  uint16
+		chunks []uint16
+	}{
+		{"data, hole, data", 0, 3 * blockSize, 0, []uint16{replyTypeOffsetData, replyTypeOffsetHole, replyTypeOffsetData}},
+		{"hole only", blockSize, blockSize, 0, []uint16{replyTypeOffsetHole}},
+		{"short hole", 1000, blockSize, 0, []uint16{replyTypeOffsetData}},
+		{"don't fragment", 0, 3 * blockSize, cmdFlagDF, []uint16{replyTypeOffsetData}},
+		{"empty", 0, 0, 0, []uint16{replyTypeNone}},
+	}
+	for i, c := range cases {
+		a := r.readAt(uint64(i), c.off, c.n, c.flags)
+		if !slices.Equal(a.chunks, c.chunks) || a.covered != int(c.n) || !bytes.Equal(a.data, m.data[c.off:c.off+uint64(c.n)]) {
+			t.Errorf("%s: chunks %v covering %d bytes, want %v", c.name, a.chunks, a.covered, c.chunks)
+		}
 	}
 }

@@ -87,6 +87,7 @@ const (
 	replyFlagDone        uint16 = 1 << 0
 	replyTypeNone        uint16 = 0
 	replyTypeOffsetData  uint16 = 1
+	replyTypeOffsetHole  uint16 = 2
 	replyTypeBlockStatus uint16 = 5
 	replyTypeError       uint16 = 1<<15 + 1
 )
