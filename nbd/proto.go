@@ -99,7 +99,6 @@ const (
 	errInvalid  uint32 = 22
 	errNoSpace  uint32 = 28
 	errOverflow uint32 = 75
-	errShutdown uint32 = 108
 )
 
 // base:allocation status flags (NBD_STATE_*).

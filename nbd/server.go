@@ -216,7 +216,10 @@ func (s *Server) isClosed() bool {
 }
 
 // Close stops accepting, closes every connection (cancelling the work in
-// flight on it) and waits for their handlers to return.
+// flight on it) and waits for their handlers to return. It is the
+// protocol's hard disconnect: requests in flight are not answered, so a
+// client retries them elsewhere or fails; nothing written and acknowledged
+// is lost, since only completed writes are acknowledged.
 func (s *Server) Close() error {
 	s.cancel() // first: connections that fail from here on were closed by us
 	s.mu.Lock()
