@@ -18,13 +18,14 @@
 // base:allocation. Any other option gets NBD_REP_ERR_UNSUP; extended
 // headers (64-bit requests) are among them.
 //
-// Transmission: READ (one NBD_REPLY_TYPE_OFFSET_DATA chunk with structured
-// replies, so NBD_CMD_FLAG_DF is always honoured; holes are sent as zero
-// bytes, not as OFFSET_HOLE chunks), BLOCK_STATUS for base:allocation from
-// Export.Extents (NBD_CMD_FLAG_REQ_ONE honoured, at most 65,536
-// descriptors a reply), DISC, and, only for an export that implements
-// Writer, WRITE, FLUSH, TRIM and WRITE_ZEROES (with FUA, which flushes
-// after the command, and NO_HOLE). NBD_CMD_CACHE, FAST_ZERO and RESIZE are
+// Transmission: READ, BLOCK_STATUS, DISC, and, only for an export that
+// implements Writer, WRITE, FLUSH, TRIM and WRITE_ZEROES (with FUA, which
+// flushes after the command, and NO_HOLE). With structured replies, a READ
+// sends the runs of 64 KiB or more that Export.Extents reports as zero as
+// NBD_REPLY_TYPE_OFFSET_HOLE chunks and the rest as OFFSET_DATA (one data
+// chunk with NBD_CMD_FLAG_DF). BLOCK_STATUS answers base:allocation from
+// Export.Extents, honouring NBD_CMD_FLAG_REQ_ONE, with at most 65,536
+// descriptors a reply. NBD_CMD_CACHE, FAST_ZERO and RESIZE are
 // not offered and get NBD_EINVAL, as does any unknown command or flag.
 //
 // # Read-only and multi-connection

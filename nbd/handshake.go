@@ -6,40 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
-	"sync"
 )
 
 // errAbort ends a negotiation the client gave up with NBD_OPT_ABORT.
 var errAbort = errors.New("nbd: client aborted the negotiation")
-
-// conn is one client connection: its negotiated state, then its export.
-type conn struct {
-	s   *Server
-	nc  net.Conn // the connection, or its TLS layer after STARTTLS
-	tls bool
-
-	noZeroes   bool
-	structured bool
-	// metaAlloc: base:allocation was selected by the last
-	// NBD_OPT_SET_META_CONTEXT, for the export named metaExport.
-	metaAlloc  bool
-	metaExport string
-
-	// Set when transmission starts.
-	name   string
-	export Export
-	writer Writer // nil: read-only
-
-	// Transmission: replies are written whole under wmu, one at a time, by
-	// the goroutines serving requests; werr is the first write error, after
-	// which nothing more is written.
-	wmu  sync.Mutex
-	werr error
-	lim  *limiter
-	work sync.WaitGroup
-}
 
 // handshake greets the client and answers its options until it chooses an
 // export (nil) or ends the session (an error, errAbort for a clean abort).

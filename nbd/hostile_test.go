@@ -3,10 +3,15 @@ package nbd
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -334,18 +339,30 @@ func TestPipelined(t *testing.T) {
 			// Requests are written while replies are read: with only a few
 			// in flight, the server stops reading until replies are taken.
 			go r.write(all)
-			for range len(reqs) {
-				rp, err := r.final(0)
+			pending := map[uint64]*assembly{}
+			for len(reqs) > 0 {
+				rp, err := r.reply(0)
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				s, ok := reqs[rp[0].cookie]
-				if !ok || len(rp) != 1 || rp[0].typ != replyTypeOffsetData ||
-					binary.BigEndian.Uint64(rp[0].payload) != s.off || !bytes.Equal(rp[0].payload[8:], want[s.off:s.off+s.n]) {
-					t.Errorf("client %d: reply to cookie %d is wrong", client, rp[0].cookie)
+				s, ok := reqs[rp.cookie]
+				if !ok || rp.simple {
+					t.Errorf("client %d: unexpected reply %+v", client, rp)
+					return
 				}
-				delete(reqs, rp[0].cookie)
+				a := pending[rp.cookie]
+				if a == nil {
+					a = &assembly{off: s.off, data: make([]byte, s.n)}
+					pending[rp.cookie] = a
+				}
+				if !a.add(t, rp) {
+					continue
+				}
+				if a.errno != 0 || a.covered != int(s.n) || !bytes.Equal(a.data, want[s.off:s.off+s.n]) {
+					t.Errorf("client %d: reply to cookie %d is wrong", client, rp.cookie)
+				}
+				delete(reqs, rp.cookie)
 			}
 			r.must(nil, r.write(reqBytes(cmdDisc, 0, 99, 0, 0, nil)))
 			if _, err := r.c.Read(make([]byte, 1)); err != io.EOF {
@@ -430,4 +447,115 @@ func TestCancelOnHangUp(t *testing.T) {
 	wait(b.started, "started")
 	r.c.Close()
 	wait(b.cancelled, "cancelled")
+}
+
+// failingExport fails every read and extent lookup.
+type failingExport struct{ memExport }
+
+func (*failingExport) ReadAt(context.Context, []byte, int64) error {
+	return errors.New("disk 3 is damaged")
+}
+
+func (*failingExport) Extents(context.Context, int64, int64, func(int64, bool, bool) bool) error {
+	return errors.New("allocation map unreadable")
+}
+
+// TestExportErrors: an export's failure reaches the client as NBD_EIO,
+// with its text when structured replies are on.
+func TestExportErrors(t *testing.T) {
+	socket, _ := testServer(t, map[string]Export{"bad": &failingExport{*newMem(blockSize, 1)}}, Options{})
+	r := newRaw(t, dialRaw(t, socket))
+	r.open("bad")
+	for _, c := range []struct {
+		req  []byte
+		text string
+	}{
+		{reqBytes(cmdRead, 0, 1, 0, 512, nil), "disk 3 is damaged"},
+		{reqBytes(cmdBlockStatus, 0, 2, 0, 512, nil), "allocation map unreadable"},
+	} {
+		r.must(nil, r.write(c.req))
+		rp, err := r.final(0)
+		if err != nil || len(rp) != 1 || rp[0].typ != replyTypeError || rp[0].errno != errIO {
+			t.Fatalf("%v %+v", err, rp)
+		}
+		p := rp[0].payload
+		if n := binary.BigEndian.Uint16(p[4:]); int(n) != len(p)-6 || !strings.Contains(string(p[6:]), c.text) {
+			t.Errorf("error message %q, want it to say %q", p[6:], c.text)
+		}
+	}
+	// Without structured replies, the number alone.
+	r = newRaw(t, dialRaw(t, socket))
+	r.greet()
+	r.simpleOption(optGo, goData("bad"))
+	r.must(nil, r.write(reqBytes(cmdRead, 0, 1, 0, 512, nil)))
+	if rp, err := r.reply(512); err != nil || !rp.simple || rp.errno != errIO || rp.payload != nil {
+		t.Errorf("simple read error: %v %+v", err, rp)
+	}
+	// qemu-img shows the text.
+	cmd := execTool(t, "qemu-img", "convert", "-f", "raw", "-O", "raw", uri(socket, "bad"), filepath.Join(t.TempDir(), "out"))
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Errorf("qemu-img convert of a failing export succeeded: %s", out)
+	}
+}
+
+// TestStartTLSResets: STARTTLS forgets what was negotiated in the clear,
+// and a second STARTTLS is refused.
+func TestStartTLSResets(t *testing.T) {
+	cert, x, _, _ := selfSigned(t, "localhost", x509.ExtKeyUsageServerAuth)
+	m := newMem(blockSize, 1)
+	socket, _ := testServer(t, map[string]Export{"disk": m}, Options{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	r := newRaw(t, dialRaw(t, socket))
+	r.greet()
+	if typ := r.simpleOption(optStructured, nil); typ != repAck {
+		t.Fatalf("structured: %#x", typ)
+	}
+	if typ := r.simpleOption(optStartTLS, nil); typ != repAck {
+		t.Fatalf("starttls: %#x", typ)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(x)
+	tc := tls.Client(r.c, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	r.c = tc
+	if typ := r.simpleOption(optStartTLS, nil); typ != repErrInvalid {
+		t.Errorf("second starttls: %#x, want NBD_REP_ERR_INVALID", typ)
+	}
+	// Block status needs structured replies, negotiated again after TLS.
+	if typ := r.simpleOption(optSetMetaContext, metaData("disk", allocationContext)); typ != repErrInvalid {
+		t.Errorf("meta context with structured replies from before TLS: %#x", typ)
+	}
+	if typ := r.simpleOption(optGo, goData("disk")); typ != repAck {
+		t.Fatalf("go: %#x", typ)
+	}
+	r.must(nil, r.write(reqBytes(cmdRead, 0, 1, 0, 512, nil)))
+	if rp, err := r.reply(512); err != nil || !rp.simple || !bytes.Equal(rp.payload, m.data[:512]) {
+		t.Errorf("read after TLS without structured replies: %v %+v", err, rp)
+	}
+}
+
+// TestReadHoles: runs that read as zeroes go as hole chunks, unless short
+// or the client asked for one chunk (DF).
+func TestReadHoles(t *testing.T) {
+	m := newMem(1<<20, 14) // block 1 a hole, block 2 allocated zeroes
+	socket, _ := testServer(t, map[string]Export{"disk": m}, Options{})
+	r := newRaw(t, dialRaw(t, socket))
+	r.open("disk")
+	cases := []struct {
+		name   string
+		off    uint64
+		n      uint32
+		flags  uint16
+		chunks []uint16
+	}{
+		{"data, hole, data", 0, 3 * blockSize, 0, []uint16{replyTypeOffsetData, replyTypeOffsetHole, replyTypeOffsetData}},
+		{"hole only", blockSize, blockSize, 0, []uint16{replyTypeOffsetHole}},
+		{"short hole", 1000, blockSize, 0, []uint16{replyTypeOffsetData}},
+		{"don't fragment", 0, 3 * blockSize, cmdFlagDF, []uint16{replyTypeOffsetData}},
+		{"empty", 0, 0, 0, []uint16{replyTypeNone}},
+	}
+	for i, c := range cases {
+		a := r.readAt(uint64(i), c.off, c.n, c.flags)
+		if !slices.Equal(a.chunks, c.chunks) || a.covered != int(c.n) || !bytes.Equal(a.data, m.data[c.off:c.off+uint64(c.n)]) {
+			t.Errorf("%s: chunks %v covering %d bytes, want %v", c.name, a.chunks, a.covered, c.chunks)
+		}
+	}
 }

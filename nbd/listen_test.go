@@ -98,3 +98,24 @@ func TestServeAfterClose(t *testing.T) {
 		t.Errorf("RequireTLS without TLS: %v", err)
 	}
 }
+
+// TestServeTCP: a loopback TCP listener serves nbdcopy.
+func TestServeTCP(t *testing.T) {
+	l, err := Listen("tcp:127.0.0.1:0", false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMem(1<<20, 15)
+	s := NewServer(map[string]Export{"disk": m}, Options{Log: zerolog.New(zerolog.NewTestWriter(t))})
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	defer func() {
+		s.Close()
+		if err := <-done; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	out := filepath.Join(t.TempDir(), "out.raw")
+	run(t, "nbdcopy", "nbd://"+l.Addr().String()+"/disk", out)
+	checkFile(t, out, m.bytes())
+}

@@ -87,6 +87,7 @@ const (
 	replyFlagDone        uint16 = 1 << 0
 	replyTypeNone        uint16 = 0
 	replyTypeOffsetData  uint16 = 1
+	replyTypeOffsetHole  uint16 = 2
 	replyTypeBlockStatus uint16 = 5
 	replyTypeError       uint16 = 1<<15 + 1
 )
@@ -98,7 +99,6 @@ const (
 	errInvalid  uint32 = 22
 	errNoSpace  uint32 = 28
 	errOverflow uint32 = 75
-	errShutdown uint32 = 108
 )
 
 // base:allocation status flags (NBD_STATE_*).

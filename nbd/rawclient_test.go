@@ -198,3 +198,61 @@ func (r *rawClient) final(dataLen int) ([]reply, error) {
 		}
 	}
 }
+
+// assembly gathers the chunks of structured READ replies, by cookie.
+type assembly struct {
+	off     uint64
+	data    []byte
+	covered int
+	chunks  []uint16 // chunk types, in order
+	errno   uint32
+}
+
+// add takes one chunk; it reports whether the reply is complete.
+func (a *assembly) add(t testing.TB, rp reply) bool {
+	t.Helper()
+	a.chunks = append(a.chunks, rp.typ)
+	p := rp.payload
+	switch rp.typ {
+	case replyTypeOffsetData, replyTypeOffsetHole:
+		if len(p) < 8 {
+			t.Fatalf("chunk of %d bytes", len(p))
+		}
+		at := binary.BigEndian.Uint64(p)
+		n := uint64(len(p) - 8)
+		if rp.typ == replyTypeOffsetHole {
+			if len(p) != 12 {
+				t.Fatalf("hole chunk of %d bytes", len(p))
+			}
+			n = uint64(binary.BigEndian.Uint32(p[8:]))
+		}
+		if at < a.off || at+n > a.off+uint64(len(a.data)) || n == 0 {
+			t.Fatalf("chunk of %d bytes at %d outside the read of %d at %d", n, at, len(a.data), a.off)
+		}
+		if rp.typ == replyTypeOffsetData {
+			copy(a.data[at-a.off:], p[8:])
+		} // holes stay zero
+		a.covered += int(n)
+	case replyTypeNone:
+	default:
+		a.errno = rp.errno
+	}
+	return rp.flags&replyFlagDone != 0
+}
+
+// readAt sends a READ and reassembles its structured reply.
+func (r *rawClient) readAt(cookie, off uint64, n uint32, flags uint16) *assembly {
+	r.t.Helper()
+	r.must(nil, r.write(reqBytes(cmdRead, flags, cookie, off, n, nil)))
+	a := &assembly{off: off, data: make([]byte, n)}
+	for {
+		rp, err := r.reply(0)
+		r.must(nil, err)
+		if rp.simple || rp.cookie != cookie {
+			r.t.Fatalf("reply %+v to a structured read", rp)
+		}
+		if a.add(r.t, rp) {
+			return a
+		}
+	}
+}

@@ -49,21 +49,6 @@ func (c *conn) sendChunk(cookie uint64, flags, typ uint16, payload ...[]byte) {
 	c.send(append([][]byte{h[:]}, payload...)...)
 }
 
-// sendRead answers a successful READ: one data chunk when structured (so
-// NBD_CMD_FLAG_DF is always honoured), else a simple reply with the data.
-func (c *conn) sendRead(r *request, data []byte) error {
-	switch {
-	case !c.structured:
-		c.sendSimple(r.cookie, 0, data)
-	case len(data) == 0:
-		c.sendChunk(r.cookie, replyFlagDone, replyTypeNone)
-	default:
-		off := binary.BigEndian.AppendUint64(nil, r.off)
-		c.sendChunk(r.cookie, replyFlagDone, replyTypeOffsetData, off, data)
-	}
-	return nil
-}
-
 // sendError fails a request: with its message in an error chunk when
 // structured replies are on (a READ must then never get a simple reply),
 // else with the error number alone.

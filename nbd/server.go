@@ -216,8 +216,12 @@ func (s *Server) isClosed() bool {
 }
 
 // Close stops accepting, closes every connection (cancelling the work in
-// flight on it) and waits for their handlers to return.
+// flight on it) and waits for their handlers to return. It is the
+// protocol's hard disconnect: requests in flight are not answered, so a
+// client retries them elsewhere or fails; nothing written and acknowledged
+// is lost, since only completed writes are acknowledged.
 func (s *Server) Close() error {
+	s.cancel() // first: connections that fail from here on were closed by us
 	s.mu.Lock()
 	s.closed = true
 	for l := range s.listeners {
@@ -227,7 +231,6 @@ func (s *Server) Close() error {
 		nc.Close()
 	}
 	s.mu.Unlock()
-	s.cancel()
 	s.wg.Wait()
 	return nil
 }

@@ -168,11 +168,7 @@ func (c *conn) do(ctx context.Context, r *request) error {
 		case !inRange:
 			return fail(errInvalid, "read of %d bytes at %d past the end (%d)", r.length, r.off, size)
 		}
-		buf := make([]byte, r.length)
-		if err := c.export.ReadAt(ctx, buf, off); err != nil {
-			return fail(errIO, "read of %d bytes at %d: %v", r.length, r.off, err)
-		}
-		return c.sendRead(r, buf)
+		return c.read(ctx, r, off, length)
 	}
 	if r.typ == cmdBlockStatus {
 		if !c.structured || !c.metaAlloc {

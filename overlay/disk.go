@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,30 +118,11 @@ func (d *Disk) recover() error {
 	if rp.diskSize != d.size {
 		return fmt.Errorf("%w: %s: the overlay is for a disk of %d bytes, not %d", ErrCorrupt, d.name, rp.diskSize, d.size)
 	}
-	d.tab = newTable(d.blocks)
-	for _, e := range rp.entries {
-		d.tab.set(e.block, fromSlot(e.slot))
+	tab, end, fr, err := loadMap(rp.entries, d.blocks)
+	if err != nil {
+		return fmt.Errorf("overlay: %s: %w", d.name, err)
 	}
-	used := make([]uint64, (slots+63)/64)
-	var end uint64
-	for _, e := range d.tab.entries() {
-		if e.slot == zeroSlot {
-			continue
-		}
-		if used[e.slot/64]&(1<<(e.slot%64)) != 0 {
-			return fmt.Errorf("%w: %s: two blocks share data block %d", ErrCorrupt, d.name, e.slot)
-		}
-		used[e.slot/64] |= 1 << (e.slot % 64)
-		end = max(end, e.slot+1)
-	}
-	var free []uint64
-	for s := uint64(0); s < end; s++ {
-		if used[s/64]&(1<<(s%64)) == 0 {
-			free = append(free, s)
-		}
-	}
-	d.alloc = allocator{end: end}
-	fr := coalesce(free)
+	d.tab, d.alloc = tab, allocator{end: end}
 	if err := d.data.Truncate(int64(end) * BlockSize); err != nil {
 		return fmt.Errorf("overlay: %s: %w", d.name, err)
 	}
@@ -159,6 +141,38 @@ func (d *Disk) recover() error {
 	}
 	d.jnlEnd, d.seq, d.lastSync, d.created = rp.end, rp.seq, rp.lastSync, rp.created
 	return nil
+}
+
+// loadMap builds the table from a journal's committed entries and finds
+// the data file's free slots below end, the slot past the last one used.
+// It refuses two blocks that share a slot: freeing one would corrupt the
+// other.
+func loadMap(es []entry, blocks uint64) (tab *table, end uint64, free []run, err error) {
+	tab = newTable(blocks)
+	for _, e := range es {
+		tab.set(e.block, fromSlot(e.slot))
+	}
+	// The used slots, sorted: duplicates are neighbours, and the gaps
+	// between them are the free runs. This costs memory in proportion
+	// to the map, whatever slot numbers a crafted journal names.
+	var used []uint64
+	for _, e := range tab.entries() {
+		if e.slot != zeroSlot {
+			used = append(used, e.slot)
+		}
+	}
+	slices.Sort(used)
+	next := uint64(0)
+	for i, s := range used {
+		if i > 0 && used[i-1] == s {
+			return nil, 0, nil, fmt.Errorf("%w: blocks share data block %d", ErrCorrupt, s)
+		}
+		if s > next {
+			free = append(free, run{next, s - next})
+		}
+		next = s + 1
+	}
+	return tab, next, free, nil
 }
 
 // punch gives freed slots' space back to the host filesystem. Where the
