@@ -227,3 +227,47 @@ func TestServeNBDRefusesOpenTCP(t *testing.T) {
 		t.Errorf("serve without --nbd: exit %d, %q; want 2 naming --nbd", code, out)
 	}
 }
+
+// TestServeNBDOverlay: with --overlay, qemu-io writes, zeroes and discards
+// over NBD are read back over NBD, and through the FUSE view of a mount
+// over the same overlay folder afterwards; the archive is untouched.
+func TestServeNBDOverlay(t *testing.T) {
+	qemuIO := testutil.RequireTool(t, "qemu-io")
+	dir := t.TempDir()
+	ova := filepath.Join(dir, "app.ova")
+	writeDiskOVA(t, ova, 8<<20)
+	sum := sha256File(t, ova)
+	ovl := filepath.Join(dir, "overlay")
+	sock, stop := startServe(t, ova, "--overlay", ovl)
+	uri := "nbd+unix:///disk1.vmdk.raw?socket=" + sock
+	qio := func(args ...string) string {
+		out, err := exec.Command(qemuIO, append([]string{"-f", "raw"}, append(args, uri)...)...).CombinedOutput()
+		if err != nil || strings.Contains(string(out), "failed") {
+			t.Fatalf("qemu-io %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	qio("-c", "write -P 0xab 4096 1M", "-c", "write -z 6M 64k", "-c", "discard 7M 128k", "-c", "flush")
+	qio("-c", "read -P 0xab 4096 1M", "-c", "read -P 0 6M 64k", "-c", "read -P 0 7M 128k")
+	if code, logs := stop(); code != 0 {
+		t.Fatalf("serve exited with %d; its log:\n%s", code, logs)
+	}
+
+	m := mountArchive(t, ova, "--overlay", ovl)
+	b, err := os.ReadFile(m.path("disks/disk1.vmdk.raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b[4096:4096+1<<20], bytes.Repeat([]byte{0xab}, 1<<20)) || !bytes.Equal(b[6<<20 : 7<<20+128<<10][:64<<10], make([]byte, 64<<10)) ||
+		!bytes.Equal(b[7<<20:7<<20+128<<10], make([]byte, 128<<10)) {
+		t.Error("the FUSE view over the overlay does not show what qemu-io wrote over NBD")
+	}
+	after := int64(4096 + 1<<20) // the first byte past the write: the disk's own
+	if b[after] != byte(after*31+after>>12) {
+		t.Error("bytes qemu-io did not write changed")
+	}
+	m.unmount(t)
+	if sha256File(t, ova) != sum {
+		t.Fatal("the archive changed")
+	}
+}

@@ -28,8 +28,10 @@ protocol), without a mount: one export per file of the mount's disks
 folder, under the same name (disk1.vmdk.raw for a disk's raw view,
 disk1.vmdk.p1 for its first partition, disk1.vmdk.vg0-root for a logical
 volume). Every byte is read through the same checks as through the mount.
-The exports are read-only and may be used over several connections at once.
-It serves until SIGINT or SIGTERM.
+The exports are read-only, unless --overlay is given: then the raw views and
+their partitions take writes, trims and zeroes, kept in the overlay folder
+as the mount's --overlay keeps them. Exports may be used over several
+connections at once. It serves until SIGINT or SIGTERM.
 
 ADDR is unix:PATH (a socket made there; a stale one is replaced) or
 tcp:HOST:PORT. Plain NBD has no password and no encryption, so a TCP address
@@ -75,6 +77,7 @@ func serveFlags(cfg *serveConfig) *pflag.FlagSet {
 	})
 	fl.StringVar(&cfg.logLevel, "log-level", "info", "log level: trace, debug, info, warn or error")
 	fl.StringVar(&cfg.logFormat, "log-format", "auto", "log format: auto (console on a terminal, JSON otherwise), console or json")
+	fl.StringVar(&cfg.overlay, "overlay", "", "make the raw views and their partitions writable, keeping the writes in this folder (as the mount's --overlay; the same folder can be mounted later)")
 	cfg.verify.flags(fl, true)
 	return fl
 }
@@ -140,6 +143,18 @@ func serveNBD(cfg *serveConfig) error {
 		defer rf.Close()
 	}
 	logPackage(log, pkg)
+	if cfg.overlay != "" {
+		store, err := openOverlay(cfg.overlay, pkg)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := store.Close(); err != nil {
+				log.Error().Err(err).Str("overlay", store.Dir()).Msg("closing the overlay")
+			}
+		}()
+		log.Info().Str("overlay", store.Dir()).Msg("raw views and partitions take writes; they go to the overlay")
+	}
 	views, err := pkg.BlockViews(context.Background())
 	if err != nil {
 		return fail(exitUsage, "%s: reading the disks' partition tables and volumes: %v", pkg.Name, err)
@@ -150,7 +165,12 @@ func serveNBD(cfg *serveConfig) error {
 	exports := make(map[string]nbd.Export, len(views))
 	names := make([]string, 0, len(views))
 	for _, v := range views {
-		exports[v.Name] = &nbdExport{c: v.Content, role: v.Role}
+		e := &nbdExport{c: v.Content, role: v.Role}
+		if w, ok := v.Content.(appliance.Writable); ok {
+			exports[v.Name] = &nbdWritable{nbdExport: e, w: w}
+		} else {
+			exports[v.Name] = e
+		}
 		names = append(names, v.Name)
 	}
 	srv := nbd.NewServer(exports, nbd.Options{TLS: tlsConf, RequireTLS: tlsConf != nil, Log: log})
@@ -267,4 +287,26 @@ func (e *nbdExport) Extents(ctx context.Context, off, length int64, fn func(leng
 		off = min(hole, end)
 	}
 	return nil
+}
+
+// nbdWritable is a block view that takes writes (one with an overlay).
+// Flush syncs the disk's overlay, which holds every connection's writes:
+// the exports are offered with multi-connection.
+type nbdWritable struct {
+	*nbdExport
+	w appliance.Writable
+}
+
+func (e *nbdWritable) WriteAt(ctx context.Context, p []byte, off int64) error {
+	return e.w.WriteAt(ctx, p, off)
+}
+
+func (e *nbdWritable) Flush(ctx context.Context) error { return e.w.Sync() }
+
+func (e *nbdWritable) Trim(ctx context.Context, off, length int64) error {
+	return e.w.Discard(ctx, off, length)
+}
+
+func (e *nbdWritable) WriteZeroes(ctx context.Context, off, length int64, mayTrim bool) error {
+	return e.w.WriteZeroes(ctx, off, length)
 }
