@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/ovfmount/ovfmount/overlay"
@@ -193,4 +195,26 @@ func (c *overlaidContent) Discard(ctx context.Context, off, length int64) error 
 
 func (c *overlaidContent) WriteZeroes(ctx context.Context, off, length int64) error {
 	return c.d.WriteZeroes(ctx, off, length)
+}
+
+// ExportView writes the view called name (its name in the disks folder,
+// or its disk's file name) with the guest's writes on it to w, as a
+// standalone "raw" or "qcow2" image (see overlay.ExportImage). The
+// package must have an overlay (UseOverlay).
+func (p *Package) ExportView(ctx context.Context, name string, w *os.File, format string) error {
+	var names []string
+	for _, k := range p.Disks {
+		if k.overlaid == nil {
+			continue
+		}
+		view := path.Base(k.View)
+		if name == view || name+".raw" == view {
+			return overlay.ExportImage(ctx, k.overlaid.d, w, format, k.overlaid.baseExtent)
+		}
+		names = append(names, view)
+	}
+	if len(names) == 0 {
+		return fmt.Errorf("%s: no disk has a view with an overlay", p.Name)
+	}
+	return fmt.Errorf("%s: no disk view %q (the views are %s)", p.Name, name, strings.Join(names, ", "))
 }

@@ -267,6 +267,37 @@ func TestServeNBDOverlay(t *testing.T) {
 		t.Error("bytes qemu-io did not write changed")
 	}
 	m.unmount(t)
+
+	// status reads the folder; export writes the disk as qemu-io left it,
+	// in both formats, equal to the view (qemu-img compare, check).
+	code, out := runOvfmount(t, "overlay", "status", "--json", ovl)
+	var st struct {
+		Archive string
+		Disks   []struct {
+			Name    string
+			Size    int64
+			Written int64
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &st); code != 0 || err != nil {
+		t.Fatalf("overlay status --json: exit %d (%v)\n%s", code, err, out)
+	}
+	if len(st.Disks) != 1 || st.Disks[0].Name != "disk1.vmdk.raw" || st.Disks[0].Size != 8<<20 || st.Disks[0].Written < 1<<20 || !strings.Contains(st.Archive, "app.ova") {
+		t.Errorf("overlay status: %+v", st)
+	}
+	view := filepath.Join(dir, "view.raw")
+	os.WriteFile(view, b, 0o644)
+	for _, name := range []string{"out.qcow2", "out.raw"} {
+		dst := filepath.Join(dir, name)
+		if code, out := runOvfmount(t, "overlay", "export", ovl, "disk1.vmdk", dst); code != 0 {
+			t.Fatalf("overlay export %s: exit %d\n%s", name, code, out)
+		}
+		format := strings.TrimPrefix(filepath.Ext(name), ".")
+		testutil.QemuImg(t, "compare", "-f", format, "-F", "raw", dst, view)
+		if format == "qcow2" {
+			testutil.QemuImg(t, "check", dst)
+		}
+	}
 	if sha256File(t, ova) != sum {
 		t.Fatal("the archive changed")
 	}

@@ -36,6 +36,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runInfo(args[1:], stdout, stderr)
 		case "serve":
 			return runServe(args[1:], stdout, stderr)
+		case "overlay":
+			return runOverlay(args[1:], stdout, stderr)
 		}
 		if err := mistypedCommand(args[0]); err != nil {
 			fmt.Fprintf(stderr, "ovfmount: %v\nRun 'ovfmount --help' for usage.\n", err)
@@ -82,7 +84,7 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	switch args[0] {
-	case "info", "verify", "serve":
+	case "info", "verify", "serve", "overlay":
 		return run([]string{args[0], "--help"}, stdout, stderr)
 	case "mount", "version", "help":
 		usage(stdout)
@@ -92,7 +94,7 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 	if c := closestCommand(args[0]); c != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", c)
 	}
-	fmt.Fprintf(stderr, "ovfmount: help: %s; the commands are mount, info, verify, serve, version and help\nRun 'ovfmount --help' for usage.\n", msg)
+	fmt.Fprintf(stderr, "ovfmount: help: %s; the commands are mount, info, verify, serve, overlay, version and help\nRun 'ovfmount --help' for usage.\n", msg)
 	return exitUsage
 }
 
@@ -107,8 +109,9 @@ Usage:
   ovfmount info [flags] ARCHIVE         summarise the appliance: systems, disks, networks, signature
   ovfmount verify [flags] ARCHIVE       check every file against the manifest and signature
   ovfmount serve --nbd ADDR ARCHIVE     serve the disks, partitions and volumes over NBD
+  ovfmount overlay status|export ...    what an --overlay folder holds; a disk as the guest left it
   ovfmount version                      print the version (also -V, --version)
-  ovfmount help [COMMAND]               print this help, or that of info, verify or serve
+  ovfmount help [COMMAND]               print this help, or that of info, verify, serve or overlay
 
 ARCHIVE is an .ova file (a tar archive), an http:// or https:// URL of
 one (read in place with range requests: nothing is downloaded but what is
