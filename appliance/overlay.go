@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -197,6 +198,9 @@ func (c *overlaidContent) WriteZeroes(ctx context.Context, off, length int64) er
 	return c.d.WriteZeroes(ctx, off, length)
 }
 
+// ErrNoView: no disk view of that name has an overlay.
+var ErrNoView = errors.New("no such disk view")
+
 // ExportView writes the view called name (its name in the disks folder,
 // or its disk's file name) with the guest's writes on it to w, as a
 // standalone "raw" or "qcow2" image (see overlay.ExportImage). The
@@ -214,7 +218,7 @@ func (p *Package) ExportView(ctx context.Context, name string, w *os.File, forma
 		names = append(names, view)
 	}
 	if len(names) == 0 {
-		return fmt.Errorf("%s: no disk has a view with an overlay", p.Name)
+		return fmt.Errorf("%s: %w: no disk has a view with an overlay", p.Name, ErrNoView)
 	}
-	return fmt.Errorf("%s: no disk view %q (the views are %s)", p.Name, name, strings.Join(names, ", "))
+	return fmt.Errorf("%s: %w %q (the views are %s)", p.Name, ErrNoView, name, strings.Join(names, ", "))
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/ovfmount/ovfmount/appliance"
 	"github.com/ovfmount/ovfmount/overlay"
 )
 
@@ -174,6 +176,9 @@ func overlayExport(cfg *overlayConfig, dir, disk, out string, stdout io.Writer) 
 	if err := pkg.ExportView(context.Background(), disk, f, format); err != nil {
 		f.Close()
 		os.Remove(out)
+		if errors.Is(err, appliance.ErrNoView) {
+			return fail(exitUsage, "%v", err)
+		}
 		return fail(exitVerify, "%v", err)
 	}
 	if err := f.Close(); err != nil {
