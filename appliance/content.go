@@ -38,6 +38,26 @@ type Content interface {
 	Opened()
 }
 
+// HoleBounder is a Content whose holes can be looked for within a bound.
+// NextHole walks the allocation map to the next hole, which on a disk
+// whose data is one long run of compressed grains is the whole map: a
+// caller that asks about one request's range (an NBD server's block
+// status, every read) asks this instead. NextHoleBefore returns limit when
+// no hole starts before it.
+type HoleBounder interface {
+	NextHoleBefore(off, limit int64) (int64, error)
+}
+
+// NextHoleBefore asks c for a hole before limit: without walking past
+// limit where c can, else by NextHole.
+func NextHoleBefore(c Content, off, limit int64) (int64, error) {
+	if b, ok := c.(HoleBounder); ok {
+		return b.NextHoleBefore(off, limit)
+	}
+	h, err := c.NextHole(off)
+	return min(h, limit), err
+}
+
 // memberContent serves an archive member through its checks.
 type memberContent struct {
 	f    *integrity.File
@@ -317,6 +337,16 @@ func (c *viewContent) NextHole(off int64) (int64, error) {
 		return 0, err
 	}
 	return im.SeekHole(off)
+}
+
+// NextHoleBefore is NextHole looking no further than limit (see
+// HoleBounder).
+func (c *viewContent) NextHoleBefore(off, limit int64) (int64, error) {
+	im, err := c.image(context.Background())
+	if err != nil {
+		return 0, err
+	}
+	return im.SeekHoleBefore(off, limit)
 }
 
 // Allocated is the disk's data bytes, for st_blocks; if the allocation map

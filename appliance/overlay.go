@@ -138,6 +138,9 @@ func (c *overlaidContent) Read(ctx context.Context, p []byte, off int64, splice 
 	return route.Bytes(p), nil
 }
 
+// baseExtentMax bounds the data runs baseExtent reports: see HoleBounder.
+const baseExtentMax = 64 << 20
+
 // baseExtent is the view's own allocation map, as the overlay walks it.
 func (c *overlaidContent) baseExtent(off int64) (overlay.Extent, error) {
 	size := c.base.Size()
@@ -151,7 +154,9 @@ func (c *overlaidContent) baseExtent(off int64) (overlay.Extent, error) {
 	if d > off {
 		return overlay.Extent{Off: off, Len: d - off}, nil
 	}
-	h, err := c.base.NextHole(off)
+	// The overlay asks again from the end of what it is given, so the walk
+	// of the view's map is bounded.
+	h, err := NextHoleBefore(c.base, off, min(off+baseExtentMax, size))
 	if err != nil {
 		return overlay.Extent{}, err
 	}
@@ -167,6 +172,21 @@ func (c *overlaidContent) NextData(off int64) (int64, bool, error) {
 
 func (c *overlaidContent) NextHole(off int64) (int64, error) {
 	return c.d.SeekHole(off, c.baseExtent)
+}
+
+// NextHoleBefore walks the overlay's extents up to limit.
+func (c *overlaidContent) NextHoleBefore(off, limit int64) (int64, error) {
+	for off < limit {
+		e, err := c.d.Extent(off, c.baseExtent)
+		if err != nil {
+			return 0, err
+		}
+		if !e.Data {
+			return max(off, e.Off), nil
+		}
+		off = e.Off + e.Len
+	}
+	return limit, nil
 }
 
 func (c *overlaidContent) Allocated() int64 {

@@ -88,6 +88,14 @@ func (s *section) NextHole(off int64) (int64, error) {
 	return min(next, s.start+s.len) - s.start, nil
 }
 
+func (s *section) NextHoleBefore(off, limit int64) (int64, error) {
+	next, err := NextHoleBefore(s.base, s.start+off, s.start+min(limit, s.len))
+	if err != nil {
+		return 0, err
+	}
+	return next - s.start, nil
+}
+
 // Allocated counts the data in the range, once, from the view's map; if
 // the map cannot be walked, the whole range counts, as for a view.
 func (s *section) Allocated() int64 {

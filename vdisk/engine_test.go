@@ -337,6 +337,12 @@ func TestSeekDataHole(t *testing.T) {
 		if got, err := im.SeekHole(off); err != nil || got != wantHole {
 			t.Fatalf("SeekHole(%d) = %d, %v; want %d", off, got, err, wantHole)
 		}
+		// Bounded: the hole, or the limit when the hole lies past it.
+		for _, limit := range []int64{off + 1, off + s.unit, off + 5*s.unit} {
+			if got, err := im.SeekHoleBefore(off, limit); err != nil || got != min(wantHole, limit, s.size) {
+				t.Fatalf("SeekHoleBefore(%d, %d) = %d, %v; want %d", off, limit, got, err, min(wantHole, limit, s.size))
+			}
+		}
 	}
 	if _, ok, _ := im.SeekData(s.size); ok {
 		t.Error("SeekData at the end found data")

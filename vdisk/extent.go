@@ -69,7 +69,13 @@ func (im *image) SeekData(off int64) (int64, bool, error) {
 // SeekHole returns the first offset at or after off that reads as zeros
 // without being stored; the end of the disk counts as one.
 func (im *image) SeekHole(off int64) (int64, error) {
-	for off < im.size {
+	return im.SeekHoleBefore(off, im.size)
+}
+
+// SeekHoleBefore is SeekHole, looking no further than limit.
+func (im *image) SeekHoleBefore(off, limit int64) (int64, error) {
+	limit = min(limit, im.size)
+	for off < limit {
 		r, err := im.mapRun(max(off, 0))
 		if err != nil {
 			return 0, err
@@ -79,5 +85,5 @@ func (im *image) SeekHole(off int64) (int64, error) {
 		}
 		off = r.End()
 	}
-	return im.size, nil
+	return limit, nil
 }

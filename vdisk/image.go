@@ -33,6 +33,10 @@ type Image interface {
 	// the end), and the first reading as zeros (the end counts as one).
 	SeekData(off int64) (next int64, ok bool, err error)
 	SeekHole(off int64) (int64, error)
+	// SeekHoleBefore is SeekHole for a caller that needs to know only up to
+	// limit: it returns limit when no hole starts before it, without
+	// walking the map past it (a disk's data can be a million runs long).
+	SeekHoleBefore(off, limit int64) (int64, error)
 	// Allocated is the number of bytes that hold data (for st_blocks). It
 	// walks the allocation map once and remembers the result.
 	Allocated() (int64, error)

@@ -274,7 +274,7 @@ func (e *nbdExport) Extents(ctx context.Context, off, length int64, fn func(leng
 			}
 			off = data
 		}
-		hole, err := e.c.NextHole(off)
+		hole, err := appliance.NextHoleBefore(e.c, off, end)
 		if err != nil {
 			return err
 		}

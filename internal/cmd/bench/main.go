@@ -38,6 +38,8 @@ var sections = []section{
 	{"remote", benchRemote},
 	{"roundtrip", benchRoundtrip},
 	{"inside", benchInside},
+	{"nbd", benchNBD},
+	{"overlay", benchOverlay},
 }
 
 func sectionNames() []string {
