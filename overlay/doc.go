@@ -14,8 +14,8 @@
 //     ErrOtherArchive, naming both; when Identity.Name matches but the Key
 //     does not, the message says that the archive changed. One process at
 //     a time holds a folder (flock; ErrBusy otherwise).
-//   - Crash consistency: a write that returned before Sync returned
-//     survives SIGKILL, and power loss as far as the host filesystem
+//   - Crash consistency: a write that returned before a Sync was called
+//     survives, once that Sync returns, SIGKILL, and power loss as far as the host filesystem
 //     honours fdatasync. Writes not synced may be lost, but after a crash
 //     the disk is exactly as it was at some commit: never part of a write
 //     within a block, and never blocks of two commits mixed (a commit

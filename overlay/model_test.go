@@ -239,3 +239,37 @@ func wholeVersion(p []byte, b uint64, base *patternBase) string {
 	}
 	return fmt.Sprintf("block %d is a mix of versions: %v", b, slices.Compact(vs))
 }
+
+// TestConcurrentPartialWrites has goroutines write single bytes into the
+// same few blocks, each owning the bytes at offsets ≡ its number mod 4:
+// every write must land, which it would not if two read-merge-writes of
+// one block interleaved.
+func TestConcurrentPartialWrites(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), "k")
+	defer s.Close()
+	const size = 16 * BlockSize
+	base := &patternBase{size: size}
+	d := openDiskT(t, s, "d", base)
+	model := base.bytes()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 9))
+			for i := range 600 {
+				off := int64(r.IntN(size/4))*4 + int64(w)
+				v := []byte{byte(i)}
+				if err := d.WriteAt(ctx, v, off); err != nil {
+					t.Error(err)
+					return
+				}
+				model[off] = v[0] // this goroutine's bytes only
+				if i%100 == 99 {
+					d.Sync()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	checkAll(t, d, model)
+}
