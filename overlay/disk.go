@@ -150,17 +150,12 @@ func (d *Disk) recover() error {
 func loadMap(es []entry, blocks uint64) (tab *table, end uint64, free []run, err error) {
 	tab = newTable(blocks)
 	for _, e := range es {
-		tab.set(e.block, fromSlot(e.slot))
+		tab.apply(e, func(uint64) {})
 	}
 	// The used slots, sorted: duplicates are neighbours, and the gaps
 	// between them are the free runs. This costs memory in proportion
 	// to the map, whatever slot numbers a crafted journal names.
-	var used []uint64
-	for _, e := range tab.entries() {
-		if e.slot != zeroSlot {
-			used = append(used, e.slot)
-		}
-	}
+	used := tab.dataSlots()
 	slices.Sort(used)
 	next := uint64(0)
 	for i, s := range used {
@@ -361,7 +356,13 @@ func (d *Disk) write(ctx context.Context, p []byte, off, n int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	full, err := d.writeLocked(ctx, p, off, n)
+	var full bool
+	var err error
+	if p == nil {
+		full, err = d.zero(ctx, off, n)
+	} else {
+		full, err = d.writeLocked(ctx, p, off, n)
+	}
 	if err != nil {
 		return err
 	}
@@ -369,6 +370,38 @@ func (d *Disk) write(ctx context.Context, p []byte, off, n int64) error {
 		return d.Sync()
 	}
 	return nil
+}
+
+// zero zeroes [off, off+n): the parts of blocks at its ends block by
+// block, the whole blocks between them as one range, which costs the map
+// and the journal the same whatever its length.
+func (d *Disk) zero(ctx context.Context, off, n int64) (full bool, err error) {
+	bA := uint64((off + BlockSize - 1) / BlockSize)
+	bB := uint64((off + n) / BlockSize)
+	if off+n == d.size {
+		bB = d.blocks
+	}
+	if bA >= bB {
+		return d.writeLocked(ctx, nil, off, n)
+	}
+	if lo := int64(bA) * BlockSize; off < lo {
+		if _, err := d.writeLocked(ctx, nil, off, lo-off); err != nil {
+			return false, err
+		}
+	}
+	if hi := int64(bB) * BlockSize; hi < off+n {
+		if _, err := d.writeLocked(ctx, nil, hi, off+n-hi); err != nil {
+			return false, err
+		}
+	}
+	unlock := d.lockBlocks(bA, bB)
+	defer unlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := entry{block: bA, slot: zeroSlot, n: bB - bA}
+	d.tab.apply(e, func(s uint64) { d.pendingFree = append(d.pendingFree, s) })
+	d.pending = append(d.pending, e)
+	return len(d.pending) >= autoCommit, nil
 }
 
 // writeLocked is write under the blocks' stripes. full says that enough
@@ -449,7 +482,7 @@ func (d *Disk) writeLocked(ctx context.Context, p []byte, off, n int64) (full bo
 		if old := d.tab.set(w.b, vals[i]); old >= valSlot0 {
 			d.pendingFree = append(d.pendingFree, old-valSlot0)
 		}
-		d.pending = append(d.pending, entry{w.b, toSlot(vals[i])})
+		d.pending = append(d.pending, entry{block: w.b, slot: toSlot(vals[i])})
 	}
 	full = len(d.pending) >= autoCommit
 	d.mu.Unlock()

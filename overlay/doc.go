@@ -26,7 +26,9 @@
 //     WriteZeroes make a range read as zeros; their whole blocks then take
 //     no space, and the space they held is punched out of the data file at
 //     the next commit. A whole block written with zeros is held the same
-//     way.
+//     way. A range of whole blocks is one journal entry, and a whole
+//     16 MiB of them one pointer in memory, so discarding a whole disk
+//     (mkfs, fstrim) is cheap.
 //   - Concurrency: every method is safe for concurrent use. Writes to one
 //     block are serialised (a write covering part of a block reads the
 //     block, merges, and writes it whole, under a per-block lock); a read
@@ -93,7 +95,7 @@
 //	 60  CRC-32C of bytes 0-59 u32
 //
 //	record, repeated to the end of the file:
-//	  0  kind u8: 1 map, 2 commit
+//	  0  kind u8: 1 map, 2 commit, 3 zero range
 //	  1  reserved, zero (3 bytes)
 //	  4  payload length n u32 (at most 16 MiB)
 //	  8  payload (n bytes)
@@ -103,12 +105,16 @@
 //	  0  disk block u64 (offset / 4096)
 //	  8  data slot u64, or 2^64-1: the block reads as zeros
 //
+//	zero-range payload: entries of 16 bytes, applied in order:
+//	  0  first disk block u64
+//	  8  block count u64 (at least 1, within the disk)
+//
 //	commit payload, 16 bytes:
 //	  0  sequence number u64 (counts commits, including checkpoints)
 //	  8  time, Unix nanoseconds u64
 //
-// Map records take effect at the commit record that follows them; map
-// records after the last commit are ignored. A block absent from every
+// Map and zero-range records take effect, in file order, at the commit
+// record that follows them; records after the last commit are ignored. A block absent from every
 // record reads from the base. A disk whose size is not a multiple of 4096
 // has a short last block; its slot holds only the bytes inside the disk.
 //

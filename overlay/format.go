@@ -23,6 +23,7 @@ const (
 
 	recMap    = 1
 	recCommit = 2
+	recZero   = 3
 
 	recHead       = 8 // kind u8, 3 reserved bytes, payload length u32
 	recTail       = 4 // crc32c
@@ -93,18 +94,29 @@ func decodeHeader(b []byte) (header, error) {
 // maxDiskSize keeps block numbers and slot offsets far from overflow.
 const maxDiskSize = 1 << 56
 
-// entry maps one disk block to a data-file slot, or to zeroSlot.
+// entry is one map update: block to a data-file slot or to zeroSlot, or,
+// when n > 0, blocks [block, block+n) to zeros (a discard of a whole
+// disk is one entry, not one per block).
 type entry struct {
-	block, slot uint64
+	block, slot, n uint64
 }
 
-// appendMapRecord appends one map record holding es (at most maxEntries).
-func appendMapRecord(b []byte, es []entry) []byte {
+// appendRecord appends one map record (n == 0) or zero-range record
+// holding es, all of that kind and at most maxEntries of them.
+func appendRecord(b []byte, es []entry) []byte {
 	start := len(b)
-	b = appendRecHead(b, recMap, len(es)*entrySize)
+	kind := byte(recMap)
+	if es[0].n > 0 {
+		kind = recZero
+	}
+	b = appendRecHead(b, kind, len(es)*entrySize)
 	for _, e := range es {
 		b = binary.LittleEndian.AppendUint64(b, e.block)
-		b = binary.LittleEndian.AppendUint64(b, e.slot)
+		if kind == recZero {
+			b = binary.LittleEndian.AppendUint64(b, e.n)
+		} else {
+			b = binary.LittleEndian.AppendUint64(b, e.slot)
+		}
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
 }
@@ -122,12 +134,15 @@ func appendRecHead(b []byte, kind byte, n int) []byte {
 	return binary.LittleEndian.AppendUint32(b, uint32(n))
 }
 
-// appendEntries appends es as map records, each at most maxEntries long,
-// and then one commit record.
+// appendEntries appends es, in order, as map and zero-range records of
+// at most maxEntries each, and then one commit record.
 func appendEntries(b []byte, es []entry, seq uint64, at time.Time) []byte {
 	for len(es) > 0 {
-		n := min(len(es), maxEntries)
-		b = appendMapRecord(b, es[:n])
+		n := 1
+		for n < len(es) && n < maxEntries && (es[n].n > 0) == (es[0].n > 0) {
+			n++
+		}
+		b = appendRecord(b, es[:n])
 		es = es[n:]
 	}
 	return appendCommitRecord(b, seq, at)
@@ -221,12 +236,23 @@ func replay(r io.Reader, size int64, lim limits) (replayed, error) {
 				return rp, fmt.Errorf("%w: journal record %d at %d: map payload of %d bytes is not whole entries", ErrCorrupt, n, at, plen)
 			}
 			for i := int64(0); i < plen; i += entrySize {
-				e := entry{binary.LittleEndian.Uint64(payload[i:]), binary.LittleEndian.Uint64(payload[i+8:])}
+				e := entry{block: binary.LittleEndian.Uint64(payload[i:]), slot: binary.LittleEndian.Uint64(payload[i+8:])}
 				if e.block >= lim.blocks {
 					return rp, fmt.Errorf("%w: journal record %d at %d: block %d is past the disk's %d", ErrCorrupt, n, at, e.block, lim.blocks)
 				}
 				if e.slot != zeroSlot && e.slot >= lim.slots {
 					return rp, fmt.Errorf("%w: journal record %d at %d: data block %d is past the data file's %d", ErrCorrupt, n, at, e.slot, lim.slots)
+				}
+				pending = append(pending, e)
+			}
+		case recZero:
+			if plen%entrySize != 0 {
+				return rp, fmt.Errorf("%w: journal record %d at %d: zero-range payload of %d bytes is not whole entries", ErrCorrupt, n, at, plen)
+			}
+			for i := int64(0); i < plen; i += entrySize {
+				e := entry{block: binary.LittleEndian.Uint64(payload[i:]), slot: zeroSlot, n: binary.LittleEndian.Uint64(payload[i+8:])}
+				if e.block >= lim.blocks || e.n == 0 || e.n > lim.blocks-e.block {
+					return rp, fmt.Errorf("%w: journal record %d at %d: zero range of %d blocks at %d does not fit the disk's %d", ErrCorrupt, n, at, e.n, e.block, lim.blocks)
 				}
 				pending = append(pending, e)
 			}

@@ -184,9 +184,12 @@ func TestCraftedJournal(t *testing.T) {
 		j       []byte
 		corrupt bool
 	}{
-		{"block past the disk", appendEntries(bytes.Clone(h), []entry{{32, 0}}, 1, now), true},
-		{"slot past the data file", appendEntries(bytes.Clone(h), []entry{{0, 1 << 40}}, 1, now), true},
-		{"two blocks share a slot", appendEntries(bytes.Clone(h), []entry{{0, 1}, {1, 1}}, 1, now), true},
+		{"block past the disk", appendEntries(bytes.Clone(h), []entry{{32, 0, 0}}, 1, now), true},
+		{"slot past the data file", appendEntries(bytes.Clone(h), []entry{{0, 1 << 40, 0}}, 1, now), true},
+		{"two blocks share a slot", appendEntries(bytes.Clone(h), []entry{{0, 1, 0}, {1, 1, 0}}, 1, now), true},
+		{"zero range past the disk", appendEntries(bytes.Clone(h), []entry{{30, zeroSlot, 3}}, 1, now), true},
+		{"zero range of no blocks", appendCRC(append(appendRecHead(bytes.Clone(h), recZero, 16), 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), headerSize), true},
+		{"zero range that wraps", appendEntries(bytes.Clone(h), []entry{{3, zeroSlot, 1<<64 - 1}}, 1, now), true},
 		{"unknown kind", func() []byte {
 			b := appendRecHead(bytes.Clone(h), 9, 0)
 			return appendCRC(b, headerSize)
@@ -236,8 +239,9 @@ func TestDamagedRecordAndDataFile(t *testing.T) {
 func FuzzReplay(f *testing.F) {
 	h := header{blockSize: BlockSize, diskSize: 64 * BlockSize, created: time.Unix(1, 0)}.encode()
 	f.Add(h)
-	f.Add(appendEntries(bytes.Clone(h), []entry{{1, 0}, {2, zeroSlot}, {3, 5}}, 1, time.Unix(2, 0)))
-	f.Add(appendEntries(appendEntries(bytes.Clone(h), []entry{{1, 0}}, 1, time.Unix(2, 0)), []entry{{1, 1}, {63, 0}}, 2, time.Unix(3, 0)))
+	f.Add(appendEntries(bytes.Clone(h), []entry{{1, 0, 0}, {2, zeroSlot, 0}, {3, 5, 0}}, 1, time.Unix(2, 0)))
+	f.Add(appendEntries(bytes.Clone(h), []entry{{1, 0, 0}, {0, zeroSlot, 64}, {3, 5, 0}}, 1, time.Unix(2, 0)))
+	f.Add(appendEntries(appendEntries(bytes.Clone(h), []entry{{1, 0, 0}}, 1, time.Unix(2, 0)), []entry{{1, 1, 0}, {63, 0, 0}}, 2, time.Unix(3, 0)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		lim := limits{blocks: 64, slots: 16}
 		rp, err := replay(bytes.NewReader(b), int64(len(b)), lim)

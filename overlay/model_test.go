@@ -273,3 +273,64 @@ func TestConcurrentPartialWrites(t *testing.T) {
 	wg.Wait()
 	checkAll(t, d, model)
 }
+
+// TestDiscardWholeDisk discards a 64 GiB disk, as mkfs on a loop device
+// does: the map holds a pointer per 16 MiB, the journal a few records,
+// and the disk reads as zeros, before and after reopening.
+func TestDiscardWholeDisk(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	const size = 64<<30 + 3*BlockSize + 100
+	base := &patternBase{size: size}
+	s := openTest(t, dir, "k")
+	d := openDiskT(t, s, "d", base)
+	for _, off := range []int64{0, 5 << 30, size - 4000} {
+		if err := d.WriteAt(ctx, bytes.Repeat([]byte{7}, 3000), off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Discard(ctx, 1000, size-1000); err != nil {
+		t.Fatal(err)
+	}
+	check := func(d *Disk) {
+		t.Helper()
+		if d.Written() != BlockSize {
+			t.Errorf("Written %d, want one block (the first, partly discarded)", d.Written())
+		}
+		p := make([]byte, 8192)
+		for _, off := range []int64{0, 5 << 30, size - 8192} {
+			if err := d.ReadAt(ctx, p, off); err != nil {
+				t.Fatal(err)
+			}
+			want := make([]byte, len(p))
+			if off == 0 {
+				copy(want, bytes.Repeat([]byte{7}, 1000))
+			}
+			if !bytes.Equal(p, want) {
+				t.Errorf("at %d: not zeros after the discard", off)
+			}
+		}
+		if next, ok, err := d.SeekData(BlockSize, nil); err != nil || ok {
+			t.Errorf("SeekData after the discard: %d, %v, %v", next, ok, err)
+		}
+	}
+	check(d)
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if d.jnlEnd > 1<<20 {
+		t.Errorf("the journal is %d bytes after one discard", d.jnlEnd)
+	}
+	// Reopen from the journal (no checkpoint), then from a checkpoint.
+	d.data.Close()
+	d.jnl.Close()
+	s.lock.Close()
+	s = openTest(t, dir, "k")
+	check(openDiskT(t, s, "d", base))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir, "k")
+	defer s.Close()
+	check(openDiskT(t, s, "d", base))
+}

@@ -101,7 +101,7 @@ func diskStatus(dir, name string) (DiskStatus, error) {
 	}
 	t := newTable(uint64((rp.diskSize + BlockSize - 1) / BlockSize))
 	for _, e := range rp.entries {
-		t.set(e.block, fromSlot(e.slot))
+		t.apply(e, func(uint64) {})
 	}
 	ds.DataBlocks, ds.ZeroBlocks, ds.Written = t.data, t.zero, t.data*BlockSize
 	return ds, nil
