@@ -356,13 +356,7 @@ func (d *Disk) write(ctx context.Context, p []byte, off, n int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var full bool
-	var err error
-	if p == nil {
-		full, err = d.zero(ctx, off, n)
-	} else {
-		full, err = d.writeLocked(ctx, p, off, n)
-	}
+	full, err := d.writeLocked(ctx, p, off, n)
 	if err != nil {
 		return err
 	}
@@ -372,47 +366,33 @@ func (d *Disk) write(ctx context.Context, p []byte, off, n int64) error {
 	return nil
 }
 
-// zero zeroes [off, off+n): the parts of blocks at its ends block by
-// block, the whole blocks between them as one range, which costs the map
-// and the journal the same whatever its length.
-func (d *Disk) zero(ctx context.Context, off, n int64) (full bool, err error) {
-	bA := uint64((off + BlockSize - 1) / BlockSize)
-	bB := uint64((off + n) / BlockSize)
-	if off+n == d.size {
-		bB = d.blocks
-	}
-	if bA >= bB {
-		return d.writeLocked(ctx, nil, off, n)
-	}
-	if lo := int64(bA) * BlockSize; off < lo {
-		if _, err := d.writeLocked(ctx, nil, off, lo-off); err != nil {
-			return false, err
-		}
-	}
-	if hi := int64(bB) * BlockSize; hi < off+n {
-		if _, err := d.writeLocked(ctx, nil, hi, off+n-hi); err != nil {
-			return false, err
-		}
-	}
-	unlock := d.lockBlocks(bA, bB)
-	defer unlock()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	e := entry{block: bA, slot: zeroSlot, n: bB - bA}
-	d.tab.apply(e, func(s uint64) { d.pendingFree = append(d.pendingFree, s) })
-	d.pending = append(d.pending, e)
-	return len(d.pending) >= autoCommit, nil
-}
-
-// writeLocked is write under the blocks' stripes. full says that enough
-// map updates wait for a commit that the writer should make one.
+// writeLocked is write under the blocks' stripes. Its map updates are
+// made at once, so a commit has all of a write or none of it. full says
+// that enough map updates wait for a commit that the writer should make
+// one.
 func (d *Disk) writeLocked(ctx context.Context, p []byte, off, n int64) (full bool, err error) {
 	b0, b1 := uint64(off/BlockSize), uint64((off+n-1)/BlockSize+1)
 	unlock := d.lockBlocks(b0, b1)
 	defer unlock()
 
-	ws := make([]blockWrite, 0, b1-b0)
+	// Zeroing, the whole blocks are one range entry, which costs the
+	// map and the journal the same whatever its length.
+	var zr entry
+	if p == nil {
+		bA, bB := uint64((off+BlockSize-1)/BlockSize), uint64((off+n)/BlockSize)
+		if off+n == d.size {
+			bB = d.blocks
+		}
+		if bA < bB {
+			zr = entry{block: bA, slot: zeroSlot, n: bB - bA}
+		}
+	}
+	ws := make([]blockWrite, 0, min(b1-b0, 2+uint64(len(p))/BlockSize))
 	for b := b0; b < b1; b++ {
+		if zr.n > 0 && b == zr.block {
+			b += zr.n - 1
+			continue
+		}
 		bs, be := int64(b)*BlockSize, d.blockEnd(b)
 		if off <= bs && off+n >= be {
 			w := blockWrite{b: b, pOf: -1}
@@ -478,6 +458,10 @@ func (d *Disk) writeLocked(ctx context.Context, p []byte, off, n int64) (full bo
 		return false, err
 	}
 	d.mu.Lock()
+	if zr.n > 0 {
+		d.tab.apply(zr, func(s uint64) { d.pendingFree = append(d.pendingFree, s) })
+		d.pending = append(d.pending, zr)
+	}
 	for i, w := range ws {
 		if old := d.tab.set(w.b, vals[i]); old >= valSlot0 {
 			d.pendingFree = append(d.pendingFree, old-valSlot0)
