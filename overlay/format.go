@@ -91,8 +91,11 @@ func decodeHeader(b []byte) (header, error) {
 	return h, nil
 }
 
-// maxDiskSize keeps block numbers and slot offsets far from overflow.
-const maxDiskSize = 1 << 56
+// maxDiskSize is the largest disk an overlay takes, 64 TiB (VMDK's and
+// VHDX's own limits are about that): the map's top level costs 8 bytes
+// per 16 MiB of disk, 32 MiB at most, which is what a hostile journal
+// header can make ReadStatus allocate.
+const maxDiskSize = 64 << 40
 
 // entry is one map update: block to a data-file slot or to zeroSlot, or,
 // when n > 0, blocks [block, block+n) to zeros (a discard of a whole

@@ -245,7 +245,7 @@ func (s *Store) Disk(name string, size int64, base Base) (*Disk, error) {
 		return nil, err
 	}
 	if size < 0 || size > maxDiskSize {
-		return nil, fmt.Errorf("overlay: %s: size %d is out of range", name, size)
+		return nil, fmt.Errorf("overlay: %s: size %d is out of range (at most %d)", name, size, int64(maxDiskSize))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
