@@ -52,8 +52,8 @@
 // # What it does not do
 //
 // Disks larger than 64 TiB are refused. Overlays do not grow or shrink
-// disks, do not keep snapshots or history,
-// and do not share blocks between disks. There is no "revert to the
+// disks, do not keep snapshots or history, and do not share blocks
+// between disks. There is no "revert to the
 // archive" for a range: discarded blocks read as zeros, not as the base.
 // A filesystem that cannot punch holes keeps freed space allocated
 // (it is still reused).

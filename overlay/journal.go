@@ -11,8 +11,9 @@ import (
 
 // checkpointSlack is how far the journal may grow past twice the size of a
 // checkpoint of the map before a commit writes a checkpoint instead of
-// appending, so that replay reads little more than the map itself.
-const checkpointSlack = 4 << 20
+// appending, so that replay reads little more than the map itself. Tests
+// lower it.
+var checkpointSlack int64 = 4 << 20
 
 // Sync makes every write that returned before it durable: the data file
 // is synced, then a commit record is appended to the journal and synced.

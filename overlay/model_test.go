@@ -17,7 +17,13 @@ import (
 // nothing may be lost).
 func TestModel(t *testing.T) {
 	ctx := context.Background()
+	defer func(v int64) { checkpointSlack = v }(checkpointSlack)
 	for _, size := range []int64{1 << 20, 1<<20 + 1000} {
+		// The second size also checkpoints at commits, every few KiB
+		// of journal.
+		if size%BlockSize != 0 {
+			checkpointSlack = 2048
+		}
 		r := rand.New(rand.NewPCG(uint64(size), 7))
 		dir := t.TempDir()
 		base := &patternBase{size: size}
@@ -60,6 +66,18 @@ func TestModel(t *testing.T) {
 				if !bytes.Equal(got, model[off:off+n]) {
 					t.Fatalf("op %d: read %d at %d differs from the model", i, n, off)
 				}
+			}
+			if i%700 == 349 {
+				// A crash's reopen, without Close: after a Sync nothing is lost.
+				if err := d.Sync(); err != nil {
+					t.Fatal(err)
+				}
+				d.data.Close()
+				d.jnl.Close()
+				s.lock.Close()
+				s = openTest(t, dir, "k")
+				d = openDiskT(t, s, "disk1.vmdk", base)
+				checkAll(t, d, model)
 			}
 			if i%700 == 699 {
 				if err := s.Close(); err != nil {
