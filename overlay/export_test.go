@@ -158,6 +158,22 @@ func TestExportWithoutBaseExtents(t *testing.T) {
 	if err := ExportImage(ctx, d, f, "qcow2", nil); err != nil {
 		t.Fatal(err)
 	}
+	if qemuImg, err := exec.LookPath("qemu-img"); err == nil {
+		r, err := os.Create(filepath.Join(t.TempDir(), "x.raw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if err := ExportImage(ctx, d, r, "raw", nil); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(qemuImg, "check", f.Name()).CombinedOutput(); err != nil {
+			t.Errorf("qemu-img check: %v\n%s", err, out)
+		}
+		if out, err := exec.Command(qemuImg, "compare", "-f", "qcow2", "-F", "raw", f.Name(), r.Name()).CombinedOutput(); err != nil {
+			t.Errorf("qemu-img compare: %v\n%s", err, out)
+		}
+	}
 	if err := ExportImage(ctx, d, f, "vmdk", nil); err == nil {
 		t.Error("an unknown format was accepted")
 	}
