@@ -255,6 +255,8 @@ type segment struct {
 
 // ReadAt fills p with the view's bytes at off. Within one block the bytes
 // come from one version of it: the one before or after a concurrent write.
+// A read past the end fails with ErrPastEnd: the caller clamps reads at
+// Size, as it does for the read-only view.
 func (d *Disk) ReadAt(ctx context.Context, p []byte, off int64) error {
 	n := int64(len(p))
 	if err := d.check(off, n); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -90,7 +91,10 @@ func Open(dir string, id Identity) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(names) > 0 && !(len(names) == 1 && names[0] == lockName) {
+		// What an Open that crashed before its record was renamed into
+		// place leaves behind does not make the folder someone else's.
+		names = slices.DeleteFunc(names, func(n string) bool { return n == lockName || n == recordName+".tmp" })
+		if len(names) > 0 {
 			return nil, fmt.Errorf("%w: %s holds %s but no %s", ErrNotOverlay, dir, strings.Join(names[:min(3, len(names))], ", "), recordName)
 		}
 	case err != nil:
