@@ -151,11 +151,14 @@ func TestSyncedSurvivesReopenWithoutClose(t *testing.T) {
 // block read must be one whole version of it), under -race.
 func TestConcurrent(t *testing.T) {
 	ctx := context.Background()
+	// Commits checkpoint often, so that checkpoints race with the rest.
+	defer func(v int64) { checkpointSlack = v }(checkpointSlack)
+	checkpointSlack = 8192
 	dir := t.TempDir()
 	const blocks = 512
 	base := &patternBase{size: blocks * BlockSize}
 	s := openTest(t, dir, "k")
-	defer s.Close()
+	defer func() { s.Close() }()
 	d := openDiskT(t, s, "d", base)
 	model := base.bytes()
 	var wg sync.WaitGroup
@@ -235,6 +238,16 @@ func TestConcurrent(t *testing.T) {
 	if !bytes.Equal(got, model[:256*BlockSize]) {
 		t.Fatal("the disjoint writers' region differs from the model")
 	}
+	// What a reopen finds is what was there.
+	all := make([]byte, base.size)
+	if err := d.ReadAt(ctx, all, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir, "k")
+	checkAll(t, openDiskT(t, s, "d", base), all)
 }
 
 // wholeVersion says what is wrong with block b's bytes p when they are
