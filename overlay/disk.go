@@ -111,14 +111,15 @@ func (d *Disk) recover() error {
 		// block size may be written short.
 		slots++
 	}
-	rp, err := replay(d.jnl, jst.Size(), limits{blocks: d.blocks, slots: slots})
+	tab := newTable(d.blocks)
+	rp, err := replay(d.jnl, jst.Size(), limits{blocks: d.blocks, slots: slots}, func(e entry) { tab.apply(e, func(uint64) {}) })
 	if err != nil {
 		return fmt.Errorf("overlay: %s: %w", d.name, err)
 	}
 	if rp.diskSize != d.size {
 		return fmt.Errorf("%w: %s: the overlay is for a disk of %d bytes, not %d", ErrCorrupt, d.name, rp.diskSize, d.size)
 	}
-	tab, end, fr, err := loadMap(rp.entries, d.blocks)
+	end, fr, err := loadMap(tab)
 	if err != nil {
 		return fmt.Errorf("overlay: %s: %w", d.name, err)
 	}
@@ -143,15 +144,10 @@ func (d *Disk) recover() error {
 	return nil
 }
 
-// loadMap builds the table from a journal's committed entries and finds
-// the data file's free slots below end, the slot past the last one used.
-// It refuses two blocks that share a slot: freeing one would corrupt the
-// other.
-func loadMap(es []entry, blocks uint64) (tab *table, end uint64, free []run, err error) {
-	tab = newTable(blocks)
-	for _, e := range es {
-		tab.apply(e, func(uint64) {})
-	}
+// loadMap finds, in a table replayed from a journal, the data file's free
+// slots below end, the slot past the last one used. It refuses two blocks
+// that share a slot: freeing one would corrupt the other.
+func loadMap(tab *table) (end uint64, free []run, err error) {
 	// The used slots, sorted: duplicates are neighbours, and the gaps
 	// between them are the free runs. This costs memory in proportion
 	// to the map, whatever slot numbers a crafted journal names.
@@ -160,14 +156,14 @@ func loadMap(es []entry, blocks uint64) (tab *table, end uint64, free []run, err
 	next := uint64(0)
 	for i, s := range used {
 		if i > 0 && used[i-1] == s {
-			return nil, 0, nil, fmt.Errorf("%w: blocks share data block %d", ErrCorrupt, s)
+			return 0, nil, fmt.Errorf("%w: blocks share data block %d", ErrCorrupt, s)
 		}
 		if s > next {
 			free = append(free, run{next, s - next})
 		}
 		next = s + 1
 	}
-	return tab, next, free, nil
+	return next, free, nil
 }
 
 // punch gives freed slots' space back to the host filesystem. Where the

@@ -154,8 +154,6 @@ func appendEntries(b []byte, es []entry, seq uint64, at time.Time) []byte {
 // replayed is what a journal's valid prefix says.
 type replayed struct {
 	header
-	// entries are the committed map updates in order (later ones win).
-	entries []entry
 	// end is the offset just past the last valid commit record: the
 	// journal's length once a torn or damaged tail is cut.
 	end int64
@@ -174,15 +172,17 @@ type limits struct {
 	slots  uint64 // the data file's size in blocks
 }
 
-// replay reads a journal of size bytes from r. It returns an error only
+// replay reads a journal of size bytes from r, calling apply with each
+// committed map update in order (later ones win) as it reaches the commit
+// record that makes them count. It returns an error only
 // for a damaged header or a record that is whole and checksummed but
 // impossible (a block past the disk, a slot past the data file, an unknown
 // kind): that is a crafted or foreign file, not a crash. A record cut
 // short or failing its checksum ends the journal there (a crash tore the
 // last append); updates after the last commit record are dropped.
 // Memory is bounded by size: nothing is allocated that the file does not
-// hold.
-func replay(r io.Reader, size int64, lim limits) (replayed, error) {
+// hold, and updates are kept only until their commit.
+func replay(r io.Reader, size int64, lim limits, apply func(entry)) (replayed, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	hb := make([]byte, headerSize)
 	if _, err := io.ReadFull(br, hb); err != nil {
@@ -263,7 +263,9 @@ func replay(r io.Reader, size int64, lim limits) (replayed, error) {
 			if plen != commitPayload {
 				return rp, fmt.Errorf("%w: journal record %d at %d: commit payload of %d bytes", ErrCorrupt, n, at, plen)
 			}
-			rp.entries = append(rp.entries, pending...)
+			for _, e := range pending {
+				apply(e)
+			}
 			pending = pending[:0]
 			rp.commits++
 			rp.seq = binary.LittleEndian.Uint64(payload)

@@ -244,19 +244,20 @@ func FuzzReplay(f *testing.F) {
 	f.Add(appendEntries(appendEntries(bytes.Clone(h), []entry{{1, 0, 0}}, 1, time.Unix(2, 0)), []entry{{1, 1, 0}, {63, 0, 0}}, 2, time.Unix(3, 0)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		lim := limits{blocks: 64, slots: 16}
-		rp, err := replay(bytes.NewReader(b), int64(len(b)), lim)
+		tab := newTable(lim.blocks)
+		rp, err := replay(bytes.NewReader(b), int64(len(b)), lim, func(e entry) {
+			if e.block >= lim.blocks || (e.slot != zeroSlot && e.slot >= lim.slots) || e.n > lim.blocks-e.block {
+				t.Fatalf("entry %+v past the limits", e)
+			}
+			tab.apply(e, func(uint64) {})
+		})
 		if err != nil {
 			return
 		}
 		if rp.end > int64(len(b)) || rp.end < headerSize {
 			t.Fatalf("end %d of %d bytes", rp.end, len(b))
 		}
-		for _, e := range rp.entries {
-			if e.block >= lim.blocks || (e.slot != zeroSlot && e.slot >= lim.slots) {
-				t.Fatalf("entry %+v past the limits", e)
-			}
-		}
-		tab, end, free, err := loadMap(rp.entries, lim.blocks)
+		end, free, err := loadMap(tab)
 		if err != nil {
 			return
 		}

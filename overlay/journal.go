@@ -32,7 +32,7 @@ func (d *Disk) commit(checkpoint bool) error {
 	d.mu.Lock()
 	es, freed := d.pending, d.pendingFree
 	d.pending, d.pendingFree = nil, nil
-	checkpoint = checkpoint || d.jnlEnd > checkpointSlack+2*entrySize*(d.tab.data+d.tab.zero)
+	checkpoint = checkpoint || d.jnlEnd > checkpointSlack+2*entrySize*d.tab.entryCount()
 	var snap []entry
 	if checkpoint {
 		snap = d.tab.entries()

@@ -91,17 +91,23 @@ func diskStatus(dir, name string) (DiskStatus, error) {
 		ds.DataFileUsed = allocatedBytes(fi)
 		slots = uint64((fi.Size() + BlockSize - 1) / BlockSize)
 	}
-	rp, err := replay(jf, jst.Size(), limits{slots: slots})
+	hb := make([]byte, headerSize)
+	if _, err := jf.ReadAt(hb, 0); err != nil {
+		return DiskStatus{}, fmt.Errorf("%w: %s: journal header: %v", ErrCorrupt, name, err)
+	}
+	h, err := decodeHeader(hb)
+	if err != nil {
+		return DiskStatus{}, fmt.Errorf("overlay: %s: %w", name, err)
+	}
+	blocks := uint64((h.diskSize + BlockSize - 1) / BlockSize)
+	t := newTable(blocks)
+	rp, err := replay(jf, jst.Size(), limits{blocks: blocks, slots: slots}, func(e entry) { t.apply(e, func(uint64) {}) })
 	if err != nil {
 		return DiskStatus{}, fmt.Errorf("overlay: %s: %w", name, err)
 	}
 	ds.Size, ds.Commits, ds.Tail = rp.diskSize, rp.commits, rp.tail
 	if rp.commits > 0 {
 		ds.LastSync = rp.lastSync
-	}
-	t := newTable(uint64((rp.diskSize + BlockSize - 1) / BlockSize))
-	for _, e := range rp.entries {
-		t.apply(e, func(uint64) {})
 	}
 	ds.DataBlocks, ds.ZeroBlocks, ds.Written = t.data, t.zero, t.data*BlockSize
 	return ds, nil

@@ -11,6 +11,7 @@ type table struct {
 	chunks     []*chunk
 	blocks     uint64
 	data, zero int64 // counts of data and zero values
+	zchunks    int64 // chunks that are zeroChunk
 }
 
 const (
@@ -63,6 +64,7 @@ func (t *table) set(b, v uint64) uint64 {
 		c = new(chunk)
 		*c = *zeroChunk
 		t.chunks[b>>chunkShift] = c
+		t.zchunks--
 	}
 	i := b & (chunkLen - 1)
 	old := c.v[i]
@@ -108,6 +110,7 @@ func (t *table) zeroRange(b0, b1 uint64, freed func(slot uint64)) {
 				}
 				t.chunks[ci] = zeroChunk
 				t.zero += chunkLen
+				t.zchunks++
 			}
 			b += chunkLen
 			continue
@@ -164,10 +167,15 @@ func (t *table) nextMapped(b uint64) uint64 {
 	return t.blocks
 }
 
+// entryCount is how many entries entries returns.
+func (t *table) entryCount() int64 {
+	return t.data + t.zero - t.zchunks*(chunkLen-1)
+}
+
 // entries lists every mapped block in order, as a checkpoint writes them:
 // a chunk discarded whole is one zero range.
 func (t *table) entries() []entry {
-	var es []entry
+	es := make([]entry, 0, t.entryCount())
 	for ci, c := range t.chunks {
 		switch c {
 		case nil:
