@@ -186,8 +186,9 @@ func (d *Disk) punch(rs []run) error {
 func (d *Disk) Name() string { return d.name }
 func (d *Disk) Size() int64  { return d.size }
 
-// Warnings says what opening the disk repaired: a journal tail cut at the
-// last commit after a crash, with its reason.
+// Warnings says what opening the disk repaired (a journal tail cut at the
+// last commit after a crash, with its reason) and the last few failures
+// to punch freed space.
 func (d *Disk) Warnings() []string {
 	d.syncMu.Lock()
 	defer d.syncMu.Unlock()
