@@ -78,19 +78,39 @@ func openDisk(dir, name string, size int64, base Base) (*Disk, error) {
 		}
 	}
 	var err error
-	if d.data, err = os.OpenFile(dp, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+	if d.data, err = os.OpenFile(dp, os.O_RDWR|os.O_CREATE|unix.O_NONBLOCK, 0o600); err != nil {
 		return nil, fmt.Errorf("overlay: %s: %w", name, err)
 	}
-	if d.jnl, err = os.OpenFile(jp, os.O_RDWR, 0o600); err != nil {
+	if d.jnl, err = os.OpenFile(jp, os.O_RDWR|unix.O_NONBLOCK, 0o600); err != nil {
 		d.data.Close()
 		return nil, fmt.Errorf("overlay: %s: %w", name, err)
 	}
-	if err := d.recover(); err != nil {
+	err = regular(d.data)
+	if err == nil {
+		err = regular(d.jnl)
+	}
+	if err == nil {
+		err = d.recover()
+	}
+	if err != nil {
 		d.data.Close()
 		d.jnl.Close()
 		return nil, err
 	}
 	return d, nil
+}
+
+// regular refuses anything but a regular file (a FIFO put in the folder
+// would block reads for ever).
+func regular(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("overlay: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, f.Name())
+	}
+	return nil
 }
 
 // recover replays the journal into the table, cuts a torn tail, and frees

@@ -8,6 +8,8 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -270,4 +272,37 @@ func FuzzReplay(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFIFOInFolder puts FIFOs where the files should be: refused, not
+// waited on.
+func TestFIFOInFolder(t *testing.T) {
+	dir, base, _, _ := journalFixture(t)
+	for _, name := range []string{"d" + journalExt, "d" + dataExt} {
+		c := copyDir(t, dir)
+		os.Remove(filepath.Join(c, name))
+		if err := syscall.Mkfifo(filepath.Join(c, name), 0o600); err != nil {
+			t.Skip(err)
+		}
+		s, err := Open(c, Identity{Key: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Disk("d", base.size, base); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s a FIFO: %v, want ErrCorrupt", name, err)
+		}
+		if name == "d"+journalExt {
+			st, err := ReadStatus(c)
+			if err != nil || len(st.Disks) != 1 || !strings.Contains(st.Disks[0].Error, "not a regular file") {
+				t.Errorf("status with %s a FIFO: %+v, %v", name, st, err)
+			}
+		}
+		s.Close()
+	}
+	c := copyDir(t, dir)
+	os.Remove(filepath.Join(c, recordName))
+	syscall.Mkfifo(filepath.Join(c, recordName), 0o600)
+	if _, err := Open(c, Identity{Key: "k"}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("the record a FIFO: %v, want ErrCorrupt", err)
+	}
 }

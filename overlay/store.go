@@ -160,11 +160,14 @@ const maxRecord = 1 << 16
 
 func readRecord(dir string) (*record, error) {
 	p := filepath.Join(dir, recordName)
-	f, err := os.Open(p)
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if err := regular(f); err != nil {
+		return nil, err
+	}
 	b := make([]byte, maxRecord+1)
 	n, _ := f.Read(b)
 	if n > maxRecord {
