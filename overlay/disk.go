@@ -21,6 +21,16 @@ type Base interface {
 	ReadAt(ctx context.Context, p []byte, off int64) error
 }
 
+// BaseFunc adapts a function to Base; for a vdisk.Image img:
+//
+//	overlay.BaseFunc(func(ctx context.Context, p []byte, off int64) error {
+//		_, err := img.ReadAtContext(ctx, p, off)
+//		return err
+//	})
+type BaseFunc func(ctx context.Context, p []byte, off int64) error
+
+func (f BaseFunc) ReadAt(ctx context.Context, p []byte, off int64) error { return f(ctx, p, off) }
+
 // nStripes is how many block locks writes take (block % nStripes), so that
 // writes to one block are serialised (a partial-block write reads, merges
 // and writes the block whole) while writes elsewhere run in parallel.
