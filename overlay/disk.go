@@ -21,6 +21,16 @@ type Base interface {
 	ReadAt(ctx context.Context, p []byte, off int64) error
 }
 
+// BaseFunc adapts a function to Base; for a vdisk.Image img:
+//
+//	overlay.BaseFunc(func(ctx context.Context, p []byte, off int64) error {
+//		_, err := img.ReadAtContext(ctx, p, off)
+//		return err
+//	})
+type BaseFunc func(ctx context.Context, p []byte, off int64) error
+
+func (f BaseFunc) ReadAt(ctx context.Context, p []byte, off int64) error { return f(ctx, p, off) }
+
 // nStripes is how many block locks writes take (block % nStripes), so that
 // writes to one block are serialised (a partial-block write reads, merges
 // and writes the block whole) while writes elsewhere run in parallel.
@@ -78,19 +88,39 @@ func openDisk(dir, name string, size int64, base Base) (*Disk, error) {
 		}
 	}
 	var err error
-	if d.data, err = os.OpenFile(dp, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+	if d.data, err = os.OpenFile(dp, os.O_RDWR|os.O_CREATE|unix.O_NONBLOCK, 0o600); err != nil {
 		return nil, fmt.Errorf("overlay: %s: %w", name, err)
 	}
-	if d.jnl, err = os.OpenFile(jp, os.O_RDWR, 0o600); err != nil {
+	if d.jnl, err = os.OpenFile(jp, os.O_RDWR|unix.O_NONBLOCK, 0o600); err != nil {
 		d.data.Close()
 		return nil, fmt.Errorf("overlay: %s: %w", name, err)
 	}
-	if err := d.recover(); err != nil {
+	err = regular(d.data)
+	if err == nil {
+		err = regular(d.jnl)
+	}
+	if err == nil {
+		err = d.recover()
+	}
+	if err != nil {
 		d.data.Close()
 		d.jnl.Close()
 		return nil, err
 	}
 	return d, nil
+}
+
+// regular refuses anything but a regular file (a FIFO put in the folder
+// would block reads for ever).
+func regular(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("overlay: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, f.Name())
+	}
+	return nil
 }
 
 // recover replays the journal into the table, cuts a torn tail, and frees
@@ -111,14 +141,15 @@ func (d *Disk) recover() error {
 		// block size may be written short.
 		slots++
 	}
-	rp, err := replay(d.jnl, jst.Size(), limits{blocks: d.blocks, slots: slots})
+	tab := newTable(d.blocks)
+	rp, err := replay(d.jnl, jst.Size(), limits{blocks: d.blocks, slots: slots}, func(e entry) { tab.apply(e, func(uint64) {}) })
 	if err != nil {
 		return fmt.Errorf("overlay: %s: %w", d.name, err)
 	}
 	if rp.diskSize != d.size {
 		return fmt.Errorf("%w: %s: the overlay is for a disk of %d bytes, not %d", ErrCorrupt, d.name, rp.diskSize, d.size)
 	}
-	tab, end, fr, err := loadMap(rp.entries, d.blocks)
+	end, fr, err := loadMap(tab)
 	if err != nil {
 		return fmt.Errorf("overlay: %s: %w", d.name, err)
 	}
@@ -143,36 +174,26 @@ func (d *Disk) recover() error {
 	return nil
 }
 
-// loadMap builds the table from a journal's committed entries and finds
-// the data file's free slots below end, the slot past the last one used.
-// It refuses two blocks that share a slot: freeing one would corrupt the
-// other.
-func loadMap(es []entry, blocks uint64) (tab *table, end uint64, free []run, err error) {
-	tab = newTable(blocks)
-	for _, e := range es {
-		tab.set(e.block, fromSlot(e.slot))
-	}
+// loadMap finds, in a table replayed from a journal, the data file's free
+// slots below end, the slot past the last one used. It refuses two blocks
+// that share a slot: freeing one would corrupt the other.
+func loadMap(tab *table) (end uint64, free []run, err error) {
 	// The used slots, sorted: duplicates are neighbours, and the gaps
 	// between them are the free runs. This costs memory in proportion
 	// to the map, whatever slot numbers a crafted journal names.
-	var used []uint64
-	for _, e := range tab.entries() {
-		if e.slot != zeroSlot {
-			used = append(used, e.slot)
-		}
-	}
+	used := tab.dataSlots()
 	slices.Sort(used)
 	next := uint64(0)
 	for i, s := range used {
 		if i > 0 && used[i-1] == s {
-			return nil, 0, nil, fmt.Errorf("%w: blocks share data block %d", ErrCorrupt, s)
+			return 0, nil, fmt.Errorf("%w: blocks share data block %d", ErrCorrupt, s)
 		}
 		if s > next {
 			free = append(free, run{next, s - next})
 		}
 		next = s + 1
 	}
-	return tab, next, free, nil
+	return next, free, nil
 }
 
 // punch gives freed slots' space back to the host filesystem. Where the
@@ -195,8 +216,9 @@ func (d *Disk) punch(rs []run) error {
 func (d *Disk) Name() string { return d.name }
 func (d *Disk) Size() int64  { return d.size }
 
-// Warnings says what opening the disk repaired: a journal tail cut at the
-// last commit after a crash, with its reason.
+// Warnings says what opening the disk repaired (a journal tail cut at the
+// last commit after a crash, with its reason) and the last few failures
+// to punch freed space.
 func (d *Disk) Warnings() []string {
 	d.syncMu.Lock()
 	defer d.syncMu.Unlock()
@@ -260,6 +282,8 @@ type segment struct {
 
 // ReadAt fills p with the view's bytes at off. Within one block the bytes
 // come from one version of it: the one before or after a concurrent write.
+// A read past the end fails with ErrPastEnd: the caller clamps reads at
+// Size, as it does for the read-only view.
 func (d *Disk) ReadAt(ctx context.Context, p []byte, off int64) error {
 	n := int64(len(p))
 	if err := d.check(off, n); err != nil {
@@ -371,15 +395,33 @@ func (d *Disk) write(ctx context.Context, p []byte, off, n int64) error {
 	return nil
 }
 
-// writeLocked is write under the blocks' stripes. full says that enough
-// map updates wait for a commit that the writer should make one.
+// writeLocked is write under the blocks' stripes. Its map updates are
+// made at once, so a commit has all of a write or none of it. full says
+// that enough map updates wait for a commit that the writer should make
+// one.
 func (d *Disk) writeLocked(ctx context.Context, p []byte, off, n int64) (full bool, err error) {
 	b0, b1 := uint64(off/BlockSize), uint64((off+n-1)/BlockSize+1)
 	unlock := d.lockBlocks(b0, b1)
 	defer unlock()
 
-	ws := make([]blockWrite, 0, b1-b0)
+	// Zeroing, the whole blocks are one range entry, which costs the
+	// map and the journal the same whatever its length.
+	var zr entry
+	if p == nil {
+		bA, bB := uint64((off+BlockSize-1)/BlockSize), uint64((off+n)/BlockSize)
+		if off+n == d.size {
+			bB = d.blocks
+		}
+		if bA < bB {
+			zr = entry{block: bA, slot: zeroSlot, n: bB - bA}
+		}
+	}
+	ws := make([]blockWrite, 0, min(b1-b0, 2+uint64(len(p))/BlockSize))
 	for b := b0; b < b1; b++ {
+		if zr.n > 0 && b == zr.block {
+			b += zr.n - 1
+			continue
+		}
 		bs, be := int64(b)*BlockSize, d.blockEnd(b)
 		if off <= bs && off+n >= be {
 			w := blockWrite{b: b, pOf: -1}
@@ -445,11 +487,15 @@ func (d *Disk) writeLocked(ctx context.Context, p []byte, off, n int64) (full bo
 		return false, err
 	}
 	d.mu.Lock()
+	if zr.n > 0 {
+		d.tab.apply(zr, func(s uint64) { d.pendingFree = append(d.pendingFree, s) })
+		d.pending = append(d.pending, zr)
+	}
 	for i, w := range ws {
 		if old := d.tab.set(w.b, vals[i]); old >= valSlot0 {
 			d.pendingFree = append(d.pendingFree, old-valSlot0)
 		}
-		d.pending = append(d.pending, entry{w.b, toSlot(vals[i])})
+		d.pending = append(d.pending, entry{block: w.b, slot: toSlot(vals[i])})
 	}
 	full = len(d.pending) >= autoCommit
 	d.mu.Unlock()

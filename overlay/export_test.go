@@ -3,6 +3,7 @@ package overlay
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -158,7 +159,56 @@ func TestExportWithoutBaseExtents(t *testing.T) {
 	if err := ExportImage(ctx, d, f, "qcow2", nil); err != nil {
 		t.Fatal(err)
 	}
+	if qemuImg, err := exec.LookPath("qemu-img"); err == nil {
+		r, err := os.Create(filepath.Join(t.TempDir(), "x.raw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if err := ExportImage(ctx, d, r, "raw", nil); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(qemuImg, "check", f.Name()).CombinedOutput(); err != nil {
+			t.Errorf("qemu-img check: %v\n%s", err, out)
+		}
+		if out, err := exec.Command(qemuImg, "compare", "-f", "qcow2", "-F", "raw", f.Name(), r.Name()).CombinedOutput(); err != nil {
+			t.Errorf("qemu-img compare: %v\n%s", err, out)
+		}
+	}
 	if err := ExportImage(ctx, d, f, "vmdk", nil); err == nil {
 		t.Error("an unknown format was accepted")
+	}
+}
+
+// TestQCOW2ManyRefcountBlocks writes more clusters than one refcount
+// block covers (32,768, 2 GiB of host file), one byte each so the file
+// stays sparse, and has qemu-img check the refcounts and qemu-io read
+// clusters back.
+func TestQCOW2ManyRefcountBlocks(t *testing.T) {
+	qemuImg := testutil.RequireTool(t, "qemu-img")
+	qemuIO := testutil.RequireTool(t, "qemu-io")
+	const clusters = 33000
+	f, err := os.Create(filepath.Join(t.TempDir(), "big.qcow2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	q := newQcowWriter(f, 3<<30)
+	for i := int64(0); i < clusters; i++ {
+		if err := q.cluster(i*qcowCluster, []byte{byte(i) | 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.finish(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(qemuImg, "check", f.Name()).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img check: %v\n%s", err, out)
+	}
+	for _, i := range []int64{0, 8191, 8192, 32767, 32768, clusters - 1} {
+		cmd := fmt.Sprintf("read -P %d %d 1", byte(i)|1, i*qcowCluster)
+		if out, err := exec.Command(qemuIO, "-f", "qcow2", "-r", "-c", cmd, "-c", fmt.Sprintf("read -P 0 %d 65535", i*qcowCluster+1), f.Name()).CombinedOutput(); err != nil || bytes.Contains(out, []byte("failed")) || bytes.Contains(out, []byte("Pattern verification")) {
+			t.Errorf("cluster %d: %v\n%s", i, err, out)
+		}
 	}
 }

@@ -32,6 +32,10 @@ func (d *Disk) Extent(off int64, base BaseExtent) (Extent, error) {
 	} else {
 		data := v >= valSlot0
 		for end = b + 1; end < d.blocks; end++ {
+			if !data && end%chunkLen == 0 && d.tab.chunks[end>>chunkShift] == zeroChunk {
+				end += chunkLen - 1 // a chunk discarded whole
+				continue
+			}
 			w := d.tab.get(end)
 			if w == valUnmapped || (w >= valSlot0) != data {
 				break

@@ -23,6 +23,7 @@ const (
 
 	recMap    = 1
 	recCommit = 2
+	recZero   = 3
 
 	recHead       = 8 // kind u8, 3 reserved bytes, payload length u32
 	recTail       = 4 // crc32c
@@ -90,21 +91,35 @@ func decodeHeader(b []byte) (header, error) {
 	return h, nil
 }
 
-// maxDiskSize keeps block numbers and slot offsets far from overflow.
-const maxDiskSize = 1 << 56
+// maxDiskSize is the largest disk an overlay takes, 64 TiB (VMDK's and
+// VHDX's own limits are about that): the map's top level costs 8 bytes
+// per 16 MiB of disk, 32 MiB at most, which is what a hostile journal
+// header can make ReadStatus allocate.
+const maxDiskSize = 64 << 40
 
-// entry maps one disk block to a data-file slot, or to zeroSlot.
+// entry is one map update: block to a data-file slot or to zeroSlot, or,
+// when n > 0, blocks [block, block+n) to zeros (a discard of a whole
+// disk is one entry, not one per block).
 type entry struct {
-	block, slot uint64
+	block, slot, n uint64
 }
 
-// appendMapRecord appends one map record holding es (at most maxEntries).
-func appendMapRecord(b []byte, es []entry) []byte {
+// appendRecord appends one map record (n == 0) or zero-range record
+// holding es, all of that kind and at most maxEntries of them.
+func appendRecord(b []byte, es []entry) []byte {
 	start := len(b)
-	b = appendRecHead(b, recMap, len(es)*entrySize)
+	kind := byte(recMap)
+	if es[0].n > 0 {
+		kind = recZero
+	}
+	b = appendRecHead(b, kind, len(es)*entrySize)
 	for _, e := range es {
 		b = binary.LittleEndian.AppendUint64(b, e.block)
-		b = binary.LittleEndian.AppendUint64(b, e.slot)
+		if kind == recZero {
+			b = binary.LittleEndian.AppendUint64(b, e.n)
+		} else {
+			b = binary.LittleEndian.AppendUint64(b, e.slot)
+		}
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
 }
@@ -122,12 +137,15 @@ func appendRecHead(b []byte, kind byte, n int) []byte {
 	return binary.LittleEndian.AppendUint32(b, uint32(n))
 }
 
-// appendEntries appends es as map records, each at most maxEntries long,
-// and then one commit record.
+// appendEntries appends es, in order, as map and zero-range records of
+// at most maxEntries each, and then one commit record.
 func appendEntries(b []byte, es []entry, seq uint64, at time.Time) []byte {
 	for len(es) > 0 {
-		n := min(len(es), maxEntries)
-		b = appendMapRecord(b, es[:n])
+		n := 1
+		for n < len(es) && n < maxEntries && (es[n].n > 0) == (es[0].n > 0) {
+			n++
+		}
+		b = appendRecord(b, es[:n])
 		es = es[n:]
 	}
 	return appendCommitRecord(b, seq, at)
@@ -136,8 +154,6 @@ func appendEntries(b []byte, es []entry, seq uint64, at time.Time) []byte {
 // replayed is what a journal's valid prefix says.
 type replayed struct {
 	header
-	// entries are the committed map updates in order (later ones win).
-	entries []entry
 	// end is the offset just past the last valid commit record: the
 	// journal's length once a torn or damaged tail is cut.
 	end int64
@@ -156,15 +172,17 @@ type limits struct {
 	slots  uint64 // the data file's size in blocks
 }
 
-// replay reads a journal of size bytes from r. It returns an error only
+// replay reads a journal of size bytes from r, calling apply with each
+// committed map update in order (later ones win) as it reaches the commit
+// record that makes them count. It returns an error only
 // for a damaged header or a record that is whole and checksummed but
 // impossible (a block past the disk, a slot past the data file, an unknown
 // kind): that is a crafted or foreign file, not a crash. A record cut
 // short or failing its checksum ends the journal there (a crash tore the
 // last append); updates after the last commit record are dropped.
 // Memory is bounded by size: nothing is allocated that the file does not
-// hold.
-func replay(r io.Reader, size int64, lim limits) (replayed, error) {
+// hold, and updates are kept only until their commit.
+func replay(r io.Reader, size int64, lim limits, apply func(entry)) (replayed, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	hb := make([]byte, headerSize)
 	if _, err := io.ReadFull(br, hb); err != nil {
@@ -221,7 +239,7 @@ func replay(r io.Reader, size int64, lim limits) (replayed, error) {
 				return rp, fmt.Errorf("%w: journal record %d at %d: map payload of %d bytes is not whole entries", ErrCorrupt, n, at, plen)
 			}
 			for i := int64(0); i < plen; i += entrySize {
-				e := entry{binary.LittleEndian.Uint64(payload[i:]), binary.LittleEndian.Uint64(payload[i+8:])}
+				e := entry{block: binary.LittleEndian.Uint64(payload[i:]), slot: binary.LittleEndian.Uint64(payload[i+8:])}
 				if e.block >= lim.blocks {
 					return rp, fmt.Errorf("%w: journal record %d at %d: block %d is past the disk's %d", ErrCorrupt, n, at, e.block, lim.blocks)
 				}
@@ -230,11 +248,24 @@ func replay(r io.Reader, size int64, lim limits) (replayed, error) {
 				}
 				pending = append(pending, e)
 			}
+		case recZero:
+			if plen%entrySize != 0 {
+				return rp, fmt.Errorf("%w: journal record %d at %d: zero-range payload of %d bytes is not whole entries", ErrCorrupt, n, at, plen)
+			}
+			for i := int64(0); i < plen; i += entrySize {
+				e := entry{block: binary.LittleEndian.Uint64(payload[i:]), slot: zeroSlot, n: binary.LittleEndian.Uint64(payload[i+8:])}
+				if e.block >= lim.blocks || e.n == 0 || e.n > lim.blocks-e.block {
+					return rp, fmt.Errorf("%w: journal record %d at %d: zero range of %d blocks at %d does not fit the disk's %d", ErrCorrupt, n, at, e.n, e.block, lim.blocks)
+				}
+				pending = append(pending, e)
+			}
 		case recCommit:
 			if plen != commitPayload {
 				return rp, fmt.Errorf("%w: journal record %d at %d: commit payload of %d bytes", ErrCorrupt, n, at, plen)
 			}
-			rp.entries = append(rp.entries, pending...)
+			for _, e := range pending {
+				apply(e)
+			}
 			pending = pending[:0]
 			rp.commits++
 			rp.seq = binary.LittleEndian.Uint64(payload)

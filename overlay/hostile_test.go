@@ -8,6 +8,8 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -184,9 +186,12 @@ func TestCraftedJournal(t *testing.T) {
 		j       []byte
 		corrupt bool
 	}{
-		{"block past the disk", appendEntries(bytes.Clone(h), []entry{{32, 0}}, 1, now), true},
-		{"slot past the data file", appendEntries(bytes.Clone(h), []entry{{0, 1 << 40}}, 1, now), true},
-		{"two blocks share a slot", appendEntries(bytes.Clone(h), []entry{{0, 1}, {1, 1}}, 1, now), true},
+		{"block past the disk", appendEntries(bytes.Clone(h), []entry{{32, 0, 0}}, 1, now), true},
+		{"slot past the data file", appendEntries(bytes.Clone(h), []entry{{0, 1 << 40, 0}}, 1, now), true},
+		{"two blocks share a slot", appendEntries(bytes.Clone(h), []entry{{0, 1, 0}, {1, 1, 0}}, 1, now), true},
+		{"zero range past the disk", appendEntries(bytes.Clone(h), []entry{{30, zeroSlot, 3}}, 1, now), true},
+		{"zero range of no blocks", appendCRC(append(appendRecHead(bytes.Clone(h), recZero, 16), 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), headerSize), true},
+		{"zero range that wraps", appendEntries(bytes.Clone(h), []entry{{3, zeroSlot, 1<<64 - 1}}, 1, now), true},
 		{"unknown kind", func() []byte {
 			b := appendRecHead(bytes.Clone(h), 9, 0)
 			return appendCRC(b, headerSize)
@@ -236,23 +241,25 @@ func TestDamagedRecordAndDataFile(t *testing.T) {
 func FuzzReplay(f *testing.F) {
 	h := header{blockSize: BlockSize, diskSize: 64 * BlockSize, created: time.Unix(1, 0)}.encode()
 	f.Add(h)
-	f.Add(appendEntries(bytes.Clone(h), []entry{{1, 0}, {2, zeroSlot}, {3, 5}}, 1, time.Unix(2, 0)))
-	f.Add(appendEntries(appendEntries(bytes.Clone(h), []entry{{1, 0}}, 1, time.Unix(2, 0)), []entry{{1, 1}, {63, 0}}, 2, time.Unix(3, 0)))
+	f.Add(appendEntries(bytes.Clone(h), []entry{{1, 0, 0}, {2, zeroSlot, 0}, {3, 5, 0}}, 1, time.Unix(2, 0)))
+	f.Add(appendEntries(bytes.Clone(h), []entry{{1, 0, 0}, {0, zeroSlot, 64}, {3, 5, 0}}, 1, time.Unix(2, 0)))
+	f.Add(appendEntries(appendEntries(bytes.Clone(h), []entry{{1, 0, 0}}, 1, time.Unix(2, 0)), []entry{{1, 1, 0}, {63, 0, 0}}, 2, time.Unix(3, 0)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		lim := limits{blocks: 64, slots: 16}
-		rp, err := replay(bytes.NewReader(b), int64(len(b)), lim)
+		tab := newTable(lim.blocks)
+		rp, err := replay(bytes.NewReader(b), int64(len(b)), lim, func(e entry) {
+			if e.block >= lim.blocks || (e.slot != zeroSlot && e.slot >= lim.slots) || e.n > lim.blocks-e.block {
+				t.Fatalf("entry %+v past the limits", e)
+			}
+			tab.apply(e, func(uint64) {})
+		})
 		if err != nil {
 			return
 		}
 		if rp.end > int64(len(b)) || rp.end < headerSize {
 			t.Fatalf("end %d of %d bytes", rp.end, len(b))
 		}
-		for _, e := range rp.entries {
-			if e.block >= lim.blocks || (e.slot != zeroSlot && e.slot >= lim.slots) {
-				t.Fatalf("entry %+v past the limits", e)
-			}
-		}
-		tab, end, free, err := loadMap(rp.entries, lim.blocks)
+		end, free, err := loadMap(tab)
 		if err != nil {
 			return
 		}
@@ -265,4 +272,37 @@ func FuzzReplay(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFIFOInFolder puts FIFOs where the files should be: refused, not
+// waited on.
+func TestFIFOInFolder(t *testing.T) {
+	dir, base, _, _ := journalFixture(t)
+	for _, name := range []string{"d" + journalExt, "d" + dataExt} {
+		c := copyDir(t, dir)
+		os.Remove(filepath.Join(c, name))
+		if err := syscall.Mkfifo(filepath.Join(c, name), 0o600); err != nil {
+			t.Skip(err)
+		}
+		s, err := Open(c, Identity{Key: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Disk("d", base.size, base); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s a FIFO: %v, want ErrCorrupt", name, err)
+		}
+		if name == "d"+journalExt {
+			st, err := ReadStatus(c)
+			if err != nil || len(st.Disks) != 1 || !strings.Contains(st.Disks[0].Error, "not a regular file") {
+				t.Errorf("status with %s a FIFO: %+v, %v", name, st, err)
+			}
+		}
+		s.Close()
+	}
+	c := copyDir(t, dir)
+	os.Remove(filepath.Join(c, recordName))
+	syscall.Mkfifo(filepath.Join(c, recordName), 0o600)
+	if _, err := Open(c, Identity{Key: "k"}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("the record a FIFO: %v, want ErrCorrupt", err)
+	}
 }

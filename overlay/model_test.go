@@ -17,7 +17,13 @@ import (
 // nothing may be lost).
 func TestModel(t *testing.T) {
 	ctx := context.Background()
+	defer func(v int64) { checkpointSlack = v }(checkpointSlack)
 	for _, size := range []int64{1 << 20, 1<<20 + 1000} {
+		// The second size also checkpoints at commits, every few KiB
+		// of journal.
+		if size%BlockSize != 0 {
+			checkpointSlack = 2048
+		}
 		r := rand.New(rand.NewPCG(uint64(size), 7))
 		dir := t.TempDir()
 		base := &patternBase{size: size}
@@ -60,6 +66,18 @@ func TestModel(t *testing.T) {
 				if !bytes.Equal(got, model[off:off+n]) {
 					t.Fatalf("op %d: read %d at %d differs from the model", i, n, off)
 				}
+			}
+			if i%700 == 349 {
+				// A crash's reopen, without Close: after a Sync nothing is lost.
+				if err := d.Sync(); err != nil {
+					t.Fatal(err)
+				}
+				d.data.Close()
+				d.jnl.Close()
+				s.lock.Close()
+				s = openTest(t, dir, "k")
+				d = openDiskT(t, s, "disk1.vmdk", base)
+				checkAll(t, d, model)
 			}
 			if i%700 == 699 {
 				if err := s.Close(); err != nil {
@@ -133,11 +151,14 @@ func TestSyncedSurvivesReopenWithoutClose(t *testing.T) {
 // block read must be one whole version of it), under -race.
 func TestConcurrent(t *testing.T) {
 	ctx := context.Background()
+	// Commits checkpoint often, so that checkpoints race with the rest.
+	defer func(v int64) { checkpointSlack = v }(checkpointSlack)
+	checkpointSlack = 8192
 	dir := t.TempDir()
 	const blocks = 512
 	base := &patternBase{size: blocks * BlockSize}
 	s := openTest(t, dir, "k")
-	defer s.Close()
+	defer func() { s.Close() }()
 	d := openDiskT(t, s, "d", base)
 	model := base.bytes()
 	var wg sync.WaitGroup
@@ -217,6 +238,16 @@ func TestConcurrent(t *testing.T) {
 	if !bytes.Equal(got, model[:256*BlockSize]) {
 		t.Fatal("the disjoint writers' region differs from the model")
 	}
+	// What a reopen finds is what was there.
+	all := make([]byte, base.size)
+	if err := d.ReadAt(ctx, all, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir, "k")
+	checkAll(t, openDiskT(t, s, "d", base), all)
 }
 
 // wholeVersion says what is wrong with block b's bytes p when they are
@@ -238,4 +269,99 @@ func wholeVersion(p []byte, b uint64, base *patternBase) string {
 		vs = append(vs, fmt.Sprintf("%d/%d", binary.LittleEndian.Uint64(p[i:]), binary.LittleEndian.Uint64(p[i+8:])))
 	}
 	return fmt.Sprintf("block %d is a mix of versions: %v", b, slices.Compact(vs))
+}
+
+// TestConcurrentPartialWrites has goroutines write single bytes into the
+// same few blocks, each owning the bytes at offsets ≡ its number mod 4:
+// every write must land, which it would not if two read-merge-writes of
+// one block interleaved.
+func TestConcurrentPartialWrites(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), "k")
+	defer s.Close()
+	const size = 16 * BlockSize
+	base := &patternBase{size: size}
+	d := openDiskT(t, s, "d", base)
+	model := base.bytes()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 9))
+			for i := range 600 {
+				off := int64(r.IntN(size/4))*4 + int64(w)
+				v := []byte{byte(i)}
+				if err := d.WriteAt(ctx, v, off); err != nil {
+					t.Error(err)
+					return
+				}
+				model[off] = v[0] // this goroutine's bytes only
+				if i%100 == 99 {
+					d.Sync()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	checkAll(t, d, model)
+}
+
+// TestDiscardWholeDisk discards a 64 GiB disk, as mkfs on a loop device
+// does: the map holds a pointer per 16 MiB, the journal a few records,
+// and the disk reads as zeros, before and after reopening.
+func TestDiscardWholeDisk(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	const size = 64<<30 + 3*BlockSize + 100
+	base := &patternBase{size: size}
+	s := openTest(t, dir, "k")
+	d := openDiskT(t, s, "d", base)
+	for _, off := range []int64{0, 5 << 30, size - 4000} {
+		if err := d.WriteAt(ctx, bytes.Repeat([]byte{7}, 3000), off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Discard(ctx, 1000, size-1000); err != nil {
+		t.Fatal(err)
+	}
+	check := func(d *Disk) {
+		t.Helper()
+		if d.Written() != BlockSize {
+			t.Errorf("Written %d, want one block (the first, partly discarded)", d.Written())
+		}
+		p := make([]byte, 8192)
+		for _, off := range []int64{0, 5 << 30, size - 8192} {
+			if err := d.ReadAt(ctx, p, off); err != nil {
+				t.Fatal(err)
+			}
+			want := make([]byte, len(p))
+			if off == 0 {
+				copy(want, bytes.Repeat([]byte{7}, 1000))
+			}
+			if !bytes.Equal(p, want) {
+				t.Errorf("at %d: not zeros after the discard", off)
+			}
+		}
+		if next, ok, err := d.SeekData(BlockSize, nil); err != nil || ok {
+			t.Errorf("SeekData after the discard: %d, %v, %v", next, ok, err)
+		}
+	}
+	check(d)
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if d.jnlEnd > 1<<20 {
+		t.Errorf("the journal is %d bytes after one discard", d.jnlEnd)
+	}
+	// Reopen from the journal (no checkpoint), then from a checkpoint.
+	d.data.Close()
+	d.jnl.Close()
+	s.lock.Close()
+	s = openTest(t, dir, "k")
+	check(openDiskT(t, s, "d", base))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir, "k")
+	defer s.Close()
+	check(openDiskT(t, s, "d", base))
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Status is what `ovfmount overlay status` shows: read from the folder
@@ -43,9 +45,14 @@ type DiskStatus struct {
 	// Tail, when set, says why the journal's end would be cut at the
 	// next open (an uncommitted or torn append).
 	Tail string `json:"tail,omitempty"`
+	// Error, when set, says why the disk's overlay cannot be read (the
+	// other fields are then empty); opening the disk would fail the same
+	// way.
+	Error string `json:"error,omitempty"`
 }
 
-// ReadStatus reads dir's record and every disk's journal.
+// ReadStatus reads dir's record and every disk's journal. It fails only
+// when dir is not an overlay folder or its record is damaged.
 func ReadStatus(dir string) (Status, error) {
 	rec, err := readRecord(dir)
 	if err != nil {
@@ -67,7 +74,8 @@ func ReadStatus(dir string) (Status, error) {
 		}
 		ds, err := diskStatus(dir, name)
 		if err != nil {
-			return Status{}, err
+			// One damaged disk does not hide the others.
+			ds = DiskStatus{Name: name, Error: err.Error()}
 		}
 		st.Disks = append(st.Disks, ds)
 	}
@@ -75,11 +83,14 @@ func ReadStatus(dir string) (Status, error) {
 }
 
 func diskStatus(dir, name string) (DiskStatus, error) {
-	jf, err := os.Open(filepath.Join(dir, name+journalExt))
+	jf, err := os.OpenFile(filepath.Join(dir, name+journalExt), os.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return DiskStatus{}, fmt.Errorf("overlay: %w", err)
 	}
 	defer jf.Close()
+	if err := regular(jf); err != nil {
+		return DiskStatus{}, err
+	}
 	jst, err := jf.Stat()
 	if err != nil {
 		return DiskStatus{}, fmt.Errorf("overlay: %w", err)
@@ -91,17 +102,23 @@ func diskStatus(dir, name string) (DiskStatus, error) {
 		ds.DataFileUsed = allocatedBytes(fi)
 		slots = uint64((fi.Size() + BlockSize - 1) / BlockSize)
 	}
-	rp, err := replay(jf, jst.Size(), limits{slots: slots})
+	hb := make([]byte, headerSize)
+	if _, err := jf.ReadAt(hb, 0); err != nil {
+		return DiskStatus{}, fmt.Errorf("%w: %s: journal header: %v", ErrCorrupt, name, err)
+	}
+	h, err := decodeHeader(hb)
+	if err != nil {
+		return DiskStatus{}, fmt.Errorf("overlay: %s: %w", name, err)
+	}
+	blocks := uint64((h.diskSize + BlockSize - 1) / BlockSize)
+	t := newTable(blocks)
+	rp, err := replay(jf, jst.Size(), limits{blocks: blocks, slots: slots}, func(e entry) { t.apply(e, func(uint64) {}) })
 	if err != nil {
 		return DiskStatus{}, fmt.Errorf("overlay: %s: %w", name, err)
 	}
 	ds.Size, ds.Commits, ds.Tail = rp.diskSize, rp.commits, rp.tail
 	if rp.commits > 0 {
 		ds.LastSync = rp.lastSync
-	}
-	t := newTable(uint64((rp.diskSize + BlockSize - 1) / BlockSize))
-	for _, e := range rp.entries {
-		t.set(e.block, fromSlot(e.slot))
 	}
 	ds.DataBlocks, ds.ZeroBlocks, ds.Written = t.data, t.zero, t.data*BlockSize
 	return ds, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -90,7 +91,10 @@ func Open(dir string, id Identity) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(names) > 0 && !(len(names) == 1 && names[0] == lockName) {
+		// What an Open that crashed before its record was renamed into
+		// place leaves behind does not make the folder someone else's.
+		names = slices.DeleteFunc(names, func(n string) bool { return n == lockName || n == recordName+".tmp" })
+		if len(names) > 0 {
 			return nil, fmt.Errorf("%w: %s holds %s but no %s", ErrNotOverlay, dir, strings.Join(names[:min(3, len(names))], ", "), recordName)
 		}
 	case err != nil:
@@ -156,11 +160,14 @@ const maxRecord = 1 << 16
 
 func readRecord(dir string) (*record, error) {
 	p := filepath.Join(dir, recordName)
-	f, err := os.Open(p)
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if err := regular(f); err != nil {
+		return nil, err
+	}
 	b := make([]byte, maxRecord+1)
 	n, _ := f.Read(b)
 	if n > maxRecord {
@@ -245,7 +252,7 @@ func (s *Store) Disk(name string, size int64, base Base) (*Disk, error) {
 		return nil, err
 	}
 	if size < 0 || size > maxDiskSize {
-		return nil, fmt.Errorf("overlay: %s: size %d is out of range", name, size)
+		return nil, fmt.Errorf("overlay: %s: size %d is out of range (at most %d)", name, size, int64(maxDiskSize))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

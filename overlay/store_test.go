@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -158,5 +159,54 @@ func TestExtents(t *testing.T) {
 	}
 	if _, err := d.Extent(size, baseExt); !errors.Is(err, ErrPastEnd) {
 		t.Errorf("an extent at the end: %v", err)
+	}
+}
+
+// TestDiscardFreesSpace checks that discarded blocks' space is punched
+// out of the data file at the next commit, and reused by later writes.
+func TestDiscardFreesSpace(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir, "k")
+	defer s.Close()
+	d := openDiskT(t, s, "d", &patternBase{size: 8 << 20})
+	p := bytes.Repeat([]byte{3}, 4<<20)
+	if err := d.WriteAt(ctx, p, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	used := func() int64 {
+		fi, err := os.Stat(filepath.Join(dir, "d"+dataExt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return allocatedBytes(fi)
+	}
+	before := used()
+	if err := d.Discard(ctx, 0, 3<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	after := used()
+	if after == before {
+		t.Skipf("the filesystem did not punch holes (%d bytes before, %d after)", before, after)
+	}
+	if after > before-(3<<20)+(64<<10) {
+		t.Errorf("data file uses %d bytes after discarding 3 MiB of %d", after, before)
+	}
+	if d.Written() != 1<<20 {
+		t.Errorf("Written %d, want 1 MiB", d.Written())
+	}
+	// Writes reuse the freed slots rather than grow the file.
+	if err := d.WriteAt(ctx, p[:2<<20], 4<<20); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(filepath.Join(dir, "d"+dataExt))
+	if fi.Size() > 4<<20 {
+		t.Errorf("the data file grew to %d bytes with 3 MiB free in it", fi.Size())
 	}
 }

@@ -11,6 +11,7 @@ type table struct {
 	chunks     []*chunk
 	blocks     uint64
 	data, zero int64 // counts of data and zero values
+	zchunks    int64 // chunks that are zeroChunk
 }
 
 const (
@@ -27,6 +28,17 @@ type chunk struct {
 	n int // values that are not unmapped
 }
 
+// zeroChunk stands for every chunk that is all zeros (discarded whole):
+// it is shared and never changed (set copies it first), so discarding a
+// large disk costs a pointer per 16 MiB.
+var zeroChunk = func() *chunk {
+	c := &chunk{n: chunkLen}
+	for i := range c.v {
+		c.v[i] = valZero
+	}
+	return c
+}()
+
 func newTable(blocks uint64) *table {
 	return &table{chunks: make([]*chunk, (blocks+chunkLen-1)/chunkLen), blocks: blocks}
 }
@@ -42,12 +54,17 @@ func (t *table) get(b uint64) uint64 {
 // set stores v for block b and returns the old value.
 func (t *table) set(b, v uint64) uint64 {
 	c := t.chunks[b>>chunkShift]
-	if c == nil {
-		if v == valUnmapped {
-			return valUnmapped
-		}
+	switch {
+	case c == nil && v == valUnmapped, c == zeroChunk && v == valZero:
+		return v
+	case c == nil:
 		c = new(chunk)
 		t.chunks[b>>chunkShift] = c
+	case c == zeroChunk:
+		c = new(chunk)
+		*c = *zeroChunk
+		t.chunks[b>>chunkShift] = c
+		t.zchunks--
 	}
 	i := b & (chunkLen - 1)
 	old := c.v[i]
@@ -75,6 +92,63 @@ func (t *table) count(v uint64, d int64) {
 	}
 }
 
+// zeroRange makes blocks [b0, b1) read as zeros, calling freed with each
+// data slot they held. Whole chunks become zeroChunk.
+func (t *table) zeroRange(b0, b1 uint64, freed func(slot uint64)) {
+	for b := b0; b < b1; {
+		ci := b >> chunkShift
+		cs := ci << chunkShift
+		if b == cs && cs+chunkLen <= b1 {
+			if c := t.chunks[ci]; c != zeroChunk {
+				if c != nil {
+					for _, v := range c.v {
+						t.count(v, -1)
+						if v >= valSlot0 {
+							freed(v - valSlot0)
+						}
+					}
+				}
+				t.chunks[ci] = zeroChunk
+				t.zero += chunkLen
+				t.zchunks++
+			}
+			b += chunkLen
+			continue
+		}
+		if old := t.set(b, valZero); old >= valSlot0 {
+			freed(old - valSlot0)
+		}
+		b++
+	}
+}
+
+// apply applies a journal entry, calling freed with each slot it releases.
+func (t *table) apply(e entry, freed func(slot uint64)) {
+	if e.n > 0 {
+		t.zeroRange(e.block, e.block+e.n, freed)
+		return
+	}
+	if old := t.set(e.block, fromSlot(e.slot)); old >= valSlot0 {
+		freed(old - valSlot0)
+	}
+}
+
+// dataSlots lists the slots the table names, in block order.
+func (t *table) dataSlots() []uint64 {
+	s := make([]uint64, 0, t.data)
+	for _, c := range t.chunks {
+		if c == nil || c == zeroChunk {
+			continue
+		}
+		for _, v := range c.v {
+			if v >= valSlot0 {
+				s = append(s, v-valSlot0)
+			}
+		}
+	}
+	return s
+}
+
 // nextMapped returns the first block at or after b that is not unmapped,
 // or t.blocks.
 func (t *table) nextMapped(b uint64) uint64 {
@@ -93,16 +167,26 @@ func (t *table) nextMapped(b uint64) uint64 {
 	return t.blocks
 }
 
-// entries lists every mapped block in order, as the journal writes them.
+// entryCount is how many entries entries returns.
+func (t *table) entryCount() int64 {
+	return t.data + t.zero - t.zchunks*(chunkLen-1)
+}
+
+// entries lists every mapped block in order, as a checkpoint writes them:
+// a chunk discarded whole is one zero range.
 func (t *table) entries() []entry {
-	es := make([]entry, 0, t.data+t.zero)
+	es := make([]entry, 0, t.entryCount())
 	for ci, c := range t.chunks {
-		if c == nil {
+		switch c {
+		case nil:
+			continue
+		case zeroChunk:
+			es = append(es, entry{block: uint64(ci) << chunkShift, slot: zeroSlot, n: chunkLen})
 			continue
 		}
 		for i, v := range c.v {
 			if v != valUnmapped {
-				es = append(es, entry{uint64(ci)<<chunkShift + uint64(i), toSlot(v)})
+				es = append(es, entry{block: uint64(ci)<<chunkShift + uint64(i), slot: toSlot(v)})
 			}
 		}
 	}
