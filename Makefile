@@ -115,6 +115,14 @@ demo: build
 	echo; echo "\$$ debugfs -R 'ls -l /' mnt/disks/disk1.vmdk.p1    # tools get the partition without offsets"; \
 	debugfs -R 'ls -l /' mnt/disks/disk1.vmdk.p1 2>/dev/null; \
 	echo; echo "\$$ fusermount3 -u mnt"; fusermount3 -u mnt; echo "unmounted"; \
+	echo; echo "\$$ ovfmount --overlay app1 appliance.ova mnt     # the disk takes writes; the archive stays as it is"; \
+	$(CURDIR)/$(BIN) --log-level=warn --overlay app1 appliance.ova mnt; sum=$$(sha256sum < appliance.ova); \
+	echo "\$$ printf 'written by the guest' | dd of=mnt/disks/disk1.vmdk.raw bs=1 seek=1048576 conv=notrunc,fsync"; \
+	printf 'written by the guest' | dd of=mnt/disks/disk1.vmdk.raw bs=1 seek=1048576 conv=notrunc,fsync 2>/dev/null; \
+	echo "\$$ getfattr -n user.ovfmount.verify mnt/disks/disk1.vmdk.raw"; getfattr -n user.ovfmount.verify mnt/disks/disk1.vmdk.raw; \
+	fusermount3 -u mnt; echo; echo "\$$ ovfmount overlay status app1"; $(CURDIR)/$(BIN) overlay status app1; \
+	echo; echo "\$$ ovfmount overlay export app1 disk1.vmdk disk1-as-left.qcow2"; $(CURDIR)/$(BIN) overlay export app1 disk1.vmdk disk1-as-left.qcow2; \
+	[ "$$sum" = "$$(sha256sum < appliance.ova)" ] && echo "(appliance.ova is unchanged: same SHA-256)"; \
 	echo; echo "\$$ ovfmount verify appliance.ova      # reads every byte, prints the digests it computed"; $(CURDIR)/$(BIN) verify appliance.ova; \
 	echo; echo "\$$ tar -xf appliance.ova disk1.vmdk && ovfmount disk1.vmdk mnt   # a loose disk image is a one-disk package"; \
 	tar -xf appliance.ova disk1.vmdk; $(CURDIR)/$(BIN) --log-level=warn disk1.vmdk mnt; ls -l mnt mnt/disks; \

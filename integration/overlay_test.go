@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ovfmount/ovfmount/internal/testpkg"
 	"github.com/ovfmount/ovfmount/internal/testutil"
@@ -89,7 +93,26 @@ func TestOverlayGuestWrites(t *testing.T) {
 	for i := 0; i < n; i += 3 {
 		os.Remove(filepath.Join(mnt, "new", fmt.Sprint(i)))
 	}
+	// A large file deleted and fstrim run: ext4 discards its free blocks
+	// through the loop device, which punches holes in the view, and the
+	// overlay frees what it held.
+	big := bytes.Repeat([]byte("a large file, deleted and trimmed "), 1<<19) // 17 MiB
+	if err := os.WriteFile(filepath.Join(mnt, "big"), big, 0o644); err != nil {
+		detach(dev, mnt)
+		t.Fatal(err)
+	}
 	syscall.Sync()
+	before := overlayWritten(t, ovl)
+	os.Remove(filepath.Join(mnt, "big"))
+	syscall.Sync()
+	if out, err := exec.Command("fstrim", mnt).CombinedOutput(); err != nil {
+		detach(dev, mnt)
+		t.Fatalf("fstrim: %v\n%s", err, out)
+	}
+	syscall.Sync()
+	if after := overlayWritten(t, ovl); after > before-int64(len(big))/2 {
+		t.Errorf("the overlay holds %d bytes after the %d-byte file was deleted and trimmed, %d before", after, len(big), before)
+	}
 	detach(dev, mnt)
 	if out, err := exec.Command(e2fsck, "-fn", p1).CombinedOutput(); err != nil {
 		t.Fatalf("e2fsck -fn of the written partition: %v\n%s", err, out)
@@ -145,7 +168,26 @@ func TestOverlaySurvivesKill(t *testing.T) {
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)
 	}
+	// A hole punched in a written range reads as zeros (the loop driver's
+	// discards arrive this way).
+	if _, err := f.WriteAt(bytes.Repeat([]byte{9}, 256<<10), 6<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 6<<20+64<<10, 128<<10); err != nil {
+		t.Fatalf("punching a hole in the view: %v", err)
+	}
+	f.Sync()
 	f.Close()
+	// A write to a file opened O_DIRECT is durable when write(2) returns,
+	// with no fsync.
+	d, err := os.OpenFile(view, os.O_RDWR|syscall.O_DIRECT, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := alignedBlock(4096, 0x7e)
+	if _, err := d.WriteAt(direct, 5<<20); err != nil {
+		t.Fatalf("O_DIRECT write: %v", err)
+	}
 	pid := daemonOf(t, m.dir)
 	syscall.Kill(pid, syscall.SIGKILL)
 	waitFor(5*time.Second, func() bool { return syscall.Kill(pid, 0) != nil })
@@ -160,10 +202,23 @@ func TestOverlaySurvivesKill(t *testing.T) {
 	if _, err := g.ReadAt(got, 3<<20+123); err != nil {
 		t.Fatal(err)
 	}
-	g.Close()
 	if !bytes.Equal(got, synced) {
 		t.Error("the write synced before the kill is not there after a remount")
 	}
+	got = make([]byte, 4096)
+	g.ReadAt(got, 5<<20)
+	if !bytes.Equal(got, direct) {
+		t.Error("the O_DIRECT write is not there after the kill and a remount")
+	}
+	got = make([]byte, 256<<10)
+	g.ReadAt(got, 6<<20)
+	want := bytes.Repeat([]byte{9}, 256<<10)
+	clear(want[64<<10 : 192<<10])
+	if !bytes.Equal(got, want) {
+		t.Error("the punched hole does not read as zeros amid the written bytes after a remount")
+	}
+	g.Close()
+	d.Close()
 	m2.unmount(t)
 	if sha256File(t, ova) != sum {
 		t.Fatal("the archive changed")
@@ -219,4 +274,31 @@ func writeDiskOVA(t *testing.T, path string, size int64) {
 	disk := testpkg.File{Name: "disk1.vmdk", Data: vb}
 	desc := testpkg.File{Name: "app.ovf", Data: testpkg.Descriptor("disk1.vmdk")}
 	testpkg.WriteOVA(t, path, desc, disk, testpkg.Manifest("SHA256", desc, disk).Named("app.mf"))
+}
+
+// alignedBlock is n bytes of b in a buffer aligned for O_DIRECT.
+func alignedBlock(n int, b byte) []byte {
+	buf := make([]byte, n+4096)
+	off := 4096 - int(uintptr(unsafe.Pointer(&buf[0]))%4096)
+	out := buf[off%4096 : off%4096+n]
+	for i := range out {
+		out[i] = b
+	}
+	return out
+}
+
+// overlayWritten is the bytes the overlay folder's disks hold, as
+// `ovfmount overlay status --json` reports them.
+func overlayWritten(t *testing.T, dir string) int64 {
+	t.Helper()
+	code, out := runOvfmount(t, "overlay", "status", "--json", dir)
+	var st struct{ Disks []struct{ Written int64 } }
+	if err := json.Unmarshal([]byte(out), &st); code != 0 || err != nil {
+		t.Fatalf("overlay status: exit %d (%v)\n%s", code, err, out)
+	}
+	var n int64
+	for _, d := range st.Disks {
+		n += d.Written
+	}
+	return n
 }
