@@ -266,16 +266,20 @@ func (p *Package) lvmVolumes(ctx context.Context, in *Inside, add func(*Volume),
 			}
 			var srcs []Content
 			seen := map[string]bool{}
+			pvs := map[string]Content{} // by the name the segments give the PV
 			for _, sg := range lv.Segments {
 				for _, st := range sg.Stripes {
-					if h := home[st.PVUUID]; h != nil && !seen[st.PVUUID] {
-						seen[st.PVUUID] = true
-						srcs = append(srcs, h.content)
+					if h := home[st.PVUUID]; h != nil {
+						pvs[st.PV] = h.content
+						if !seen[st.PVUUID] {
+							seen[st.PVUUID] = true
+							srcs = append(srcs, h.content)
+						}
 					}
 				}
 			}
 			v.View = path.Join(p.DisksFolder, name)
-			v.content = &lvContent{r: r, size: r.Size(), srcs: srcs}
+			v.content = newLVContent(r, srcs, pvs)
 			add(v)
 		}
 	}

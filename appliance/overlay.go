@@ -17,8 +17,9 @@ import (
 	"github.com/ovfmount/ovfmount/route"
 )
 
-// Writable is a file of the mount that takes writes: a disk's raw view or
-// a partition of one, on a mount with an overlay. Its size never changes.
+// Writable is a file of the mount that takes writes: a disk's raw view, a
+// partition of one, or a logical volume on such partitions, on a mount with
+// an overlay. Its size never changes.
 type Writable interface {
 	Content
 	WriteAt(ctx context.Context, p []byte, off int64) error
@@ -64,7 +65,8 @@ func (p *Package) Fingerprint() (key, describe string) {
 }
 
 // UseOverlay makes every disk's raw view writable through an overlay of
-// s, one per disk, and the partitions of those views with them. It must
+// s, one per disk, and the partitions and logical volumes on those views
+// with them. It must
 // be called before the mount serves anything and before Inside runs. The
 // guest filesystems are then not shown: they would change under their
 // readers' caches while the guest writes.

@@ -2,12 +2,14 @@ package appliance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
 
 	"github.com/ovfmount/ovfmount/overlay"
 	"github.com/ovfmount/ovfmount/route"
+	"github.com/ovfmount/ovfmount/volume/lvm"
 )
 
 // section is a partition: a range of a disk's view, served by the view's
@@ -133,9 +135,85 @@ func (s *section) Opened() { s.base.Opened() }
 // lvContent is a logical volume, read through its segments from the
 // volumes holding its physical volumes.
 type lvContent struct {
-	r    io.ReaderAt
+	r    *lvm.Reader
 	size int64
 	srcs []Content // the physical volumes' contents, for the state
+}
+
+// newLVContent returns the volume r reads, writable when every physical
+// volume it lies on is (a partition of a writable view): pvs are those
+// volumes' contents by the name the segments give the PV.
+func newLVContent(r *lvm.Reader, srcs []Content, pvs map[string]Content) Content {
+	c := &lvContent{r: r, size: r.Size(), srcs: srcs}
+	w := make(map[string]Writable, len(pvs))
+	for name, pc := range pvs {
+		wc, ok := pc.(Writable)
+		if !ok {
+			return c
+		}
+		w[name] = wc
+	}
+	if len(w) == 0 {
+		return c
+	}
+	return &writableLV{lvContent: c, pvs: w}
+}
+
+// writableLV is a logical volume whose writes land on its physical
+// volumes where its segments map them, as device-mapper's linear and
+// striped targets would put them.
+type writableLV struct {
+	*lvContent
+	pvs map[string]Writable
+}
+
+// each applies f to the pieces of [off, off+n) on their physical volumes.
+func (c *writableLV) each(off, n int64, f func(w Writable, pvOff int64, lo, hi int) error) error {
+	if off < 0 || n < 0 || off+n > c.size {
+		return fmt.Errorf("%w: [%d, %d) is not inside the volume's %d bytes", overlay.ErrPastEnd, off, off+n, c.size)
+	}
+	for done := int64(0); done < n; {
+		k := int(min(n-done, 1<<30))
+		err := c.r.Map(off+done, k, func(pv string, _ io.ReaderAt, pvOff int64, lo, hi int) error {
+			w, ok := c.pvs[pv]
+			if !ok {
+				return fmt.Errorf("logical volume: physical volume %s has no writable view", pv)
+			}
+			return f(w, pvOff, int(done)+lo, int(done)+hi)
+		})
+		if err != nil {
+			return err
+		}
+		done += int64(k)
+	}
+	return nil
+}
+
+func (c *writableLV) WriteAt(ctx context.Context, p []byte, off int64) error {
+	return c.each(off, int64(len(p)), func(w Writable, pvOff int64, lo, hi int) error {
+		return w.WriteAt(ctx, p[lo:hi], pvOff)
+	})
+}
+
+func (c *writableLV) Discard(ctx context.Context, off, length int64) error {
+	return c.each(off, length, func(w Writable, pvOff int64, lo, hi int) error {
+		return w.Discard(ctx, pvOff, int64(hi-lo))
+	})
+}
+
+func (c *writableLV) WriteZeroes(ctx context.Context, off, length int64) error {
+	return c.each(off, length, func(w Writable, pvOff int64, lo, hi int) error {
+		return w.WriteZeroes(ctx, pvOff, int64(hi-lo))
+	})
+}
+
+// Sync syncs every disk the volume lies on.
+func (c *writableLV) Sync() error {
+	var errs []error
+	for _, w := range c.pvs {
+		errs = append(errs, w.Sync())
+	}
+	return errors.Join(errs...)
 }
 
 func (c *lvContent) Size() int64 { return c.size }

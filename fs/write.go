@@ -12,7 +12,7 @@ import (
 
 // Writes. A mount with an overlay (Options.Writable) is mounted rw, so that
 // the views whose content takes writes (appliance.Writable: the disks' raw
-// views and their partitions) can be written in place, by a hypervisor or
+// views, their partitions and logical volumes) can be written in place, by a hypervisor or
 // a loop device. Nothing else is: opening any other file for writing, and
 // every change to the tree, fails with EROFS, and a view's size never
 // changes. The kernel sends every write through (no writeback cache), so

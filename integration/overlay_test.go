@@ -120,6 +120,20 @@ func TestOverlayGuestWrites(t *testing.T) {
 	if st := xattr(t, p1, "user.ovfmount.verify"); st != "modified" {
 		t.Errorf("user.ovfmount.verify of the written partition is %q, want modified", st)
 	}
+	// The logical volume on the second partition takes writes too: they
+	// land where its extents lie on the disk.
+	root := m.path("disks/disk1.vmdk.vg0-root")
+	dev, mnt = attach(root)
+	lvFile := bytes.Repeat([]byte("written into the logical volume\n"), 3000)
+	if err := os.WriteFile(filepath.Join(mnt, "lv-file"), lvFile, 0o644); err != nil {
+		detach(dev, mnt)
+		t.Fatal(err)
+	}
+	syscall.Sync()
+	detach(dev, mnt)
+	if out, err := exec.Command(e2fsck, "-fn", root).CombinedOutput(); err != nil {
+		t.Fatalf("e2fsck -fn of the written logical volume: %v\n%s", err, out)
+	}
 	m.unmount(t)
 
 	m = mountArchive(t, ova, "--overlay", ovl)
@@ -136,6 +150,14 @@ func TestOverlayGuestWrites(t *testing.T) {
 	// The files the disk came with are still there.
 	if got, err := os.ReadFile(filepath.Join(mnt, "special/plain.txt")); err != nil || len(got) == 0 {
 		t.Errorf("special/plain.txt from the archive: %v", err)
+	}
+	detach(dev, mnt)
+	dev, mnt = attach(m.path("disks/disk1.vmdk.vg0-root"))
+	if got, err := os.ReadFile(filepath.Join(mnt, "lv-file")); err != nil || !bytes.Equal(got, bytes.Repeat([]byte("written into the logical volume\n"), 3000)) {
+		t.Errorf("the file written into the logical volume after the remount: %d bytes (%v)", len(got), err)
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "etc/hostname")); err != nil {
+		t.Errorf("the root volume's own files after the remount: %v", err)
 	}
 	detach(dev, mnt)
 	m.unmount(t)
@@ -229,6 +251,15 @@ func TestOverlaySurvivesKill(t *testing.T) {
 	code, out := runOvfmount(t, "--overlay", ovl, other, t.TempDir())
 	if code != 2 || !strings.Contains(out, "app.ova") || !strings.Contains(out, "other.ova") {
 		t.Errorf("mounting another archive over the overlay: exit %d, %q; want 2 naming both archives", code, out)
+	}
+	// The same archive, modified since (here only its time): refused too.
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(ova, later, later); err != nil {
+		t.Fatal(err)
+	}
+	code, out = runOvfmount(t, "--overlay", ovl, ova, t.TempDir())
+	if code != 2 || !strings.Contains(out, "changed") {
+		t.Errorf("mounting the archive after it changed: exit %d, %q; want 2 saying it changed", code, out)
 	}
 }
 

@@ -28,8 +28,8 @@ protocol), without a mount: one export per file of the mount's disks
 folder, under the same name (disk1.vmdk.raw for a disk's raw view,
 disk1.vmdk.p1 for its first partition, disk1.vmdk.vg0-root for a logical
 volume). Every byte is read through the same checks as through the mount.
-The exports are read-only, unless --overlay is given: then the raw views and
-their partitions take writes, trims and zeroes, kept in the overlay folder
+The exports are read-only, unless --overlay is given: then the raw views,
+partitions and logical volumes take writes, trims and zeroes, kept in the overlay folder
 as the mount's --overlay keeps them. Exports may be used over several
 connections at once. It serves until SIGINT or SIGTERM.
 
@@ -77,7 +77,7 @@ func serveFlags(cfg *serveConfig) *pflag.FlagSet {
 	})
 	fl.StringVar(&cfg.logLevel, "log-level", "info", "log level: trace, debug, info, warn or error")
 	fl.StringVar(&cfg.logFormat, "log-format", "auto", "log format: auto (console on a terminal, JSON otherwise), console or json")
-	fl.StringVar(&cfg.overlay, "overlay", "", "make the raw views and their partitions writable, keeping the writes in this folder (as the mount's --overlay; the same folder can be mounted later)")
+	fl.StringVar(&cfg.overlay, "overlay", "", "make the raw views, partitions and logical volumes writable, keeping the writes in this folder (as the mount's --overlay; the same folder can be mounted later)")
 	cfg.verify.flags(fl, true)
 	return fl
 }
@@ -153,7 +153,7 @@ func serveNBD(cfg *serveConfig) error {
 				log.Error().Err(err).Str("overlay", store.Dir()).Msg("closing the overlay")
 			}
 		}()
-		log.Info().Str("overlay", store.Dir()).Msg("raw views and partitions take writes; they go to the overlay")
+		log.Info().Str("overlay", store.Dir()).Msg("raw views, partitions and logical volumes take writes; they go to the overlay")
 	}
 	views, err := pkg.BlockViews(context.Background())
 	if err != nil {

@@ -94,7 +94,7 @@ func mountFlags(cfg *mountConfig) *pflag.FlagSet {
 		return nil
 	})
 	fs.BoolVar(&cfg.directIO, "direct-io", false, "bypass the kernel's page cache for file reads: large sequential reads (qemu-img convert, dd bs=1M, cp) get faster; small reads (a round trip each) and rereads get slower")
-	fs.StringVar(&cfg.overlay, "overlay", "", "make the disks' raw views and their partitions writable, keeping the guest's writes in this folder (created if missing; bound to this archive); the archive is never written")
+	fs.StringVar(&cfg.overlay, "overlay", "", "make the disks' raw views, partitions and logical volumes writable, keeping the guest's writes in this folder (created if missing; bound to this archive); the archive is never written")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: trace, debug, info, warn or error")
 	fs.StringVar(&cfg.logFormat, "log-format", "auto", "log format: auto (console on a terminal, JSON otherwise), console or json")
 	fs.StringVar(&cfg.logFile, "log-file", "", "file a background mount appends its log to (default: syslog, or nowhere if syslog is absent)")

@@ -93,7 +93,10 @@ func serve(cfg *mountConfig) error {
 				log.Error().Err(err).Str("overlay", store.Dir()).Msg("closing the overlay")
 			}
 		}()
-		log.Info().Str("overlay", store.Dir()).Msg("raw views and partitions are writable; writes go to the overlay")
+		log.Info().Str("overlay", store.Dir()).Msg("raw views, partitions and logical volumes are writable; writes go to the overlay")
+		// The views' modes then matter: the kernel enforces them, so
+		// that allow_other lets other users read, not write, the disks.
+		cfg.defaultPermissions = true
 	}
 	root := fs.NewRoot(pkg.Entries, fs.Options{UID: uint32(uid), GID: uint32(gid), Signature: pkg.Checks.Signature().String(),
 		Size: pkg.Archive.Size(), DirectIO: cfg.directIO, Writable: cfg.overlay != "", Log: log})

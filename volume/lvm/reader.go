@@ -67,26 +67,25 @@ func (lv *LV) Open() (*Reader, error) {
 // Size is the LV's size in bytes.
 func (rd *Reader) Size() int64 { return rd.size }
 
-// ReadAt reads the LV's bytes at off, splitting the read at segment and
-// stripe boundaries into reads of the PVs.
-func (rd *Reader) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("lvm: %s: negative offset %d", rd.name, off)
+// Map calls fn for the pieces of [off, off+n) of the LV in order: each
+// is bytes [lo, hi) of the range, lying at pvOff on the PV named pv (and
+// read through r). Reads and writes split a range the same way: linear
+// segments are PV ranges, striped ones stripe-size chunks in turn.
+func (rd *Reader) Map(off int64, n int, fn func(pv string, r io.ReaderAt, pvOff int64, lo, hi int) error) error {
+	if off < 0 || n < 0 || off+int64(n) > rd.size {
+		return fmt.Errorf("lvm: %s: [%d, %d) is not inside the volume's %d bytes", rd.name, off, off+int64(n), rd.size)
 	}
-	n := 0
-	for len(p) > 0 {
-		if off >= rd.size {
-			return n, io.EOF
-		}
-		i := sort.Search(len(rd.segs), func(i int) bool { return rd.segs[i].end > off })
-		if i == len(rd.segs) || rd.segs[i].start > off {
-			return n, fmt.Errorf("lvm: %s: byte %d is in no segment: %w", rd.name, off, ErrCorrupt)
+	for at := 0; at < n; {
+		pos := off + int64(at)
+		i := sort.Search(len(rd.segs), func(i int) bool { return rd.segs[i].end > pos })
+		if i == len(rd.segs) || rd.segs[i].start > pos {
+			return fmt.Errorf("lvm: %s: byte %d is in no segment: %w", rd.name, pos, ErrCorrupt)
 		}
 		s := &rd.segs[i]
-		rel := off - s.start
+		rel := pos - s.start
 		a := &s.areas[0]
 		pvOff := a.off + rel
-		run := s.end - off
+		run := s.end - pos
 		if s.stripe > 0 {
 			chunk, within := rel/s.stripe, rel%s.stripe
 			a = &s.areas[chunk%int64(len(s.areas))]
@@ -94,16 +93,42 @@ func (rd *Reader) ReadAt(p []byte, off int64) (int, error) {
 			pvOff = a.off + row*s.stripe + within
 			run = s.stripe - within
 		}
-		k := int(min(int64(len(p)), run))
-		got, err := a.r.ReadAt(p[:k], pvOff)
+		k := int(min(int64(n-at), run))
+		if err := fn(a.pv, a.r, pvOff, at, at+k); err != nil {
+			return err
+		}
+		at += k
+	}
+	return nil
+}
+
+// ReadAt reads the LV's bytes at off, splitting the read at segment and
+// stripe boundaries into reads of the PVs (see Map).
+func (rd *Reader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("lvm: %s: negative offset %d", rd.name, off)
+	}
+	if off >= rd.size {
+		return 0, io.EOF
+	}
+	want := int(min(int64(len(p)), rd.size-off))
+	n := 0
+	err := rd.Map(off, want, func(pv string, r io.ReaderAt, pvOff int64, lo, hi int) error {
+		got, err := r.ReadAt(p[lo:hi], pvOff)
 		n += got
-		if got < k {
+		if got < hi-lo {
 			if err == nil || err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return n, fmt.Errorf("lvm: %s: reading PV %s at %d: %w", rd.name, a.pv, pvOff, err)
+			return fmt.Errorf("lvm: %s: reading PV %s at %d: %w", rd.name, pv, pvOff, err)
 		}
-		p, off = p[k:], off+int64(k)
+		return nil
+	})
+	if err != nil {
+		return n, err
+	}
+	if want < len(p) {
+		return n, io.EOF
 	}
 	return n, nil
 }
