@@ -143,18 +143,11 @@ func serveNBD(cfg *serveConfig) error {
 		defer rf.Close()
 	}
 	logPackage(log, pkg)
-	if cfg.overlay != "" {
-		store, err := openOverlay(cfg.overlay, pkg)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if err := store.Close(); err != nil {
-				log.Error().Err(err).Str("overlay", store.Dir()).Msg("closing the overlay")
-			}
-		}()
-		log.Info().Str("overlay", store.Dir()).Msg("raw views, partitions and logical volumes take writes; they go to the overlay")
+	closeOverlay, err := withOverlay(cfg.overlay, pkg, log)
+	if err != nil {
+		return err
 	}
+	defer closeOverlay()
 	views, err := pkg.BlockViews(context.Background())
 	if err != nil {
 		return fail(exitUsage, "%s: reading the disks' partition tables and volumes: %v", pkg.Name, err)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"path/filepath"
 
+	"github.com/rs/zerolog"
+
 	"github.com/ovfmount/ovfmount/appliance"
 	"github.com/ovfmount/ovfmount/overlay"
 )
@@ -30,4 +32,23 @@ func openOverlay(dir string, pkg *appliance.Package) (*overlay.Store, error) {
 		return nil, fail(exitUsage, "--overlay %s: %v", abs, err)
 	}
 	return store, nil
+}
+
+// withOverlay opens the overlay folder dir for pkg, unless dir is "", and
+// returns what closes it (which syncs every disk's overlay): the mount
+// and serve --nbd both run until a signal, then close it.
+func withOverlay(dir string, pkg *appliance.Package, log zerolog.Logger) (func(), error) {
+	if dir == "" {
+		return func() {}, nil
+	}
+	store, err := openOverlay(dir, pkg)
+	if err != nil {
+		return nil, err
+	}
+	log.Info().Str("overlay", store.Dir()).Msg("raw views, partitions and logical volumes take writes; they go to the overlay")
+	return func() {
+		if err := store.Close(); err != nil {
+			log.Error().Err(err).Str("overlay", store.Dir()).Msg("closing the overlay")
+		}
+	}, nil
 }

@@ -83,17 +83,12 @@ func serve(cfg *mountConfig) error {
 		return err
 	}
 	logPackage(log, pkg)
+	closeOverlay, err := withOverlay(cfg.overlay, pkg, log)
+	if err != nil {
+		return err
+	}
+	defer closeOverlay()
 	if cfg.overlay != "" {
-		store, err := openOverlay(cfg.overlay, pkg)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if err := store.Close(); err != nil {
-				log.Error().Err(err).Str("overlay", store.Dir()).Msg("closing the overlay")
-			}
-		}()
-		log.Info().Str("overlay", store.Dir()).Msg("raw views, partitions and logical volumes are writable; writes go to the overlay")
 		// The views' modes then matter: the kernel enforces them, so
 		// that allow_other lets other users read, not write, the disks.
 		cfg.defaultPermissions = true

@@ -23,15 +23,7 @@ func benchNBD(r *report) error {
 			return nil
 		}
 	}
-	img, err := benchImage("disk-4G-stream.vmdk", "vmdk", "-o", "subformat=streamOptimized")
-	if err != nil {
-		return err
-	}
-	archive, err := benchOVA("vmdk-4G.ova", img, "disk1.vmdk")
-	if err != nil {
-		return err
-	}
-	size, err := virtualSize(img, "vmdk")
+	_, archive, size, err := benchVMDKOVA()
 	if err != nil {
 		return err
 	}

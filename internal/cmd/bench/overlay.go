@@ -30,15 +30,7 @@ func benchOverlay(r *report) error {
 		fmt.Println()
 		return nil
 	}
-	img, err := benchImage("disk-4G-stream.vmdk", "vmdk", "-o", "subformat=streamOptimized")
-	if err != nil {
-		return err
-	}
-	archive, err := benchOVA("vmdk-4G.ova", img, "disk1.vmdk")
-	if err != nil {
-		return err
-	}
-	size, err := virtualSize(img, "vmdk")
+	img, archive, size, err := benchVMDKOVA()
 	if err != nil {
 		return err
 	}
