@@ -58,6 +58,56 @@ func NextHoleBefore(c Content, off, limit int64) (int64, error) {
 	return min(h, limit), err
 }
 
+// ReadFull reads len(p) bytes of c at off (which lie inside it) into p,
+// through c's checks: for callers that want the bytes in one piece rather
+// than a route (the overlay's base, an NBD export, the guest readers).
+func ReadFull(ctx context.Context, c Content, p []byte, off int64) error {
+	rep, err := c.Read(ctx, p, off, false)
+	if err != nil {
+		return err
+	}
+	if rep.Len() != len(p) || !rep.CopyTo(p) {
+		return fmt.Errorf("read at %d: %d bytes answered, %d asked", off, rep.Len(), len(p))
+	}
+	return nil
+}
+
+// Extents walks c's allocation map over [off, end), calling fn for each
+// run of data or of holes in order until it returns false. It looks for
+// holes no further than end (see HoleBounder), and fails on a map that
+// does not move on rather than loop.
+func Extents(c Content, off, end int64, fn func(length int64, data bool) bool) error {
+	end = min(end, c.Size())
+	for off < end {
+		data, ok, err := c.NextData(off)
+		if err != nil {
+			return err
+		}
+		if !ok || data >= end {
+			fn(end-off, false)
+			return nil
+		}
+		if data > off {
+			if !fn(data-off, false) {
+				return nil
+			}
+			off = data
+		}
+		hole, err := NextHoleBefore(c, off, end)
+		if err != nil {
+			return err
+		}
+		if hole <= off {
+			return fmt.Errorf("allocation map: no progress at %d", off)
+		}
+		if !fn(min(hole, end)-off, true) {
+			return nil
+		}
+		off = min(hole, end)
+	}
+	return nil
+}
+
 // memberContent serves an archive member through its checks.
 type memberContent struct {
 	f    *integrity.File

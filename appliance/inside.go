@@ -389,12 +389,8 @@ func (r contentReader) ReadAt(b []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	n := int(min(int64(len(b)), size-off))
-	rep, err := r.c.Read(r.ctx, b[:n], off, false)
-	if err != nil {
+	if err := ReadFull(r.ctx, r.c, b[:n], off); err != nil {
 		return 0, err
-	}
-	if rep.Len() != n || !rep.CopyTo(b[:n]) {
-		return 0, fmt.Errorf("read at %d: %d bytes answered, %d asked", off, rep.Len(), n)
 	}
 	if n < len(b) {
 		return n, io.EOF

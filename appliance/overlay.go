@@ -107,14 +107,7 @@ func (p *Package) UseOverlay(s *overlay.Store) error {
 type contentBase struct{ c Content }
 
 func (b contentBase) ReadAt(ctx context.Context, p []byte, off int64) error {
-	rep, err := b.c.Read(ctx, p, off, false)
-	if err != nil {
-		return err
-	}
-	if rep.Len() != len(p) || !rep.CopyTo(p) {
-		return fmt.Errorf("read at %d: %d bytes answered, %d asked", off, rep.Len(), len(p))
-	}
-	return nil
+	return ReadFull(ctx, b.c, p, off)
 }
 
 // overlaidContent is a disk's raw view with the guest's writes on top.
@@ -145,27 +138,14 @@ const baseExtentMax = 64 << 20
 
 // baseExtent is the view's own allocation map, as the overlay walks it.
 func (c *overlaidContent) baseExtent(off int64) (overlay.Extent, error) {
-	size := c.base.Size()
-	d, ok, err := c.base.NextData(off)
-	if err != nil {
-		return overlay.Extent{}, err
-	}
-	if !ok {
-		return overlay.Extent{Off: off, Len: size - off}, nil
-	}
-	if d > off {
-		return overlay.Extent{Off: off, Len: d - off}, nil
-	}
-	// The overlay asks again from the end of what it is given, so the walk
+	// Only the first run: the overlay asks again from its end, so the walk
 	// of the view's map is bounded.
-	h, err := NextHoleBefore(c.base, off, min(off+baseExtentMax, size))
-	if err != nil {
-		return overlay.Extent{}, err
-	}
-	if h <= off {
-		return overlay.Extent{}, fmt.Errorf("allocation map: no progress at %d", off)
-	}
-	return overlay.Extent{Off: off, Len: h - off, Data: true}, nil
+	e := overlay.Extent{Off: off}
+	err := Extents(c.base, off, off+baseExtentMax, func(n int64, data bool) bool {
+		e.Len, e.Data = n, data
+		return false
+	})
+	return e, err
 }
 
 func (c *overlaidContent) NextData(off int64) (int64, bool, error) {

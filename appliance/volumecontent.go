@@ -102,25 +102,15 @@ func (s *section) NextHoleBefore(off, limit int64) (int64, error) {
 // the map cannot be walked, the whole range counts, as for a view.
 func (s *section) Allocated() int64 {
 	s.allocOnce.Do(func() {
-		var n int64
-		for off := int64(0); off < s.len; {
-			d, ok, err := s.NextData(off)
-			if err != nil {
-				n = s.len
-				break
+		err := Extents(s, 0, s.len, func(n int64, data bool) bool {
+			if data {
+				s.alloc += n
 			}
-			if !ok {
-				break
-			}
-			h, err := s.NextHole(d)
-			if err != nil || h <= d {
-				n = s.len
-				break
-			}
-			n += h - d
-			off = h
+			return true
+		})
+		if err != nil {
+			s.alloc = s.len
 		}
-		s.alloc = n
 	})
 	return s.alloc
 }

@@ -235,51 +235,19 @@ func (e *nbdExport) Description() string {
 
 func (e *nbdExport) ReadAt(ctx context.Context, p []byte, off int64) error {
 	e.opened.Do(e.c.Opened) // lazy verification starts at the first read, as on the mount
-	rep, err := e.c.Read(ctx, p, off, false)
-	if err != nil {
-		return err
-	}
-	if rep.Len() != len(p) || !rep.CopyTo(p) {
-		return fmt.Errorf("read at %d: %d bytes answered, %d asked", off, rep.Len(), len(p))
-	}
-	return nil
+	return appliance.ReadFull(ctx, e.c, p, off)
 }
 
-// Extents walks the view's data and holes from off. Holes read as zeros:
-// base:allocation calls them hole and zero.
+// Extents is the view's allocation map over the range. Holes read as
+// zeros: base:allocation calls them hole and zero.
 func (e *nbdExport) Extents(ctx context.Context, off, length int64, fn func(length int64, hole, zero bool) bool) error {
-	end := min(off+length, e.c.Size())
-	for off < end {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		data, ok, err := e.c.NextData(off)
-		if err != nil {
-			return err
-		}
-		if !ok || data >= end {
-			fn(end-off, true, true)
-			return nil
-		}
-		if data > off {
-			if !fn(data-off, true, true) {
-				return nil
-			}
-			off = data
-		}
-		hole, err := appliance.NextHoleBefore(e.c, off, end)
-		if err != nil {
-			return err
-		}
-		if hole <= off { // a map that does not move on would loop for ever
-			return fmt.Errorf("allocation map: no progress at %d", off)
-		}
-		if !fn(min(hole, end)-off, false, false) {
-			return nil
-		}
-		off = min(hole, end)
+	err := appliance.Extents(e.c, off, off+length, func(n int64, data bool) bool {
+		return ctx.Err() == nil && fn(n, !data, !data)
+	})
+	if err == nil {
+		err = ctx.Err() // a walk cut short by the client's hang-up
 	}
-	return nil
+	return err
 }
 
 // nbdWritable is a block view that takes writes (one with an overlay).
