@@ -108,7 +108,6 @@ func describe(r io.ReaderAt, size int64, emptyTar bool) string {
 
 // magics are the formats users mistake for an OVA, by their first bytes.
 var magics = []struct{ magic, what string }{
-	{"\x1f\x8b", "a gzip-compressed file (decompress it first, e.g. with gunzip)"},
 	{"\xfd7zXZ\x00", "an xz-compressed file (decompress it first, e.g. with unxz)"},
 	{"BZh", "a bzip2-compressed file (decompress it first, e.g. with bunzip2)"},
 	{"\x28\xb5\x2f\xfd", "a zstd-compressed file (decompress it first, e.g. with unzstd)"},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ovfmount/ovfmount/ova"
 	"github.com/ovfmount/ovfmount/ova/integrity"
+	"github.com/ovfmount/ovfmount/ova/logical"
 	"github.com/ovfmount/ovfmount/ova/ovf"
 	"github.com/ovfmount/ovfmount/vdisk"
 )
@@ -77,9 +78,12 @@ type Options struct {
 
 // Package is an opened OVF package and what the mount shows of it.
 type Package struct {
-	Name    string
-	Source  Source
-	Archive *ova.Archive
+	Name   string
+	Source Source
+	// Compression is how the whole archive is compressed (an .ova.gz);
+	// CompressionNone for a plain one.
+	Compression logical.Compression
+	Archive     *ova.Archive
 	// Descriptor is the package's descriptor; nil when it has none (a tar
 	// of disks, a loose disk image).
 	Descriptor *Descriptor
@@ -215,6 +219,9 @@ func (f closeFunc) Close() error { return f() }
 // the file itself (an OVA), so that it must stay open; the package of a
 // folder opens the files it takes itself.
 func open(in Input, opts Options) (p *Package, keep bool, err error) {
+	if logical.Sniff(in.R, in.Size) != logical.CompressionNone {
+		return openCompressed(in, opts)
+	}
 	k, a, what := identify(in.R, in.Size)
 	switch {
 	case k == kindOVA:

@@ -40,6 +40,7 @@ const (
 	RolePartition   Role = "partition"   // a partition of a disk's view
 	RoleVolume      Role = "volume"      // an LVM logical volume
 	RoleGuest       Role = "guest"       // the root of a guest filesystem, under files/
+	RoleArchive     Role = "archive"     // a library's folder of one archive (see Library)
 )
 
 // Entry is one thing the mount shows.
@@ -67,6 +68,9 @@ type Entry struct {
 	// Guest, on a folder, is the guest filesystem shown there: the folder
 	// is its root directory.
 	Guest *GuestTree
+	// Attrs, on a folder, gives the extended attributes it shows, asked
+	// each time (a library's folder tells how its archive is doing).
+	Attrs func() map[string]string
 }
 
 // plan lays out every entry the mount shows.

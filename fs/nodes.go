@@ -38,7 +38,8 @@ type dirNode struct {
 	readOnlyTree
 	meta
 	subdirs uint32
-	exp     *expander // nil unless entries are added on first look
+	exp     *expander                // nil unless entries are added on first look
+	attrs   func() map[string]string // its extended attributes; nil: none
 }
 
 func (n *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {

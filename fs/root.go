@@ -104,7 +104,7 @@ func (r *Root) add(ctx context.Context, e *appliance.Entry) {
 		node, mode = t.rootNode(), syscall.S_IFDIR
 		pd.subdirs++
 	case e.Type == appliance.Dir:
-		d := &dirNode{meta: mt}
+		d := &dirNode{meta: mt, attrs: e.Attrs}
 		if e.Expand != nil {
 			d.exp = &expander{root: r, path: e.Path, fn: e.Expand}
 		}

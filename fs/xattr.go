@@ -18,6 +18,13 @@ import (
 //	user.ovfmount.signature  on the root: ok, bad, absent, or
 //	                         "ok-untrusted <signer subject>"
 //
+// on each archive's folder of a library mount (see appliance.Library):
+//
+//	user.ovfmount.source     the archive: a path, or a URL without secrets
+//	user.ovfmount.state      closed (not looked into yet), open or failed
+//	user.ovfmount.error      why it failed to open, when it did
+//	user.ovfmount.signature  as on the root, once open
+//
 // and on the files of guest filesystems (under files/):
 //
 //	user.ovfmount.verify     that of the disk (or ISO member) the volume
@@ -92,6 +99,20 @@ func (n *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint
 
 func (n *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
 	return listxattr(n.xattrs(), dest)
+}
+
+func (n *dirNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	if n.attrs == nil {
+		return 0, gofs.ENOATTR
+	}
+	return getxattr(n.attrs(), attr, dest)
+}
+
+func (n *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	if n.attrs == nil {
+		return 0, 0
+	}
+	return listxattr(n.attrs(), dest)
 }
 
 func (r *Root) xattrs() map[string]string {

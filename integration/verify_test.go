@@ -86,7 +86,7 @@ func memberOffset(archive, name string) (int64, error) {
 
 func xattr(t *testing.T, path, name string) string {
 	t.Helper()
-	buf := make([]byte, 512)
+	buf := make([]byte, 4096)
 	n, err := syscall.Getxattr(path, name, buf)
 	if err != nil {
 		return "error: " + err.Error()

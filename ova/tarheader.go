@@ -178,3 +178,13 @@ func paddedSize(size int64) (int64, bool) {
 	}
 	return (size + blockSize - 1) &^ (blockSize - 1), true
 }
+
+// IsTarHeader reports whether b starts with a tar header whose checksum
+// holds: how a folder of downloads tells archives from other files
+// without reading more than a block.
+func IsTarHeader(b []byte) bool {
+	if len(b) < blockSize || isZeroBlock(b[:blockSize]) {
+		return false
+	}
+	return rawHeader(b[:blockSize]).checksumOK()
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -19,8 +18,11 @@ import (
 // infoReport is what `ovfmount info` says, and its --json schema
 // (documented in the README).
 type infoReport struct {
-	Archive        string           `json:"archive"`
-	Source         string           `json:"source"` // ova, folder or disk
+	Archive string `json:"archive"`
+	Source  string `json:"source"` // ova, folder or disk
+	// Compression is how the whole archive is compressed: gzip, xz, zstd
+	// or zip ("" for a plain tar).
+	Compression    string           `json:"compression"`
 	Descriptor     string           `json:"descriptor"`
 	OVFVersion     string           `json:"ovfVersion"`
 	VirtualSystems []infoSystem     `json:"virtualSystems"`
@@ -95,7 +97,7 @@ type mountEntry struct {
 	Members []string `json:"members,omitempty"`
 }
 
-const infoUsage = `Usage: ovfmount info [flags] ARCHIVE
+const infoUsage = `Usage: ovfmount info [flags] ARCHIVE...
 
 Summarises an appliance (an .ova file or URL, an unpacked package's .ovf or
 folder, or a loose disk image): product, systems, CPUs, memory, networks,
@@ -117,35 +119,39 @@ func runInfo(args []string, stdout, stderr io.Writer) int {
 	fl.SetOutput(io.Discard)
 	fl.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	v.flags(fl, false)
-	if code, done := parseOneArchive(fl, args, infoUsage, stdout, stderr); done {
+	if code, done := parseArchives(fl, args, infoUsage, stdout, stderr); done {
 		return code
 	}
-	pkg, rf, err := openPackage(fl.Arg(0), &v, openWith{mode: integrity.Off, log: warnLogger(stderr)})
+	srcs, _, err := expandSources(fl.Args(), &v)
 	if err != nil {
 		fmt.Fprintf(stderr, "ovfmount info: %v\n", err)
 		return codeOf(err)
+	}
+	return eachSource(srcs, stdout, stderr, "ovfmount info", asJSON, func(s source) (any, int, error) {
+		r, err := infoOf(s.arg, &v, stderr)
+		return r, exitOK, err
+	}, func(r any) { printInfo(stdout, r.(*infoReport)) })
+}
+
+// infoOf summarises one archive.
+func infoOf(arg string, v *verify, stderr io.Writer) (*infoReport, error) {
+	pkg, rf, err := openPackage(arg, v, openWith{mode: integrity.Off, log: warnLogger(stderr)})
+	if err != nil {
+		return nil, err
 	}
 	defer pkg.Close()
 	if rf != nil {
 		defer rf.Close()
 	}
-	r := describe(shownName(fl.Arg(0)), pkg)
+	r := describe(shownName(arg), pkg)
 	if err := describeInside(context.Background(), r, pkg); err != nil {
-		fmt.Fprintf(stderr, "ovfmount info: %v\n", err)
-		return codeOf(err)
+		return nil, err
 	}
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(r)
-	} else {
-		printInfo(stdout, r)
-	}
-	return exitOK
+	return r, nil
 }
 
 func describe(name string, p *appliance.Package) *infoReport {
-	r := &infoReport{Archive: name, Source: string(p.Source), VirtualSystems: []infoSystem{}, Collections: []ovf.Collection{},
+	r := &infoReport{Archive: name, Source: string(p.Source), Compression: string(p.Compression), VirtualSystems: []infoSystem{}, Collections: []ovf.Collection{},
 		DeploymentOptions: []ovf.DeploymentOption{}, Disks: []infoDisk{}, Files: []infoFile{}, Networks: []ovf.Network{},
 		Manifests: []string{}, Foreign: []string{}, Volumes: []infoVolume{}, OS: []inspect.OS{},
 		Mount: mountEntries(shownEntries(p)), Warnings: append([]string{}, p.Warnings...)}
@@ -271,7 +277,11 @@ func signatureOf(sig integrity.Signature) verifySignature {
 func printInfo(w io.Writer, r *infoReport) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	line := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
-	line("Archive", r.Archive)
+	if r.Compression != "" {
+		line("Archive", fmt.Sprintf("%s (%s-compressed, read through a seek index)", r.Archive, r.Compression))
+	} else {
+		line("Archive", r.Archive)
+	}
 	if r.Descriptor != "" || r.Source != string(appliance.SourceDisk) {
 		line("Descriptor", fmt.Sprintf("%s (OVF %s)", orDash(r.Descriptor), orDash(r.OVFVersion)))
 	}

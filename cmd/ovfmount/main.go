@@ -106,16 +106,28 @@ certificate and disks appear as files, read in place, without extracting.
 
 Usage:
   ovfmount [flags] ARCHIVE MOUNTPOINT   mount (returns once the mount is ready)
-  ovfmount info [flags] ARCHIVE         summarise the appliance: systems, disks, networks, signature
-  ovfmount verify [flags] ARCHIVE       check every file against the manifest and signature
+  ovfmount [flags] ARCHIVE... MOUNTPOINT
+                                        mount a library: one folder per archive, each opened
+                                        when first looked into
+  ovfmount info [flags] ARCHIVE...      summarise the appliance: systems, disks, networks, signature
+  ovfmount verify [flags] ARCHIVE...    check every file against the manifest and signature
   ovfmount serve --nbd ADDR ARCHIVE     serve the disks, partitions and volumes over NBD
   ovfmount overlay status|export ...    what an --overlay folder holds; a disk as the guest left it
   ovfmount version                      print the version (also -V, --version)
   ovfmount help [COMMAND]               print this help, or that of info, verify, serve or overlay
 
-ARCHIVE is an .ova file (a tar archive), an http:// or https:// URL of
-one (read in place with range requests: nothing is downloaded but what is
-read), or the .ovf descriptor of an unpacked package (or its folder).
+ARCHIVE is an .ova file (a tar archive, also compressed whole with gzip),
+an http:// or https:// URL of one (read in place with range requests:
+nothing is downloaded but what is read), or the .ovf descriptor of an
+unpacked package (or its folder). Archives are recognised by their bytes,
+never by their names.
+
+Several ARCHIVEs, or a folder of archives (a folder without an .ovf), make
+a library: one folder per archive, named after it without its extension
+(.ova, .ova.gz...; clashing names get a ~suffix from the source). The
+mount is ready once they are listed; each archive is opened the first time
+its folder is looked into, and one that cannot be read fails its folder
+only (see its user.ovfmount.state and user.ovfmount.error attributes).
 MOUNTPOINT must be an empty folder.
 Unmount with: fusermount3 -u MOUNTPOINT (or umount as root).
 

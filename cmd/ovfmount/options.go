@@ -14,6 +14,9 @@ import (
 // mountConfig is everything the mount command was asked to do.
 type mountConfig struct {
 	archive, mountpoint string
+	// archives are all the sources named; archive is the first. Several
+	// make a library: one folder per archive.
+	archives []string
 
 	foreground  bool
 	showVersion bool // -V, --version: print the version, mount nothing
@@ -226,10 +229,12 @@ func parseMountArgs(args []string) (*mountConfig, *pflag.FlagSet, error) {
 			return nil, fs, err
 		}
 	}
-	if fs.NArg() != 2 {
-		return nil, fs, fmt.Errorf("need ARCHIVE and MOUNTPOINT, got %d argument(s)", fs.NArg())
+	if fs.NArg() < 2 {
+		return nil, fs, fmt.Errorf("need ARCHIVE and MOUNTPOINT (several ARCHIVEs make a library), got %d argument(s)", fs.NArg())
 	}
-	cfg.archive, cfg.mountpoint = fs.Arg(0), fs.Arg(1)
+	named := fs.Args()
+	cfg.archives, cfg.mountpoint = named[:len(named)-1], named[len(named)-1]
+	cfg.archive = cfg.archives[0]
 	if cfg.debugFUSE {
 		cfg.logLevel = "debug"
 	}

@@ -48,8 +48,10 @@ func TestParseMountArgs(t *testing.T) {
 		{args: []string{"-o", "uid=-1", "a", "m"}, err: "needs a non-negative number"},
 		{args: []string{"-o", "uid", "a", "m"}, err: "needs a non-negative number"},
 		{args: []string{"-o", "frobnicate", "a", "m"}, err: `unknown mount option "frobnicate"`},
-		{args: []string{"a"}, err: "need ARCHIVE and MOUNTPOINT, got 1"},
-		{args: []string{"a", "b", "c"}, err: "got 3"},
+		{args: []string{"a"}, err: "need ARCHIVE and MOUNTPOINT (several ARCHIVEs make a library), got 1"},
+		// Several archives make a library; the last argument is the mountpoint.
+		{args: []string{"a", "b", "c"},
+			want: mountConfig{archive: "a", archives: []string{"a", "b"}, mountpoint: "c", uid: -1, gid: -1, logLevel: "info", logFormat: "auto"}},
 		{args: []string{"--bogus", "a", "b"}, err: "unknown flag: --bogus"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -69,6 +71,9 @@ func TestParseMountArgs(t *testing.T) {
 			}
 			if reflect.DeepEqual(tc.want.verify.net, remoteFlags{}) {
 				tc.want.verify.net = remoteFlags{cacheSize: remote.DefaultDiskBudget, timeout: remote.DefaultRequestTimeout}
+			}
+			if tc.want.archives == nil {
+				tc.want.archives = []string{tc.want.archive}
 			}
 			if !reflect.DeepEqual(*cfg, tc.want) {
 				t.Errorf("got  %+v\nwant %+v", *cfg, tc.want)

@@ -69,35 +69,55 @@ func serve(cfg *mountConfig) error {
 	}
 	cache := vdisk.NewCache(cfg.cacheSize, 0)
 	defer cache.Close()
-	pkg, rf, err := openInterruptibly(cfg, openWith{mode: mode, useTables: true, buildGzip: true, cache: cache,
-		onEvent: func(e integrity.Event) { logEvent(log, e) }, log: log, logInside: true}, sigs)
+	w := openWith{mode: mode, useTables: true, buildGzip: true, cache: cache,
+		onEvent: func(e integrity.Event) { logEvent(log, e) }, log: log, logInside: true}
+	srcs, library, err := expandSources(cfg.archives, &cfg.verify)
 	if err != nil {
 		return err
 	}
-	defer pkg.Close()
-	if rf != nil {
-		defer rf.Close()
+	var tree served
+	if library {
+		if cfg.overlay != "" {
+			return fail(exitUsage, "--overlay: an overlay is bound to one archive; a library mount of %d archives takes none", len(srcs))
+		}
+		tree = serveLibrary(cfg.archives, srcs, &cfg.verify, w, log)
+	} else {
+		pkg, rf, err := openInterruptibly(cfg, w, sigs)
+		if err != nil {
+			return err
+		}
+		tree = served{entries: pkg.Entries, name: pkg.Name, size: pkg.Archive.Size(),
+			signature: pkg.Checks.Signature().String(), pkg: pkg,
+			close: func() {
+				pkg.Close()
+				if rf != nil {
+					rf.Close()
+				}
+			}}
 	}
+	defer tree.close()
 	mnt, err := checkMountpoint(cfg.mountpoint, cfg.nonempty)
 	if err != nil {
 		return err
 	}
-	logPackage(log, pkg)
-	closeOverlay, err := withOverlay(cfg.overlay, pkg, log)
-	if err != nil {
-		return err
+	if tree.pkg != nil {
+		logPackage(log, tree.pkg)
+		closeOverlay, err := withOverlay(cfg.overlay, tree.pkg, log)
+		if err != nil {
+			return err
+		}
+		defer closeOverlay()
 	}
-	defer closeOverlay()
 	if cfg.overlay != "" {
 		// The views' modes then matter: the kernel enforces them, so
 		// that allow_other lets other users read, not write, the disks.
 		cfg.defaultPermissions = true
 	}
-	root := fs.NewRoot(pkg.Entries, fs.Options{UID: uint32(uid), GID: uint32(gid), Signature: pkg.Checks.Signature().String(),
-		Size: pkg.Archive.Size(), DirectIO: cfg.directIO, Writable: cfg.overlay != "", Log: log})
+	root := fs.NewRoot(tree.entries, fs.Options{UID: uint32(uid), GID: uint32(gid), Signature: tree.signature,
+		Size: tree.size, DirectIO: cfg.directIO, Writable: cfg.overlay != "", Log: log})
 	fsname := cfg.fsname
 	if fsname == "" {
-		fsname = pkg.Name
+		fsname = tree.name
 	}
 	start := time.Now()
 	srv, err := fs.Mount(mnt, root, fs.MountOptions{
@@ -105,9 +125,9 @@ func serve(cfg *mountConfig) error {
 		KernelOptions: cfg.kernelOptions, Debug: cfg.debugFUSE, Log: log,
 	})
 	if err != nil {
-		return fail(exitFUSE, "mounting %s on %s: %v", pkg.Name, mnt, err)
+		return fail(exitFUSE, "mounting %s on %s: %v", tree.name, mnt, err)
 	}
-	ev := log.Info().Str("archive", pkg.Name).Str("mountpoint", mnt).Int("entries", len(pkg.Entries))
+	ev := log.Info().Str("archive", tree.name).Str("mountpoint", mnt).Int("entries", len(tree.entries))
 	if cfg.directIO {
 		ev = ev.Bool("directIO", true)
 	}

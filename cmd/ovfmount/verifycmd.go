@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -53,7 +52,7 @@ type verifySignature struct {
 	Error  string `json:"error,omitempty"`
 }
 
-const verifyUsage = `Usage: ovfmount verify [flags] ARCHIVE
+const verifyUsage = `Usage: ovfmount verify [flags] ARCHIVE...
 
 Reads every byte of every file the package's manifest lists, in parallel,
 and prints the digest it computed for each, the manifest's coverage both
@@ -83,25 +82,24 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVarP(&quiet, "quiet", "q", false, "print only the verdict, and when it fails, the files that failed and the warnings (no progress)")
 	fs.BoolVar(&trustCache, "trust-cache", false, "take files an earlier run verified (of the same archive: device, inode, size, mtime and ctime) as verified without reading them again; the report marks them cached")
 	v.flags(fs, false)
-	if code, done := parseOneArchive(fs, args, verifyUsage, stdout, stderr); done {
+	if code, done := parseArchives(fs, args, verifyUsage, stdout, stderr); done {
 		return code
 	}
-	report, err := verifyArchive(fs.Arg(0), &v, trustCache, quiet, stderr)
+	srcs, _, err := expandSources(fs.Args(), &v)
 	if err != nil {
 		fmt.Fprintf(stderr, "ovfmount verify: %v\n", err)
 		return codeOf(err)
 	}
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(report)
-	} else {
-		printReport(stdout, report, quiet)
-	}
-	if !report.OK {
-		return exitVerify
-	}
-	return exitOK
+	return eachSource(srcs, stdout, stderr, "ovfmount verify", asJSON, func(s source) (any, int, error) {
+		report, err := verifyArchive(s.arg, &v, trustCache, quiet, stderr)
+		if err != nil {
+			return nil, 0, err
+		}
+		if !report.OK {
+			return report, exitVerify, nil
+		}
+		return report, exitOK, nil
+	}, func(r any) { printReport(stdout, r.(*verifyReport), quiet) })
 }
 
 func verifyArchive(path string, v *verify, trustCache, quiet bool, stderr io.Writer) (*verifyReport, error) {
@@ -289,12 +287,26 @@ func orDash(s string) string {
 // When done, the command ends with code: --help was printed, or a usage
 // error was.
 func parseOneArchive(fs *pflag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (code int, done bool) {
+	return parseCommand(fs, args, usage, stdout, stderr, false)
+}
+
+// parseArchives parses the flags of a command that takes one ARCHIVE or
+// more.
+func parseArchives(fs *pflag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (code int, done bool) {
+	return parseCommand(fs, args, usage, stdout, stderr, true)
+}
+
+func parseCommand(fs *pflag.FlagSet, args []string, usage string, stdout, stderr io.Writer, several bool) (code int, done bool) {
 	err := fs.Parse(args)
 	if errors.Is(err, pflag.ErrHelp) {
 		fmt.Fprintf(stdout, usage, fs.FlagUsages())
 		return exitOK, true
 	}
-	if err == nil && fs.NArg() != 1 {
+	switch {
+	case err != nil:
+	case several && fs.NArg() == 0:
+		err = errors.New("need at least one ARCHIVE")
+	case !several && fs.NArg() != 1:
 		err = fmt.Errorf("need one ARCHIVE, got %d argument(s)", fs.NArg())
 	}
 	if err != nil {

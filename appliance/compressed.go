@@ -1,0 +1,75 @@
+package appliance
+
+import (
+	"bytes"
+	"context"
+	"time"
+
+	"github.com/ovfmount/ovfmount/ova"
+	"github.com/ovfmount/ovfmount/ova/logical"
+)
+
+// openCompressed opens an OVA that is compressed as a whole (an .ova.gz),
+// recognised by its first bytes: the archive is read through a seek index
+// of its decompressed bytes (built once, kept in CacheDir), and is then an
+// OVA like any other. Its identity becomes that of the decompressed bytes,
+// so chunk tables and indexes of a plain copy are never mistaken for its.
+func openCompressed(in Input, opts Options) (*Package, bool, error) {
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	start, last := time.Now(), time.Now()
+	aopts := logical.ArchiveOptions{CacheDir: opts.CacheDir, Identity: in.Identity,
+		Progress: func(done, total int64) {
+			if time.Since(last) >= 2*time.Second && done < total {
+				last = time.Now()
+				opts.Log.Info().Str("archive", in.Name).Int64("done", done).Int64("total", total).
+					Msgf("indexing the compressed archive: %d%%", done*100/max(total, 1))
+			}
+		}}
+	d, err := logical.Decompress(ctx, in.R, in.Size, aopts)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
+		return nil, false, &NotPackageError{Name: in.Name, What: err.Error()}
+	}
+	ev := opts.Log.Info().Str("archive", in.Name).Str("compression", string(d.Compression)).
+		Int64("size", d.Size).Int("units", d.Units)
+	if d.FromCache {
+		ev.Msg("compressed archive's index loaded")
+	} else {
+		ev.Dur("took_ms", time.Since(start)).Msg("compressed archive indexed")
+	}
+	inner := in
+	inner.R, inner.Size, inner.Identity = d, d.Size, d.Identity
+	// The decompressed bytes are an OVA or nothing: a compressed
+	// descriptor or disk image is not a package ovfmount reads in place.
+	inner.Folder, inner.Base = "", ""
+	k, a, what := identify(inner.R, inner.Size)
+	if k != kindOVA {
+		if k == kindDescriptor || k == kindDisk {
+			what = "an OVF descriptor or a disk image, which is mounted uncompressed only"
+		}
+		return nil, false, &NotPackageError{Name: in.Name, What: string(d.Compression) + "-compressed, holding " + what}
+	}
+	p, err := build(inner, opts, SourceOVA, a)
+	if err != nil {
+		return nil, false, err
+	}
+	p.Compression = d.Compression
+	for _, w := range d.Warnings {
+		p.warn("%s", w)
+	}
+	return p, true, nil
+}
+
+// LooksLikeArchive reports whether a file's first bytes (up to 512) are
+// those of an archive a library would mount: a tar header, or the
+// signature of a compressed archive. It is a cheap filter for listing a
+// folder; opening the file decides.
+func LooksLikeArchive(head []byte) bool {
+	return ova.IsTarHeader(head) || logical.SniffBytes(head) != logical.CompressionNone ||
+		bytes.HasPrefix(head, []byte("PK\x03\x04"))
+}

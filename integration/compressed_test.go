@@ -1,0 +1,131 @@
+package integration
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ovfmount/ovfmount/internal/sample"
+	"github.com/ovfmount/ovfmount/internal/testutil"
+	"github.com/ovfmount/ovfmount/internal/vmdkwriter"
+)
+
+// sampleOVA writes an appliance with a streamOptimized VMDK of a
+// partitioned 64 MiB disk, and returns the OVA.
+func sampleOVA(t *testing.T) string {
+	t.Helper()
+	raw := testutil.PartitionedDisk(t, 64<<20, 24<<20)
+	dir := t.TempDir()
+	vmdk := filepath.Join(dir, "disk1.vmdk")
+	in, _ := os.Open(raw)
+	out, _ := os.Create(vmdk)
+	if err := vmdkwriter.Write(out, in, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	in.Close()
+	out.Close()
+	ova := filepath.Join(dir, "appliance.ova")
+	if err := sample.WriteOVA(ova, sample.Appliance{Name: "appliance", Disks: []sample.Disk{{File: "disk1.vmdk", Path: vmdk,
+		Capacity: 64 << 20, Format: sample.StreamOptimized}}}); err != nil {
+		t.Fatal(err)
+	}
+	return ova
+}
+
+// compressWith runs a compressor that writes to stdout, as its users run
+// it, and returns the compressed file.
+func compressWith(t *testing.T, src, dst string, tool string, args ...string) string {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd := exec.Command(testutil.RequireTool(t, tool), args...)
+	var stderr bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, out, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %v: %v\n%s", tool, args, err, stderr.Bytes())
+	}
+	return dst
+}
+
+// TestCompressedArchives mounts an OVA compressed whole by the real
+// tools, and compares every member with the plain archive's (as tar
+// extracts it) and the raw view with what qemu-img makes of the disk.
+// A second mount with the same cache folder loads the index instead of
+// building it.
+func TestCompressedArchives(t *testing.T) {
+	testutil.RequireFUSE(t)
+	ova := sampleOVA(t)
+	dir := t.TempDir()
+	members := tarMembers(t, ova)
+	vmdk := filepath.Join(dir, "disk1.vmdk")
+	os.WriteFile(vmdk, tarExtract(t, ova, "disk1.vmdk"), 0o644)
+	rawWant := filepath.Join(dir, "want.raw")
+	if out, err := exec.Command(testutil.RequireTool(t, "qemu-img"), "convert", "-O", "raw", vmdk, rawWant).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img convert: %v\n%s", err, out)
+	}
+	want, _ := os.ReadFile(rawWant)
+	for _, tc := range []struct {
+		name, tool string
+		args       []string
+	}{
+		{"gzip", "gzip", []string{"-c", "-6"}},
+		{"pigz", "pigz", []string{"-c", "-p", "2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			archive := compressWith(t, ova, filepath.Join(t.TempDir(), "appliance.ova.x"), tc.tool, tc.args...)
+			cache := t.TempDir()
+			for round := range 2 {
+				m := mountArchive(t, archive, "--cache-dir", cache, "--verify", "strict")
+				for name, size := range members {
+					got, err := os.ReadFile(m.path(name))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if int64(len(got)) != size || sha256.Sum256(got) != sha256.Sum256(tarExtract(t, ova, name)) {
+						t.Errorf("%s: %d bytes, differs from tar's (%d bytes)", name, len(got), size)
+					}
+				}
+				got, err := os.ReadFile(m.path("disks/disk1.vmdk.raw"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("raw view (%d bytes) differs from qemu-img's (%d bytes) at byte %d", len(got), len(want), firstDiff(got, want))
+				}
+				log := readFile(m.logFile)
+				if round == 0 && !strings.Contains(log, "compressed archive indexed") ||
+					round == 1 && !strings.Contains(log, "compressed archive's index loaded") {
+					t.Errorf("round %d: the log does not say the index was %s:\n%s", round, map[int]string{0: "built", 1: "loaded"}[round], log)
+				}
+				m.unmount(t)
+			}
+			code, out := runOvfmount(t, "info", archive)
+			if code != 0 || !strings.Contains(out, "(gzip-compressed, read through a seek index)") {
+				t.Errorf("info: exit %d\n%s", code, out)
+			}
+			if code, out := runOvfmount(t, "verify", archive); code != 0 {
+				t.Errorf("verify: exit %d\n%s", code, out)
+			}
+		})
+	}
+	// A gzip stream that is no OVA is named as what it holds.
+	text := filepath.Join(t.TempDir(), "notes.ova.gz")
+	os.WriteFile(filepath.Join(dir, "notes"), bytes.Repeat([]byte("hello\n"), 200), 0o644)
+	compressWith(t, filepath.Join(dir, "notes"), text, "gzip", "-c")
+	code, out := runOvfmount(t, "info", text)
+	if code != 2 || !strings.Contains(out, "not an OVA: gzip-compressed, holding a text file without a valid tar header") {
+		t.Errorf("gzip of text: exit %d\n%s", code, out)
+	}
+}

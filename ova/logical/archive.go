@@ -1,0 +1,125 @@
+package logical
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/ovfmount/ovfmount/gzindex"
+	"github.com/ovfmount/ovfmount/internal/cachefile"
+)
+
+// Compression is how a whole archive is compressed.
+type Compression string
+
+const (
+	CompressionNone Compression = ""
+	CompressionGzip Compression = "gzip"
+)
+
+// ArchiveSpan is the checkpoint spacing of a whole compressed archive's
+// seek index. It is GzipSpan for the same reason: a random read of a disk
+// in the archive decodes at most this much before its data.
+const ArchiveSpan = GzipSpan
+
+// ArchiveOptions configure Decompress.
+type ArchiveOptions struct {
+	// CacheDir keeps the seek index between runs ("" = not kept), so that
+	// a second mount of the same compressed archive reads only its index.
+	CacheDir string
+	// Identity names the compressed file (size, mtime, inode; or a remote
+	// file's validator). nil keeps nothing.
+	Identity []byte
+	// Progress, if set, gets the compressed bytes indexed so far while an
+	// index is built.
+	Progress func(done, total int64)
+}
+
+// Archive is the decompressed bytes of a whole compressed archive (an
+// .ova.gz), readable at any offset.
+type Archive struct {
+	io.ReaderAt
+	Compression Compression
+	// Size is the decompressed size.
+	Size int64
+	// FromCache reports that the index was loaded, not built.
+	FromCache bool
+	// Identity names the decompressed bytes for what later runs reuse:
+	// the compressed file's identity and the compression.
+	Identity []byte
+	// Units is how many independently decodable pieces the index holds
+	// (gzip: checkpoints), for logs and info.
+	Units    int
+	Warnings []string
+}
+
+// Sniff reports the compression of a file from its first bytes (never its
+// name): CompressionNone when it is not one this package decompresses.
+func Sniff(r io.ReaderAt, size int64) Compression {
+	var b [sniffLen]byte
+	n, _ := r.ReadAt(b[:min(size, sniffLen)], 0)
+	return SniffBytes(b[:n])
+}
+
+// sniffLen is how many leading bytes tell the compression.
+const sniffLen = 6
+
+// SniffBytes is Sniff of a file's first bytes.
+func SniffBytes(head []byte) Compression {
+	if len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b {
+		return CompressionGzip
+	}
+	return CompressionNone
+}
+
+// Decompress opens the decompressed bytes of a whole compressed archive of
+// size bytes read from r. The seek index is loaded from CacheDir when an
+// earlier run saved one for this file (checked against the stream by
+// gzindex's cheap identity), or built by one pass that verifies every
+// gzip member's CRC-32 and size, and then saved. It fails with the
+// decoder's error on a stream gzip -t would refuse.
+func Decompress(ctx context.Context, r io.ReaderAt, size int64, opts ArchiveOptions) (*Archive, error) {
+	c := Sniff(r, size)
+	if c != CompressionGzip {
+		return nil, errors.New("logical: not a compressed archive")
+	}
+	id := sha256.Sum256(append([]byte("archive-"+string(c)+"\x00"), opts.Identity...))
+	a := &Archive{Compression: c}
+	if opts.Identity != nil {
+		a.Identity = id[:]
+	}
+	cache := cachefile.Path(opts.CacheDir, "gzarchive", opts.Identity, "")
+	ix, _, err := loadGzipIndex(cache)
+	switch {
+	case err == nil && ix.Matches(r, size):
+		a.FromCache = true
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		os.Remove(cache) // damaged: worthless
+		ix = nil
+	default:
+		ix = nil
+	}
+	if ix == nil {
+		var progress func(int64)
+		if opts.Progress != nil {
+			progress = func(done int64) { opts.Progress(done, size) }
+		}
+		ix, err = gzindex.BuildContext(ctx, r, size, gzindex.Options{Span: ArchiveSpan, Progress: progress})
+		if err != nil {
+			return nil, fmt.Errorf("the archive is gzip-compressed, but %w", err)
+		}
+		if cache != "" {
+			// The pass verified every member's CRC-32: the index is
+			// built from checked bytes.
+			if err := saveGzipIndex(cache, ix, true); err != nil {
+				a.Warnings = append(a.Warnings, fmt.Sprintf("the archive's gzip index is not saved for next time: %v", err))
+			}
+		}
+	}
+	a.ReaderAt, a.Size, a.Units = gzindex.NewReader(r, size, ix), ix.Size(), ix.Checkpoints()
+	a.Warnings = append(a.Warnings, ix.Warnings()...)
+	return a, nil
+}
