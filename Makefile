@@ -123,6 +123,14 @@ demo: build
 	fusermount3 -u mnt; echo; echo "\$$ ovfmount overlay status app1"; $(CURDIR)/$(BIN) overlay status app1; \
 	echo; echo "\$$ ovfmount overlay export app1 disk1.vmdk disk1-as-left.qcow2"; $(CURDIR)/$(BIN) overlay export app1 disk1.vmdk disk1-as-left.qcow2; \
 	[ "$$sum" = "$$(sha256sum < appliance.ova)" ] && echo "(appliance.ova is unchanged: same SHA-256)"; \
+	echo; echo "\$$ mkdir lib && cp appliance.ova lib/appliance-1.0.ova && gzip -c appliance.ova > lib/appliance-1.1.ova.gz"; \
+	mkdir lib && cp appliance.ova lib/appliance-1.0.ova && gzip -c appliance.ova > lib/appliance-1.1.ova.gz; \
+	echo "\$$ ovfmount lib mnt     # a folder of archives: one folder each, opened when first looked into"; \
+	$(CURDIR)/$(BIN) --log-level=warn lib mnt; ls -l mnt; \
+	echo "\$$ getfattr -d mnt/appliance-1.1"; getfattr -d mnt/appliance-1.1; \
+	echo "\$$ ls mnt/appliance-1.1/disks     # the .ova.gz, read through a seek index"; ls mnt/appliance-1.1/disks; \
+	echo "\$$ getfattr -n user.ovfmount.state mnt/appliance-1.1"; getfattr -n user.ovfmount.state mnt/appliance-1.1; \
+	fusermount3 -u mnt; \
 	echo; echo "\$$ ovfmount verify appliance.ova      # reads every byte, prints the digests it computed"; $(CURDIR)/$(BIN) verify appliance.ova; \
 	echo; echo "\$$ tar -xf appliance.ova disk1.vmdk && ovfmount disk1.vmdk mnt   # a loose disk image is a one-disk package"; \
 	tar -xf appliance.ova disk1.vmdk; $(CURDIR)/$(BIN) --log-level=warn disk1.vmdk mnt; ls -l mnt mnt/disks; \

@@ -40,6 +40,8 @@ var sections = []section{
 	{"inside", benchInside},
 	{"nbd", benchNBD},
 	{"overlay", benchOverlay},
+	{"compressed", benchCompressed},
+	{"library", benchLibrary},
 }
 
 func sectionNames() []string {
