@@ -129,7 +129,8 @@ const mountOptionsHelp = `Mount options (-o), also usable in fstab:
   direct_io              same as --direct-io
   overlay=DIR            same as --overlay
   verify=MODE, cache_dir=DIR, ca=FILE, require_trusted_signer, allow_unlisted,
-  descriptor=NAME, netrc=FILE, remote_cache=SIZE, timeout=DURATION
+  descriptor=NAME, netrc=FILE, remote_cache=SIZE, timeout=DURATION,
+  connections=N
                          same as the flags of those names
   ro, rw, dev, nodev, suid, nosuid, exec, atime, noatime, relatime, defaults,
   auto, noauto, user, users, nofail, _netdev, x-*
@@ -197,6 +198,8 @@ func (cfg *mountConfig) applyOption(opt string) error {
 		cfg.net.cacheSize, err = parseSize(val)
 	case "timeout":
 		cfg.net.timeout, err = time.ParseDuration(val)
+	case "connections":
+		cfg.net.connections, err = strconv.Atoi(val)
 	case "ro", "rw", "dev", "nodev", "suid", "nosuid", "exec", "atime", "noatime", "relatime", "strictatime",
 		"nodiratime", "diratime", "defaults", "auto", "noauto", "user", "users", "owner", "group", "nofail",
 		"_netdev", "comment", "subtype", "max_read", "kernel_cache", "auto_cache":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"crypto/x509"
 	"errors"
 	"net/http"
@@ -23,8 +24,9 @@ import (
 type remoteFlags struct {
 	headers   []string
 	netrc     string
-	cacheSize int64
-	timeout   time.Duration
+	cacheSize   int64
+	timeout     time.Duration
+	connections int
 }
 
 func (r *remoteFlags) flags(fs *pflag.FlagSet) {
@@ -37,6 +39,7 @@ func (r *remoteFlags) flags(fs *pflag.FlagSet) {
 		return err
 	})
 	fs.DurationVar(&r.timeout, "timeout", remote.DefaultRequestTimeout, "for a URL: give up on a request that makes no progress for this long (it is retried 4 times, then reads fail with EIO)")
+	fs.IntVar(&r.connections, "connections", remote.DefaultConnections, fmt.Sprintf("for a URL: range requests in flight at once, which sequential readers use to fetch ahead in parallel (1 to %d)", remote.MaxConnections))
 }
 
 // isURL reports whether the archive argument names a file on a web server.
@@ -85,6 +88,13 @@ func (r *remoteFlags) options(ca *caBundle, cacheDir string, log zerolog.Logger)
 		return opt, fail(exitUsage, "--timeout must be positive, e.g. 30s or 2m")
 	}
 	opt.RequestTimeout = r.timeout
+	if r.connections == 0 {
+		r.connections = remote.DefaultConnections
+	}
+	if r.connections < 1 || r.connections > remote.MaxConnections {
+		return opt, fail(exitUsage, "--connections must be from 1 to %d", remote.MaxConnections)
+	}
+	opt.Connections = r.connections
 	// Worded as package remote worded them when it read the file itself.
 	roots, err := ca.roots()
 	switch {
