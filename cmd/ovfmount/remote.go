@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/textproto"
 	"os"
@@ -22,8 +22,8 @@ import (
 
 // remoteFlags configure reading an archive given as an http(s) URL.
 type remoteFlags struct {
-	headers   []string
-	netrc     string
+	headers     []string
+	netrc       string
 	cacheSize   int64
 	timeout     time.Duration
 	connections int
