@@ -114,6 +114,7 @@ func urlBase(raw string) string {
 // way a single mount would, with the request's context.
 func librarySources(srcs []source, v *verify, w openWith, onOpen func(*appliance.Package)) []appliance.LibrarySource {
 	out := make([]appliance.LibrarySource, 0, len(srcs))
+	seen := map[string]bool{}
 	for _, s := range srcs {
 		ls := appliance.LibrarySource{Name: shownName(s.arg), Base: s.base}
 		if st, err := os.Stat(s.arg); err == nil {
@@ -122,6 +123,10 @@ func librarySources(srcs []source, v *verify, w openWith, onOpen func(*appliance
 				ls.Name = abs
 			}
 		}
+		if seen[ls.Name] {
+			continue // named twice (a file and its folder, say): one folder
+		}
+		seen[ls.Name] = true
 		ls.Open = func(ctx context.Context) (*appliance.Package, io.Closer, error) {
 			ow := w
 			ow.ctx = ctx
