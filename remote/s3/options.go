@@ -128,7 +128,7 @@ func resolve(ctx context.Context, opt *Options, bucket string) (*target, error) 
 		return nil, fmt.Errorf("s3: unknown addressing %d", opt.Addressing)
 	}
 
-	if t.creds, err = credentials(ctx, cfg); err != nil {
+	if t.creds, err = retrieveCredentials(ctx, cfg); err != nil {
 		return nil, err
 	}
 	if t.region == "" {
@@ -148,11 +148,11 @@ func resolve(ctx context.Context, opt *Options, bucket string) (*target, error) 
 	return t, nil
 }
 
-// credentials gets the credentials once, so that having none at all is
+// retrieveCredentials gets the credentials once, so that having none at all is
 // said at Open, and clearly. The config's provider caches them and
 // refreshes them before they expire; the signer asks it again for every
 // request.
-func credentials(ctx context.Context, cfg aws.Config) (aws.Credentials, error) {
+func retrieveCredentials(ctx context.Context, cfg aws.Config) (aws.Credentials, error) {
 	if cfg.Credentials == nil {
 		return aws.Credentials{}, fmt.Errorf("s3: %w: no credential provider", ErrCredentials)
 	}
