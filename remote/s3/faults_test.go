@@ -25,6 +25,10 @@ type fault struct {
 	slowDown   bool  // answer 503 SlowDown with S3's XML body, without asking the server
 	dropAfter  int64 // cut the connection after this many body bytes
 	stallAfter int64 // stop sending after this many body bytes, until the client gives up
+	// latency delays the answer, and rate (bytes a second) paces its
+	// body: a far server, as S3 is from most clients.
+	latency time.Duration
+	rate    int64
 }
 
 // faultProxy stands between the client and versitygw, forwarding every
@@ -73,6 +77,9 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		p.mu.Unlock()
 	}
+	if f.latency > 0 {
+		time.Sleep(f.latency)
+	}
 	if f.slowDown {
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -95,6 +102,8 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				resp.Body = &faultyBody{body: resp.Body, left: f.dropAfter}
 			case f.stallAfter > 0:
 				resp.Body = &faultyBody{body: resp.Body, left: f.stallAfter, stall: r.Context().Done(), stop: p.stop}
+			case f.rate > 0:
+				resp.Body = &pacedBody{body: resp.Body, rate: f.rate, start: time.Now()}
 			}
 			return nil
 		},
@@ -148,6 +157,27 @@ func (b *faultyBody) Read(p []byte) (int, error) {
 }
 
 func (b *faultyBody) Close() error { return b.body.Close() }
+
+// pacedBody passes a body on at rate bytes a second.
+type pacedBody struct {
+	body  io.ReadCloser
+	rate  int64
+	start time.Time
+	sent  int64
+}
+
+func (b *pacedBody) Read(p []byte) (int, error) {
+	if len(p) > 32<<10 {
+		p = p[:32<<10]
+	}
+	n, err := b.body.Read(p)
+	b.sent += int64(n)
+	due := b.start.Add(time.Duration(b.sent * int64(time.Second) / b.rate))
+	time.Sleep(time.Until(due))
+	return n, err
+}
+
+func (b *pacedBody) Close() error { return b.body.Close() }
 
 // startProxied is versitygw behind a fault proxy, with one object.
 func startProxied(t *testing.T, size int) (*versitygw.Server, *faultProxy, []byte) {
