@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,9 +63,10 @@ type Server struct {
 	// credentials and path-style addressing.
 	Client *s3.Client
 
-	dir    string
-	cmd    *exec.Cmd
-	exited chan error
+	dir      string
+	cmd      *exec.Cmd
+	exited   chan error
+	stopOnce sync.Once
 }
 
 // StartProcess runs versitygw with its objects and log in dir, and
@@ -189,11 +191,34 @@ func (s *Server) PutObject(ctx context.Context, bucket, key string, data []byte)
 	return aws.ToString(out.ETag), nil
 }
 
-// Stop ends versitygw and waits for it to exit.
+// Stop ends versitygw and waits for it to exit. It may be called more
+// than once.
 func (s *Server) Stop() {
-	if s.cmd.Process != nil {
-		s.cmd.Process.Kill()
-		<-s.exited
+	s.stopOnce.Do(func() {
+		if s.cmd.Process != nil {
+			s.cmd.Process.Kill()
+			<-s.exited
+		}
+	})
+}
+
+// Env is an environment in which the AWS SDK and CLI (ovfmount run as a
+// command among them) reach this server as the root user, and nothing of
+// the host's AWS setup: its credentials, region and endpoint, empty shared
+// config and credentials files, and no instance metadata service (which
+// lives at an address a test must never reach). Append it to os.Environ()
+// less its AWS_ variables.
+func (s *Server) Env() []string {
+	empty := filepath.Join(s.dir, "empty-aws-file")
+	os.WriteFile(empty, nil, 0o600)
+	return []string{
+		"AWS_ACCESS_KEY_ID=" + s.Access,
+		"AWS_SECRET_ACCESS_KEY=" + s.Secret,
+		"AWS_REGION=" + s.Region,
+		"AWS_ENDPOINT_URL_S3=" + s.Endpoint,
+		"AWS_CONFIG_FILE=" + empty,
+		"AWS_SHARED_CREDENTIALS_FILE=" + empty,
+		"AWS_EC2_METADATA_DISABLED=true",
 	}
 }
 

@@ -30,6 +30,12 @@ func Open(ctx context.Context, rawURL string, opt Options) (*remote.File, error)
 	if err != nil {
 		return nil, err
 	}
+	addressing := "virtual-hosted"
+	if t.pathStyle {
+		addressing = "path-style"
+	}
+	opt.Log.Debug().Str("url", shownURL(bucket, key)).Str("endpoint", t.endpoint.String()).
+		Str("region", t.region).Str("addressing", addressing).Msg("opening S3 object")
 	ro := opt.Options
 	ro.Header = ro.Header.Clone()
 	ro.NetrcFile = ""

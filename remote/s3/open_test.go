@@ -78,15 +78,24 @@ func TestCredentialsFromProfile(t *testing.T) {
 	}
 }
 
-// The endpoint and region can come from the environment alone, as the
-// AWS CLI takes them; with no region anywhere, HeadBucket asks for it.
+// Credentials, endpoint and region can come from the environment alone,
+// as the AWS CLI takes them (the harness's Env, which the integration
+// tests give the ovfmount command); with no region anywhere, HeadBucket
+// asks for it.
 func TestEndpointFromEnvironment(t *testing.T) {
 	s := startS3(t)
 	data := testData(70000, 3)
 	put(t, s, "e.ova", data)
-	t.Setenv("AWS_ENDPOINT_URL_S3", s.Endpoint)
+	isolateAWS(t)
+	for _, kv := range s.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
 	var opt Options
 	opt.BlockSize = remote.MinBlockSize
+	readCheck(t, mustOpen(t, "s3://"+testBucket+"/e.ova", opt), data, 0, len(data))
+
+	os.Unsetenv("AWS_REGION")
 	readCheck(t, mustOpen(t, "s3://"+testBucket+"/e.ova", opt), data, 0, len(data))
 }
 
