@@ -88,7 +88,6 @@ type target struct {
 	endpoint  *url.URL
 	pathStyle bool
 	region    string
-	creds     aws.Credentials
 }
 
 // resolve loads the AWS configuration (credential chain, region, endpoint)
@@ -135,11 +134,15 @@ func resolve(ctx context.Context, opt *Options, bucket string) (*target, error) 
 		return nil, fmt.Errorf("s3: unknown addressing %d", opt.Addressing)
 	}
 
-	if t.creds, err = retrieveCredentials(ctx, cfg); err != nil {
+	if err := checkCredentials(ctx, cfg); err != nil {
 		return nil, err
 	}
 	if t.region == "" {
 		t.region = discoverRegion(ctx, cfg, t.endpoint, t.pathStyle, bucket)
+	}
+	if !validRegion(t.region) {
+		// It names a host below, and is signed.
+		return nil, fmt.Errorf("s3: invalid region %q", printable(t.region, 64))
 	}
 	if !custom {
 		t.endpoint = awsEndpoint(t.region)
@@ -155,22 +158,21 @@ func resolve(ctx context.Context, opt *Options, bucket string) (*target, error) 
 	return t, nil
 }
 
-// retrieveCredentials gets the credentials once, so that having none at all is
-// said at Open, and clearly. The config's provider caches them and
+// checkCredentials gets the credentials once, so that having none at all
+// is said at Open, and clearly. The config's provider caches them and
 // refreshes them before they expire; the signer asks it again for every
 // request.
-func retrieveCredentials(ctx context.Context, cfg aws.Config) (aws.Credentials, error) {
+func checkCredentials(ctx context.Context, cfg aws.Config) error {
 	if cfg.Credentials == nil {
-		return aws.Credentials{}, fmt.Errorf("s3: %w: no credential provider", ErrCredentials)
+		return fmt.Errorf("s3: %w: no credential provider", ErrCredentials)
 	}
-	c, err := cfg.Credentials.Retrieve(ctx)
-	if err != nil {
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
 		if ctx.Err() != nil {
-			return aws.Credentials{}, context.Cause(ctx)
+			return context.Cause(ctx)
 		}
-		return aws.Credentials{}, fmt.Errorf("s3: %w: none found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with a shared credentials file, or run where a role gives them): %w", ErrCredentials, err)
+		return fmt.Errorf("s3: %w: none found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with a shared credentials file, or run where a role gives them): %w", ErrCredentials, err)
 	}
-	return c, nil
+	return nil
 }
 
 // sdkHTTPClient is the client of the SDK's own calls (HeadBucket,
