@@ -48,7 +48,16 @@ else \
 fi
 endef
 
-.PHONY: build test demo bench fuzz stress lint install deps bench-deps clean
+.PHONY: build test demo bench fuzz stress lint install deps bench-deps clean versitygw
+
+# versitygw, an S3 server the remote/s3 tests and the bench read from, is
+# built once from the Go module proxy into a cache folder that survives
+# clean, and reused while present.
+VERSITYGW_VERSION := v1.8.0
+VERSITYGW := $(HOME)/.cache/ovfmount-tools/versitygw-$(VERSITYGW_VERSION)/versitygw
+versitygw: $(VERSITYGW)
+$(VERSITYGW):
+	GOBIN=$(dir $(VERSITYGW)) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 
 build:
 	@$(goflags); set -x; $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ovfmount
@@ -81,10 +90,10 @@ endef
 # The FUSE tests fail rather than skip where /dev/fuse exists, and the
 # oracle tests fail rather than skip, so CI can never pass by skipping.
 # GOFLAGS carries -tags=libdeflate to the integration tests' go build too.
-test: deps lint
+test: deps lint versitygw
 	@$(goflags); \
 	echo "go test -race ./... (FUSE tests: $$([ -e /dev/fuse ] && echo required || echo skipped, no /dev/fuse))"; set -x; \
-	OVFMOUNT_REQUIRE_TOOLS=1 OVFMOUNT_REQUIRE_FUSE=$$([ -e /dev/fuse ] && echo 1 || echo 0) \
+	OVFMOUNT_REQUIRE_TOOLS=1 OVFMOUNT_REQUIRE_FUSE=$$([ -e /dev/fuse ] && echo 1 || echo 0) OVFMOUNT_VERSITYGW=$(VERSITYGW) \
 		$(GO) test -race -count=1 -timeout 14m ./...
 
 lint:
@@ -136,8 +145,8 @@ demo: build
 	tar -xf appliance.ova disk1.vmdk; $(CURDIR)/$(BIN) --log-level=warn disk1.vmdk mnt; ls -l mnt mnt/disks; \
 	fusermount3 -u mnt; echo; echo "\$$ ovfmount info /etc/hostname"; $(CURDIR)/$(BIN) info /etc/hostname || echo "(exit $$?: not a package, named as what it is)"
 
-bench: bench-deps build
-	$(GO) run ./internal/cmd/bench -bin $(CURDIR)/$(BIN)
+bench: bench-deps build versitygw
+	OVFMOUNT_VERSITYGW=$(VERSITYGW) $(GO) run ./internal/cmd/bench -bin $(CURDIR)/$(BIN)
 
 fuzz:
 	@$(goflags); for pkg in $$($(GO) list ./...); do \

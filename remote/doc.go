@@ -26,9 +26,11 @@
 // until the retries run out and the read fails with [ErrUnavailable].
 // [File.ReadAtContext] returns as soon as its context ends.
 //
-// Credentials (Header, URL userinfo, netrc) are sent, never logged: URLs
-// in logs and errors lose their userinfo and query string (where presigned
-// URLs keep their signatures).
+// Credentials (Header, URL userinfo, netrc, or what a Sign hook sets, such
+// as the SigV4 signature package remote/s3 computes afresh for every
+// attempt) are sent, never logged: URLs in logs and errors lose their
+// userinfo and query string (where presigned URLs keep their signatures),
+// or are replaced by Options.Name.
 //
 // # Cost
 //

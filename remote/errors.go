@@ -41,10 +41,16 @@ var (
 // callers can tell the user what to do without knowing status codes.
 type StatusError struct {
 	Code int
+	// Detail is what the server said about it, as Options.DescribeError
+	// read it from the answer; nil without one. StatusError wraps it.
+	Detail error
 }
 
 func (e *StatusError) Error() string {
 	s := fmt.Sprintf("HTTP %d %s", e.Code, http.StatusText(e.Code))
+	if e.Detail != nil {
+		return e.Detail.Error() + " (" + s + ")"
+	}
 	switch {
 	case errors.Is(e, ErrNotFound):
 		return "not found (" + s + ")"
@@ -53,6 +59,8 @@ func (e *StatusError) Error() string {
 	}
 	return s
 }
+
+func (e *StatusError) Unwrap() error { return e.Detail }
 
 func (e *StatusError) Is(target error) bool {
 	switch target {

@@ -27,6 +27,21 @@ func (f *File) send(ctx context.Context, h http.Header) (*http.Response, error) 
 		return nil, redactError(err)
 	}
 	req.Header = h
+	if f.sign != nil {
+		// Here, on every attempt: a signature covers the time and the
+		// headers, so a retry needs a new one.
+		if err := f.sign(req); err != nil {
+			wd.stop()
+			cancel()
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
+			if wd.fired.Load() {
+				return nil, retryable(&timeoutError{f.cfg.timeout})
+			}
+			return nil, fmt.Errorf("authorizing the request: %w", err)
+		}
+	}
 	resp, err := f.client.Do(req)
 	if err != nil {
 		wd.stop()
@@ -132,13 +147,23 @@ func isCertError(err error) bool {
 		errors.As(err, &host) || errors.As(err, &invalid)
 }
 
+// maxErrorBody bounds what is read of an error answer's body.
+const maxErrorBody = 4 << 10
+
 // statusFailure turns an answer that cannot be used into an error:
 // retryable for 408, 429 and 5xx (with the server's Retry-After), final
 // for the rest. It reads a little of the body, so the connection can be
-// reused for an error page, but never a large one.
-func statusFailure(resp *http.Response) error {
-	drainClose(resp.Body)
+// reused for an error page, but never a large one; with DescribeError,
+// that little is what explains the status.
+func (f *File) statusFailure(resp *http.Response) error {
 	se := &StatusError{Code: resp.StatusCode}
+	if f.explain == nil {
+		drainClose(resp.Body)
+	} else {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		resp.Body.Close()
+		se.Detail = f.explain(resp.StatusCode, resp.Header, body)
+	}
 	switch c := resp.StatusCode; {
 	case c == http.StatusRequestTimeout, c == http.StatusTooManyRequests,
 		c >= 500 && c <= 599 && c != http.StatusNotImplemented && c != http.StatusHTTPVersionNotSupported:
@@ -150,7 +175,7 @@ func statusFailure(resp *http.Response) error {
 }
 
 func drainClose(body io.ReadCloser) {
-	io.CopyN(io.Discard, body, 4<<10)
+	io.CopyN(io.Discard, body, maxErrorBody)
 	body.Close()
 }
 
@@ -334,7 +359,7 @@ func (f *File) rangeAttempt(ctx context.Context, s *span) error {
 		return changedf("bytes %d-%d are no longer there (HTTP 416, Content-Range %s)",
 			s.pos, s.end, quoteHeader(resp.Header.Get("Content-Range")))
 	}
-	return statusFailure(resp)
+	return f.statusFailure(resp)
 }
 
 // checkPartial checks a 206 answer to a request for bytes pos..end, and
@@ -458,7 +483,7 @@ func (f *File) diskGet(r *run, idx int64) bool {
 	if err != nil {
 		if errors.Is(err, errCorrupt) {
 			f.stats.diskCorrupt.Add(1)
-			f.log.Warn().Str("url", f.shown).Int64("block", idx).Str("error", err.Error()).
+			f.log.Warn().Str("url", f.name).Int64("block", idx).Str("error", err.Error()).
 				Msg("disk cache entry damaged; fetching the block again")
 		} else {
 			f.warnDisk(err)
@@ -477,6 +502,6 @@ func (f *File) diskGet(r *run, idx int64) bool {
 // so reads go on, and one line says why it is not helping.
 func (f *File) warnDisk(err error) {
 	f.diskWarn.Do(func() {
-		f.log.Warn().Str("url", f.shown).Str("error", err.Error()).Msg("disk cache not working; reading over the network")
+		f.log.Warn().Str("url", f.name).Str("error", err.Error()).Msg("disk cache not working; reading over the network")
 	})
 }

@@ -19,10 +19,13 @@ import (
 // io.ReaderAt; its methods are safe for concurrent use.
 type File struct {
 	rawURL       string // as given: may hold credentials, so only ever sent
-	shown        string // redacted: for logs, errors and URL
+	shown        string // redacted: keys the disk cache and Identity
+	name         string // Options.Name, else shown: for logs, errors and URL
 	client       *http.Client
 	ownTransport *http.Transport // closed with the File; nil for a caller's Client
 	header       http.Header
+	sign         func(*http.Request) error
+	explain      func(status int, header http.Header, body []byte) error
 	cfg          config
 	log          zerolog.Logger
 
@@ -92,6 +95,9 @@ func Open(ctx context.Context, rawURL string, opt Options) (*File, error) {
 	f := &File{
 		rawURL:  rawURL,
 		shown:   redactURL(u),
+		name:    redactURL(u),
+		sign:    opt.Sign,
+		explain: opt.DescribeError,
 		cfg:     cfg,
 		log:     opt.Log,
 		bs:      cfg.blockSize,
@@ -99,6 +105,9 @@ func Open(ctx context.Context, rawURL string, opt Options) (*File, error) {
 		pslots:  make(chan struct{}, max(1, cfg.conns/2)),
 		mem:     newBlockLRU(cfg.memBlocks),
 		flights: make(map[int64]*flight),
+	}
+	if opt.Name != "" {
+		f.name = opt.Name
 	}
 	f.runBlocks = max(1, maxRequestBytes/f.bs)
 	f.window = max(1, min(int64(cfg.memBlocks/2), int64(cfg.conns)*f.runBlocks))
@@ -116,7 +125,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*File, error) {
 	}
 	if err := f.open(ctx); err != nil {
 		f.shutdown()
-		return nil, fmt.Errorf("remote: %s: %w", f.shown, err)
+		return nil, fmt.Errorf("remote: %s: %w", f.name, err)
 	}
 	return f, nil
 }
@@ -133,11 +142,11 @@ func (f *File) open(ctx context.Context) error {
 		return err
 	}
 	if !f.val.any() {
-		f.log.Warn().Str("url", f.shown).
+		f.log.Warn().Str("url", f.name).
 			Msg("the server sends no ETag or Last-Modified: a change of the remote file is noticed only if its size changes")
 	}
 	if f.diskCache != nil && f.disk == nil {
-		f.log.Warn().Str("url", f.shown).
+		f.log.Warn().Str("url", f.name).
 			Msg("disk cache not used: the server sends no validator that names these exact bytes, so a cached block could belong to another version")
 	}
 	if block0 != nil {
@@ -209,7 +218,7 @@ func (f *File) openAttempt(ctx context.Context) ([]byte, source, error) {
 		}
 		f.size, n = 0, 0
 	default:
-		return nil, 0, statusFailure(resp)
+		return nil, 0, f.statusFailure(resp)
 	}
 	f.val = newValidator(resp.Header)
 	f.disk = nil
@@ -226,7 +235,7 @@ func (f *File) openAttempt(ctx context.Context) ([]byte, source, error) {
 		switch {
 		case errors.Is(err, errCorrupt):
 			f.stats.diskCorrupt.Add(1)
-			f.log.Warn().Str("url", f.shown).Int64("block", 0).Str("error", err.Error()).
+			f.log.Warn().Str("url", f.name).Int64("block", 0).Str("error", err.Error()).
 				Msg("disk cache entry damaged; fetching the block again")
 		case err != nil:
 			f.warnDisk(err)
@@ -252,8 +261,9 @@ func (f *File) blockLen(idx int64) int64 {
 // Size is the size of the remote file, as the server gave it at Open.
 func (f *File) Size() int64 { return f.size }
 
-// URL is the file's URL without userinfo or query string, safe to show.
-func (f *File) URL() string { return f.shown }
+// URL is the file's name as it may be shown: Options.Name when given,
+// else its URL without userinfo or query string.
+func (f *File) URL() string { return f.name }
 
 // ModTime is the file's Last-Modified as the server gave it at Open; zero
 // when it gave none.
@@ -305,7 +315,7 @@ func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (int, err
 		return 0, err
 	}
 	if off < 0 {
-		return 0, fmt.Errorf("remote: %s: read at negative offset %d", f.shown, off)
+		return 0, fmt.Errorf("remote: %s: read at negative offset %d", f.name, off)
 	}
 	if len(p) == 0 && off <= f.size {
 		return 0, nil
@@ -353,10 +363,10 @@ func (f *File) copyBlocks(ctx context.Context, blocks []wanted, dst []byte, pos 
 				return n, err
 			}
 			start := w.idx * f.bs
-			return n, fmt.Errorf("remote: %s: block %d (bytes %d-%d): %w", f.shown, w.idx, start, start+f.blockLen(w.idx)-1, err)
+			return n, fmt.Errorf("remote: %s: block %d (bytes %d-%d): %w", f.name, w.idx, start, start+f.blockLen(w.idx)-1, err)
 		}
 		if int64(len(data)) != f.blockLen(w.idx) {
-			return n, fmt.Errorf("remote: %s: block %d has %d bytes, not %d", f.shown, w.idx, len(data), f.blockLen(w.idx))
+			return n, fmt.Errorf("remote: %s: block %d has %d bytes, not %d", f.name, w.idx, len(data), f.blockLen(w.idx))
 		}
 		c := copy(dst[n:], data[pos+int64(n)-w.idx*f.bs:])
 		n += c
@@ -385,9 +395,9 @@ func (f *File) usable() error {
 // is seen to have changed, no read may return bytes again, whether cached
 // or not, or a reader could get a mix of two versions.
 func (f *File) fail(err error) {
-	e := fmt.Errorf("remote: %s: %w", f.shown, err)
+	e := fmt.Errorf("remote: %s: %w", f.name, err)
 	if f.failed.CompareAndSwap(nil, &e) {
-		f.log.Error().Str("url", f.shown).Str("error", err.Error()).
+		f.log.Error().Str("url", f.name).Str("error", err.Error()).
 			Msg("remote file changed since it was opened; every read fails from now on")
 	}
 }

@@ -66,6 +66,34 @@ type Options struct {
 	// which is what a presigned URL on a storage host needs.
 	Header http.Header
 
+	// Sign, when set, authorizes each request: it is called on every
+	// attempt, a retry's too, right before the request is sent, with its
+	// final URL and headers (Range, If-Match and the rest), so that a
+	// signature covering the time and the headers, such as AWS SigV4, is
+	// computed afresh each time and never goes stale across retries. It
+	// may set headers; it must not touch the body (a GET has none). It
+	// runs under the request's timeout and context. An error fails the
+	// request without a retry. Redirect hops are not signed again, so a
+	// signed request should not be redirected. What it sets is never
+	// logged.
+	Sign func(*http.Request) error
+
+	// DescribeError, when set, is given the status, headers and the
+	// first 4 KiB of the body of an answer that fails a request (4xx,
+	// 5xx), and returns what the server said about it (S3's error Code
+	// and Message, for example), or nil. The StatusError the request
+	// fails with carries it as Detail and wraps it, so errors.Is sees
+	// the sentinels it wraps. Whether the failure is retried is still
+	// decided by the status alone. What it returns must not hold
+	// credentials: it is logged with retried failures.
+	DescribeError func(status int, header http.Header, body []byte) error
+
+	// Name, when set, is how the file is named in logs, errors and
+	// File.URL, in place of its redacted URL (for example s3://bucket/key
+	// for the object's HTTPS URL). The disk cache and Identity still key
+	// on the URL, which says which server holds the bytes.
+	Name string
+
 	// NetrcFile, when set, names a netrc file whose entry for the URL's
 	// host gives Basic credentials. It is used only when neither Header
 	// nor the URL carries credentials.

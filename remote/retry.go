@@ -89,7 +89,7 @@ func (f *File) retrying(ctx context.Context, op string, attempt func() (progress
 			wait = min(re.after, f.cfg.policy.maxWait)
 		}
 		f.stats.retries.Add(1)
-		f.log.Warn().Str("url", f.shown).Str("request", op).Int("failure", failures).
+		f.log.Warn().Str("url", f.name).Str("request", op).Int("failure", failures).
 			Dur("retry_in_ms", wait).Str("error", re.err.Error()).Msg("remote request failed; retrying")
 		t := time.NewTimer(wait)
 		select {

@@ -73,7 +73,7 @@ func TestStatusFailureClassification(t *testing.T) {
 		501: false, 505: false,
 	} {
 		resp := &http.Response{StatusCode: code, Header: http.Header{"Retry-After": {"7"}}, Body: http.NoBody}
-		err := statusFailure(resp)
+		err := (&File{}).statusFailure(resp)
 		var re *retryableError
 		if errors.As(err, &re) != retry {
 			t.Errorf("HTTP %d: retryable %v, want %v", code, !retry, retry)
