@@ -32,7 +32,13 @@ func expandSources(args []string, v *verify) (srcs []source, library bool, err e
 	library = len(args) > 1
 	for _, arg := range args {
 		switch {
-		case isURL(arg):
+		case isS3(arg) && isS3Prefix(arg):
+			more, err := listS3(arg, v)
+			if err != nil {
+				return nil, false, err
+			}
+			srcs, library = append(srcs, more...), true
+		case isURL(arg) || isS3(arg):
 			srcs = append(srcs, source{arg: arg, base: urlBase(arg)})
 		default:
 			more, isLib, err := localSources(arg)

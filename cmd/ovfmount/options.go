@@ -50,6 +50,7 @@ type verify struct {
 	allowUnlisted        bool
 	descriptor           string
 	net                  remoteFlags
+	s3                   s3Flags
 }
 
 // flags adds the flags that decide what the package is and how it is
@@ -65,6 +66,7 @@ func (v *verify) flags(fs *pflag.FlagSet, mount bool) {
 	fs.StringVar(&v.caFile, "ca", "", caHelp)
 	fs.BoolVar(&v.requireTrustedSigner, "require-trusted-signer", false, "count only a signature by a trusted signer: an untrusted, self-signed or expired signer is a bad signature, and an unsigned package fails verify (and, with --verify=strict, every file its manifest lists)")
 	v.net.flags(fs)
+	v.s3.flags(fs)
 }
 
 const caHelp = "PEM file of extra trusted CA certificates, alongside the system roots: for the signer's chain, and for an https URL's server"
@@ -130,7 +132,8 @@ const mountOptionsHelp = `Mount options (-o), also usable in fstab:
   overlay=DIR            same as --overlay
   verify=MODE, cache_dir=DIR, ca=FILE, require_trusted_signer, allow_unlisted,
   descriptor=NAME, netrc=FILE, remote_cache=SIZE, timeout=DURATION,
-  connections=N
+  connections=N, s3_endpoint=URL, s3_region=REGION, s3_profile=NAME,
+  s3_addressing=MODE
                          same as the flags of those names
   ro, rw, dev, nodev, suid, nosuid, exec, atime, noatime, relatime, defaults,
   auto, noauto, user, users, nofail, _netdev, x-*
@@ -199,7 +202,15 @@ func (cfg *mountConfig) applyOption(opt string) error {
 	case "timeout":
 		cfg.net.timeout, err = time.ParseDuration(val)
 	case "connections":
-		cfg.net.connections, err = strconv.Atoi(val)
+		err = cfg.net.setConnections(val)
+	case "s3_endpoint":
+		cfg.s3.endpoint = val
+	case "s3_region":
+		cfg.s3.region = val
+	case "s3_profile":
+		cfg.s3.profile = val
+	case "s3_addressing":
+		cfg.s3.addressing = val
 	case "ro", "rw", "dev", "nodev", "suid", "nosuid", "exec", "atime", "noatime", "relatime", "strictatime",
 		"nodiratime", "diratime", "defaults", "auto", "noauto", "user", "users", "owner", "group", "nofail",
 		"_netdev", "comment", "subtype", "max_read", "kernel_cache", "auto_cache":

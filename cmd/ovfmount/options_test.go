@@ -39,8 +39,7 @@ func TestParseMountArgs(t *testing.T) {
 		{args: []string{"-H", "Authorization: Bearer a,b", "--header=X-Key: 1", "-o", "netrc=/n,remote_cache=2G,timeout=5s", "https://h/a.ova", "m"},
 			want: mountConfig{archive: "https://h/a.ova", mountpoint: "m", uid: -1, gid: -1, logLevel: "info", logFormat: "auto",
 				verify: verify{mode: "lazy", cacheDir: defaultCacheDir(), net: remoteFlags{
-					headers: []string{"Authorization: Bearer a,b", "X-Key: 1"}, netrc: "/n", cacheSize: 2 << 30, timeout: 5 * time.Second,
-					connections: remote.DefaultConnections}}}},
+					headers: []string{"Authorization: Bearer a,b", "X-Key: 1"}, netrc: "/n", cacheSize: 2 << 30, timeout: 5 * time.Second}}}},
 		// The flag, and libfuse's and sshfs's spelling of the option.
 		{args: []string{"--direct-io", "a", "m"},
 			want: mountConfig{archive: "a", mountpoint: "m", directIO: true, uid: -1, gid: -1, logLevel: "info", logFormat: "auto"}},
@@ -71,8 +70,10 @@ func TestParseMountArgs(t *testing.T) {
 				tc.want.verify = verify{mode: "lazy", cacheDir: defaultCacheDir()}
 			}
 			if reflect.DeepEqual(tc.want.verify.net, remoteFlags{}) {
-				tc.want.verify.net = remoteFlags{cacheSize: remote.DefaultDiskBudget, timeout: remote.DefaultRequestTimeout,
-					connections: remote.DefaultConnections}
+				tc.want.verify.net = remoteFlags{cacheSize: remote.DefaultDiskBudget, timeout: remote.DefaultRequestTimeout}
+			}
+			if tc.want.verify.s3 == (s3Flags{}) {
+				tc.want.verify.s3 = s3Flags{addressing: "auto"}
 			}
 			if tc.want.archives == nil {
 				tc.want.archives = []string{tc.want.archive}

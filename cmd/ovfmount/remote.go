@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -18,15 +19,17 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ovfmount/ovfmount/remote"
+	"github.com/ovfmount/ovfmount/remote/s3"
 )
 
 // remoteFlags configure reading an archive given as an http(s) URL.
 type remoteFlags struct {
-	headers     []string
-	netrc       string
-	cacheSize   int64
-	timeout     time.Duration
-	connections int
+	headers        []string
+	netrc          string
+	cacheSize      int64
+	timeout        time.Duration
+	connections    int // 0: the default of the URL's kind (4 for http, 16 for s3)
+	connectionsSet bool
 }
 
 func (r *remoteFlags) flags(fs *pflag.FlagSet) {
@@ -39,7 +42,16 @@ func (r *remoteFlags) flags(fs *pflag.FlagSet) {
 		return err
 	})
 	fs.DurationVar(&r.timeout, "timeout", remote.DefaultRequestTimeout, "for a URL: give up on a request that makes no progress for this long (it is retried 4 times, then reads fail with EIO)")
-	fs.IntVar(&r.connections, "connections", remote.DefaultConnections, fmt.Sprintf("for a URL: range requests in flight at once, which sequential readers use to fetch ahead in parallel (1 to %d)", remote.MaxConnections))
+	fs.Func("connections", fmt.Sprintf("for a URL: range requests in flight at once, which sequential readers use to fetch ahead in parallel, 1 to %d (default %d for http(s), %d for s3)", remote.MaxConnections, remote.DefaultConnections, s3.DefaultConnections), r.setConnections)
+}
+
+func (r *remoteFlags) setConnections(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > remote.MaxConnections {
+		return fmt.Errorf("must be a number from 1 to %d", remote.MaxConnections)
+	}
+	r.connections, r.connectionsSet = n, true
+	return nil
 }
 
 // isURL reports whether the archive argument names a file on a web server.
@@ -88,12 +100,6 @@ func (r *remoteFlags) options(ca *caBundle, cacheDir string, log zerolog.Logger)
 		return opt, fail(exitUsage, "--timeout must be positive, e.g. 30s or 2m")
 	}
 	opt.RequestTimeout = r.timeout
-	if r.connections == 0 {
-		r.connections = remote.DefaultConnections
-	}
-	if r.connections < 1 || r.connections > remote.MaxConnections {
-		return opt, fail(exitUsage, "--connections must be from 1 to %d", remote.MaxConnections)
-	}
 	opt.Connections = r.connections
 	// Worded as package remote worded them when it read the file itself.
 	roots, err := ca.roots()

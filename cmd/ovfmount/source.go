@@ -42,6 +42,22 @@ func openPackage(arg string, v *verify, w openWith) (*appliance.Package, *remote
 	iopts.OnEvent = w.onEvent
 	opts.Integrity = iopts
 
+	if isS3(arg) {
+		sopt, err := v.s3Options(w.log)
+		if err != nil {
+			return nil, nil, err
+		}
+		f, err := openS3(arg, sopt)
+		if err != nil {
+			return nil, nil, err
+		}
+		p, err := appliance.Open(appliance.Input{Name: f.URL(), R: f, Size: f.Size(), Identity: f.Identity(), ModTime: f.ModTime()}, opts)
+		if err != nil {
+			f.Close()
+			return nil, nil, openError(arg, err)
+		}
+		return p, f, nil
+	}
 	if isURL(arg) {
 		ropt, err := v.net.options(v.cas(), v.cacheDir, w.log)
 		if err != nil {

@@ -191,6 +191,30 @@ func (s *Server) PutObject(ctx context.Context, bucket, key string, data []byte)
 	return aws.ToString(out.ETag), nil
 }
 
+// PutFile stores the file at path under bucket/key, streamed from disk
+// (the bench puts a 1.2 GB archive), and returns its ETag.
+func (s *Server) PutFile(ctx context.Context, bucket, key, path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	out, err := s.Client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(bucket),
+		Key:           aws.String(key),
+		Body:          f,
+		ContentLength: aws.Int64(st.Size()),
+	})
+	if err != nil {
+		return "", fmt.Errorf("versitygw: putting %s/%s from %s: %w", bucket, key, path, err)
+	}
+	return aws.ToString(out.ETag), nil
+}
+
 // Stop ends versitygw and waits for it to exit. It may be called more
 // than once.
 func (s *Server) Stop() {
