@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Record signatures and fixed lengths of the zip format (PKWARE APPNOTE
@@ -370,7 +372,7 @@ func (e *centralEntry) displayName() string {
 	if e.hasUnicode {
 		return e.unicode
 	}
-	if e.flags&zipFlagUTF8 != 0 || isASCII(e.rawName) || !msdosHost(e.creator) {
+	if e.flags&zipFlagUTF8 != 0 || !msdosHost(e.creator) || utf8.Valid(e.rawName) {
 		return string(e.rawName)
 	}
 	return decodeCP437(e.rawName)
@@ -378,28 +380,29 @@ func (e *centralEntry) displayName() string {
 
 // zipName decides an entry's name, and notes what a careful user wants to
 // know about it. The UTF-8 flag, or an Info-ZIP Unicode Path field whose
-// checksum matches, gives UTF-8. Otherwise APPNOTE says CP437, which is
-// what MS-DOS and Windows tools mean, so names from those hosts are
-// decoded from CP437; names from Unix and other hosts are the bytes of the
-// creator's locale, nowadays UTF-8, and are kept as they are, which is
-// what unzip does on Linux. MS-DOS names may also use backslashes as
+// checksum matches, gives UTF-8. Without them APPNOTE says CP437, but
+// names from Unix and other hosts are really the bytes of the creator's
+// locale, nowadays UTF-8, and are kept as they are, which is what unzip
+// does on Linux. Names from MS-DOS and Windows hosts are decoded from
+// CP437, unless they are valid UTF-8: several writers (archive/zip's
+// CreateRaw among them) store UTF-8 without the flag, and CP437 text that
+// happens to be valid UTF-8 would need a box-drawing character before
+// each accented letter. MS-DOS names may also use backslashes as
 // separators, which become slashes, with a note.
 func zipName(e *centralEntry) (name, note string) {
 	switch {
 	case e.hasUnicode:
 		return e.unicode, ""
-	case e.flags&zipFlagUTF8 != 0, isASCII(e.rawName) && !msdosHost(e.creator):
-		return string(e.rawName), ""
-	case !msdosHost(e.creator):
+	case e.flags&zipFlagUTF8 != 0, !msdosHost(e.creator):
 		return string(e.rawName), ""
 	}
 	name = string(e.rawName)
-	if !isASCII(e.rawName) {
+	if !utf8.Valid(e.rawName) {
 		name = decodeCP437(e.rawName)
 		note = "name decoded from code page 437"
 	}
 	if bytes.IndexByte(e.rawName, '\\') >= 0 {
-		name = string(bytes.ReplaceAll([]byte(name), []byte{'\\'}, []byte{'/'}))
+		name = strings.ReplaceAll(name, "\\", "/")
 		if note != "" {
 			note += "; "
 		}
