@@ -407,3 +407,41 @@ func TestZipEager(t *testing.T) {
 		t.Fatal("good.txt differs")
 	}
 }
+
+// TestZipManyDeflated reads more deflated entries than keep decoders, from
+// several goroutines, twice: evicted entries serve again from their index.
+func TestZipManyDeflated(t *testing.T) {
+	var es []goEntry
+	for i := range 3 * maxActiveInflates {
+		es = append(es, goEntry{name: strings.Repeat("x", i+1), method: zip.Deflate, data: []byte(strings.Repeat(string(rune('a'+i%26)), 1000*(i+1)))})
+	}
+	a, err := openZipBytes(t, goZip(t, es...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := range 2 {
+				for i := range es {
+					e := es[(i+g*7+round)%len(es)]
+					m, _ := a.Lookup(e.name)
+					b, err := io.ReadAll(m.Open())
+					if err != nil || !bytes.Equal(b, e.data) {
+						t.Errorf("%s: %v", e.name, err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	activeInflates.mu.Lock()
+	n := len(activeInflates.list)
+	activeInflates.mu.Unlock()
+	if n > maxActiveInflates {
+		t.Fatalf("%d entries keep decoders", n)
+	}
+}

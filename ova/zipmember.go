@@ -82,41 +82,103 @@ func (z *zipMember) ReadAt(p []byte, off int64) (int, error) {
 // entries nobody reads. A build that finds the data damaged fails every
 // later read the same way; one that was cancelled, or could not read the
 // archive, is tried again by the next read.
+//
+// The index stays, but the decoders a gzindex.Reader keeps (about 600 KiB
+// each) are only kept for the most recently read entries (see
+// maxActiveInflates): an archive of many deflated entries, each read once,
+// must not hold a decoder for every one of them.
 type lazyInflate struct {
 	z     *zipMember
 	usize int64
 	span  int64
 	mu    sync.Mutex
-	rd    *gzindex.Reader
+	ix    *gzindex.Index
+	rd    *gzindex.Reader // nil when evicted; rebuilt from ix
 	err   error
 }
 
 func (l *lazyInflate) reader(ctx context.Context, progress func(done int64)) (*gzindex.Reader, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.rd != nil || l.err != nil {
-		return l.rd, l.err
+	rd, err := l.readerLocked(ctx, progress)
+	l.mu.Unlock()
+	if rd != nil {
+		activeInflates.touch(l)
+	}
+	return rd, err
+}
+
+func (l *lazyInflate) readerLocked(ctx context.Context, progress func(done int64)) (*gzindex.Reader, error) {
+	if l.err != nil {
+		return nil, l.err
 	}
 	z := l.z
 	sec := io.NewSectionReader(z.src, z.dataOff, z.csize)
-	ix, err := gzindex.BuildContext(ctx, sec, z.csize, gzindex.Options{
-		Span:     l.span,
-		Progress: progress,
-		Raw:      &gzindex.RawCheck{CRC32: z.crc, Size: l.usize},
-	})
-	if err != nil {
-		damaged := false
-		for _, s := range []error{gzindex.ErrCorrupt, gzindex.ErrChecksum, gzindex.ErrTruncated, gzindex.ErrTrailingData} {
-			damaged = damaged || errors.Is(err, s)
+	if l.ix == nil {
+		ix, err := gzindex.BuildContext(ctx, sec, z.csize, gzindex.Options{
+			Span:     l.span,
+			Progress: progress,
+			Raw:      &gzindex.RawCheck{CRC32: z.crc, Size: l.usize},
+		})
+		if err != nil {
+			damaged := false
+			for _, s := range []error{gzindex.ErrCorrupt, gzindex.ErrChecksum, gzindex.ErrTruncated, gzindex.ErrTrailingData} {
+				damaged = damaged || errors.Is(err, s)
+			}
+			if !damaged {
+				return nil, fmt.Errorf("ova: zip: entry %d %q: indexing its deflate data: %w", z.index, z.name, err)
+			}
+			l.err = fmt.Errorf("ova: zip: entry %d %q: its deflate data does not match the directory: %w: %w", z.index, z.name, ErrZipCorrupt, err)
+			return nil, l.err
 		}
-		if !damaged {
-			return nil, fmt.Errorf("ova: zip: entry %d %q: indexing its deflate data: %w", z.index, z.name, err)
-		}
-		l.err = fmt.Errorf("ova: zip: entry %d %q: its deflate data does not match the directory: %w: %w", z.index, z.name, ErrZipCorrupt, err)
-		return nil, l.err
+		l.ix = ix
+	} else if progress != nil {
+		progress(z.csize)
 	}
-	l.rd = gzindex.NewReader(sec, z.csize, ix)
+	if l.rd == nil {
+		l.rd = gzindex.NewReader(sec, z.csize, l.ix)
+	}
 	return l.rd, nil
+}
+
+// maxActiveInflates is how many deflated entries keep their decoders
+// between reads, process-wide: enough for a guest's disks and the files
+// read beside them, and a bound of a few dozen MiB whatever the archives.
+const maxActiveInflates = 16
+
+// activeInflates lists the entries that keep decoders, the most recently
+// read last.
+var activeInflates inflateLRU
+
+type inflateLRU struct {
+	mu   sync.Mutex
+	list []*lazyInflate
+}
+
+// touch marks l as just read, and drops the Reader of the entry read
+// longest ago when too many are kept. A read still using that Reader
+// finishes with it; the next read of the entry makes a new one from its
+// index.
+func (a *inflateLRU) touch(l *lazyInflate) {
+	a.mu.Lock()
+	for i, x := range a.list {
+		if x == l {
+			copy(a.list[i:], a.list[i+1:])
+			a.list = a.list[:len(a.list)-1]
+			break
+		}
+	}
+	a.list = append(a.list, l)
+	var evict *lazyInflate
+	if len(a.list) > maxActiveInflates {
+		evict = a.list[0]
+		a.list = append(a.list[:0], a.list[1:]...)
+	}
+	a.mu.Unlock()
+	if evict != nil {
+		evict.mu.Lock()
+		evict.rd = nil
+		evict.mu.Unlock()
+	}
 }
 
 // Prepare does now what the member's first read would do, and checks it
