@@ -57,7 +57,9 @@
 // checks the CRC-32 and size the directory records, and when they do not
 // match, every read of the entry fails with [ErrZipCorrupt]. Any other
 // method, and encryption, leaves the entry listed, with a Warning, and
-// its reads fail with [ErrZipUnsupported]. The reader is written here,
+// its reads fail with [ErrZipUnsupported]. With [ZipOptions].CacheDir the
+// deflate indexes are kept between runs, named after the archive's
+// identity. The reader is written here,
 // not borrowed from archive/zip, because it must be index-only and
 // bounded: archive/zip allocates for the directory's claimed count, reads
 // entries only as streams, and cannot give random access to deflated

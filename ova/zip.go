@@ -8,6 +8,8 @@ import (
 	"hash/crc32"
 	"io"
 	"sort"
+
+	"github.com/ovfmount/ovfmount/internal/cachefile"
 )
 
 // ZipOptions tunes OpenZip.
@@ -27,6 +29,18 @@ type ZipOptions struct {
 	// Progress, if not nil, is told how an eager OpenZip advances: the
 	// entry being prepared, and its compressed bytes done out of total.
 	Progress func(m *Member, done, total int64)
+	// CacheDir, if not "", keeps the deflate indexes between runs, in
+	// files named after the archive (Archive.Identity of Source) and the
+	// entry, so that a later mount of the same file serves a deflated
+	// entry without a pass over it. A saved index is used only when it is
+	// a raw deflate index of the entry's size whose identity matches the
+	// entry's data (gzindex.Index.Matches); the pass that built it checked
+	// the CRC-32. Saving is best effort: a failure only means the next run
+	// builds the index again.
+	CacheDir string
+	// Source identifies the archive file (FileIdentity of a local file);
+	// nil keeps nothing in CacheDir.
+	Source []byte
 }
 
 // IsZip reports whether r looks like a zip archive: a local file header
@@ -60,6 +74,13 @@ func OpenZip(r io.ReaderAt, size int64, opt ZipOptions) (*Archive, error) {
 		return nil, err
 	}
 	a := newArchive(size, z.tree.members(), append(z.warn, z.tree.warn...))
+	if ident := a.Identity(opt.Source); opt.CacheDir != "" && ident != nil {
+		for _, m := range a.Files() {
+			if m.zip != nil && m.zip.inflate != nil {
+				m.zip.inflate.cache = cachefile.Path(opt.CacheDir, "zipindex", ident, m.Name)
+			}
+		}
+	}
 	if opt.Eager {
 		ctx := opt.Context
 		if ctx == nil {

@@ -445,3 +445,49 @@ func TestZipManyDeflated(t *testing.T) {
 		t.Fatalf("%d entries keep decoders", n)
 	}
 }
+
+// TestZipCacheDir keeps a deflated entry's index between runs: the second
+// open loads it instead of a pass over the entry, and a damaged saved
+// index is replaced.
+func TestZipCacheDir(t *testing.T) {
+	data := randomData(3<<20, 11)
+	b := goZip(t, goEntry{name: "disk.vmdk", method: zip.Deflate, data: data})
+	dir := t.TempDir()
+	opt := ZipOptions{CacheDir: dir, Source: []byte("the archive's identity")}
+	passes := func() int {
+		a, err := OpenZip(bytes.NewReader(b), int64(len(b)), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := a.Lookup("disk.vmdk")
+		calls := 0
+		if err := m.Prepare(t.Context(), func(done, total int64) { calls++ }); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(readAll(t, m), data) {
+			t.Fatal("disk.vmdk differs")
+		}
+		return calls
+	}
+	if n := passes(); n < 2 {
+		t.Fatalf("first run: %d progress calls, want a pass", n)
+	}
+	saved, _ := filepath.Glob(filepath.Join(dir, "zipindex-*.bin"))
+	if len(saved) != 1 {
+		t.Fatalf("saved %v", saved)
+	}
+	if n := passes(); n != 1 {
+		t.Fatalf("second run: %d progress calls, want the saved index", n)
+	}
+	os.WriteFile(saved[0], []byte("garbage"), 0o600)
+	if n := passes(); n < 2 {
+		t.Fatalf("damaged cache: %d progress calls", n)
+	}
+	if n := passes(); n != 1 {
+		t.Fatal("the damaged index was not replaced")
+	}
+	opt.Source = nil
+	if n := passes(); n < 2 {
+		t.Fatal("without a source identity, an index was loaded")
+	}
+}

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
 	"strings"
 	"sync"
 
 	"github.com/ovfmount/ovfmount/gzindex"
+	"github.com/ovfmount/ovfmount/internal/cachefile"
 )
 
 // Compression methods (APPNOTE 4.4.5) a zip entry may name.
@@ -95,6 +97,7 @@ type lazyInflate struct {
 	ix    *gzindex.Index
 	rd    *gzindex.Reader // nil when evicted; rebuilt from ix
 	err   error
+	cache string // where the index is kept between runs, if anywhere
 }
 
 func (l *lazyInflate) reader(ctx context.Context, progress func(done int64)) (*gzindex.Reader, error) {
@@ -114,6 +117,9 @@ func (l *lazyInflate) readerLocked(ctx context.Context, progress func(done int64
 	z := l.z
 	sec := io.NewSectionReader(z.src, z.dataOff, z.csize)
 	if l.ix == nil {
+		l.ix = l.load(sec)
+	}
+	if l.ix == nil {
 		ix, err := gzindex.BuildContext(ctx, sec, z.csize, gzindex.Options{
 			Span:     l.span,
 			Progress: progress,
@@ -131,6 +137,7 @@ func (l *lazyInflate) readerLocked(ctx context.Context, progress func(done int64
 			return nil, l.err
 		}
 		l.ix = ix
+		l.save()
 	} else if progress != nil {
 		progress(z.csize)
 	}
@@ -138,6 +145,34 @@ func (l *lazyInflate) readerLocked(ctx context.Context, progress func(done int64
 		l.rd = gzindex.NewReader(sec, z.csize, l.ix)
 	}
 	return l.rd, nil
+}
+
+// load returns the index an earlier run saved for this entry, if it fits
+// the entry's data; a saved index that does not is removed.
+func (l *lazyInflate) load(sec *io.SectionReader) *gzindex.Index {
+	if l.cache == "" {
+		return nil
+	}
+	b, err := os.ReadFile(l.cache)
+	if err != nil {
+		return nil
+	}
+	ix, err := gzindex.Unmarshal(b)
+	if err != nil || !ix.Raw() || ix.Size() != l.usize || !ix.Matches(sec, l.z.csize) {
+		os.Remove(l.cache)
+		return nil
+	}
+	return ix
+}
+
+// save keeps the index for a later run, best effort.
+func (l *lazyInflate) save() {
+	if l.cache == "" {
+		return
+	}
+	if b, err := l.ix.MarshalBinary(); err == nil {
+		cachefile.Write(l.cache, b)
+	}
 }
 
 // maxActiveInflates is how many deflated entries keep their decoders
