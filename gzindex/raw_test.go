@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,4 +197,34 @@ func TestRawDeflateFromZip(t *testing.T) {
 			checkReads(t, NewReader(bytes.NewReader(z), int64(len(z)), ix), data, 200, 70000, 5)
 		})
 	}
+}
+
+// FuzzBuildRaw indexes arbitrary bytes as a raw deflate stream whose
+// recorded CRC-32 and size are those of compress/flate's decoding, when it
+// decodes: Build must not panic, must fail only with a sentinel, and where
+// it succeeds the Reader must return compress/flate's bytes.
+func FuzzBuildRaw(f *testing.F) {
+	text := textBytes(20<<10, 1)
+	f.Add(deflateStd(f, text, 6))
+	f.Add(deflateStd(f, text[:3000], 0))
+	f.Add(deflateKlaus(f, text, 1))
+	f.Add(deflateStd(f, nil, 6))
+	f.Fuzz(func(t *testing.T, z []byte) {
+		want, ferr := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(z)), 4<<20))
+		chk := RawCheck{CRC32: crc32.ChecksumIEEE(want), Size: int64(len(want))}
+		ix, err := BuildContext(t.Context(), bytes.NewReader(z), int64(len(z)), Options{Span: MinSpan, Raw: &chk})
+		if err != nil {
+			if !isSentinel(err) {
+				t.Fatalf("Build: %v", err)
+			}
+			return
+		}
+		if ferr != nil || len(want) >= 4<<20 {
+			return // compress/flate disagrees or gave up; nothing to compare
+		}
+		got := make([]byte, ix.Size())
+		if n, err := NewReader(bytes.NewReader(z), int64(len(z)), ix).ReadAt(got, 0); n != len(got) || (err != nil && err != io.EOF) || !bytes.Equal(got, want) {
+			t.Fatalf("Reader: %d bytes, %v; differs from compress/flate", n, err)
+		}
+	})
 }
