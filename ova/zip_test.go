@@ -441,11 +441,25 @@ func TestZipManyDeflated(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	activeInflates.mu.Lock()
-	n := len(activeInflates.list)
-	activeInflates.mu.Unlock()
-	if n > maxActiveInflates {
+	kept := func() int {
+		activeInflates.mu.Lock()
+		defer activeInflates.mu.Unlock()
+		n := 0
+		for _, l := range activeInflates.list {
+			for _, m := range a.Files() {
+				if m.zip.inflate == l {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if n := kept(); n > maxActiveInflates || n == 0 {
 		t.Fatalf("%d entries keep decoders", n)
+	}
+	a.Close()
+	if n := kept(); n != 0 {
+		t.Fatalf("%d entries keep decoders after Close", n)
 	}
 }
 

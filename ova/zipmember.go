@@ -175,6 +175,35 @@ func (l *lazyInflate) save() {
 	}
 }
 
+// forgetInflates drops the decoders of the archive's deflated entries, and
+// their place among those kept.
+func (a *Archive) forgetInflates() {
+	mine := map[*lazyInflate]bool{}
+	for _, m := range a.members {
+		if m.zip != nil && m.zip.inflate != nil {
+			mine[m.zip.inflate] = true
+		}
+	}
+	if len(mine) == 0 {
+		return
+	}
+	activeInflates.mu.Lock()
+	kept := activeInflates.list[:0]
+	for _, l := range activeInflates.list {
+		if !mine[l] {
+			kept = append(kept, l)
+		}
+	}
+	clear(activeInflates.list[len(kept):])
+	activeInflates.list = kept
+	activeInflates.mu.Unlock()
+	for l := range mine {
+		l.mu.Lock()
+		l.rd = nil
+		l.mu.Unlock()
+	}
+}
+
 // maxActiveInflates is how many deflated entries keep their decoders
 // between reads, process-wide: enough for a guest's disks and the files
 // read beside them, and a bound of a few dozen MiB whatever the archives.
