@@ -16,7 +16,7 @@ import (
 type ZipOptions struct {
 	// Span is the checkpoint spacing of the indexes built over deflated
 	// entries (see gzindex.Options.Span): a random read decodes at most
-	// this much before its data. 0 means gzindex.DefaultSpan.
+	// this much before its data. 0 means DefaultZipSpan.
 	Span int64
 	// Eager makes OpenZip prepare every entry before it returns (see
 	// Member.Prepare): it builds the deflate indexes and checks every
@@ -43,6 +43,12 @@ type ZipOptions struct {
 	Source []byte
 }
 
+// DefaultZipSpan is the checkpoint spacing of a deflated entry's index
+// when ZipOptions.Span is 0: the spacing package logical gives a gzip
+// file's (a random read decodes 1 MiB on average, a few ms), so that a
+// disk reads alike from a zip and from a gzip-compressed OVA.
+const DefaultZipSpan = 2 << 20
+
 // IsZip reports whether r looks like a zip archive: a local file header
 // at its start, or the end record of an empty zip. It reads 4 bytes and
 // judges by content only, never by name.
@@ -68,6 +74,9 @@ func IsZip(r io.ReaderAt, size int64) bool {
 func OpenZip(r io.ReaderAt, size int64, opt ZipOptions) (*Archive, error) {
 	if size < endLen {
 		return nil, fmt.Errorf("ova: zip: %d bytes is too short for a zip archive: %w", size, ErrNotZip)
+	}
+	if opt.Span <= 0 {
+		opt.Span = DefaultZipSpan
 	}
 	z := &zipIndex{r: r, size: size, opt: opt, tree: newTree(r)}
 	if err := z.index(); err != nil {

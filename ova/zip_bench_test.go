@@ -60,7 +60,7 @@ func BenchmarkZipRandomRead4K(b *testing.B) {
 	fw, _ := w.CreateHeader(&zip.FileHeader{Name: "disk.vmdk", Method: zip.Deflate})
 	fw.Write(data)
 	w.Close()
-	for _, span := range []int64{0, 1 << 20} {
+	for _, span := range []int64{4 << 20, 0, 1 << 20} {
 		b.Run(fmt.Sprintf("span=%d", span), func(b *testing.B) {
 			a, err := OpenZip(bytes.NewReader(buf.Bytes()), int64(buf.Len()), ZipOptions{Span: span})
 			if err != nil {
