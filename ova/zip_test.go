@@ -32,6 +32,7 @@ func zipFixture(t *testing.T, diskSize int) string {
 		"docs/README.txt":     []byte(strings.Repeat("read me\n", 5000)),
 		"docs/empty.txt":      nil,
 		"docs/deep/notes.txt": []byte("notes"),
+		"docs/ünïcödé.txt":    []byte("the zip tool stores this name's UTF-8 bytes, unflagged"),
 	}
 	for name, b := range files {
 		p := filepath.Join(dir, name)
@@ -335,6 +336,11 @@ func TestZipGoWriter(t *testing.T) {
 	if len(a.Warnings()) != 0 {
 		t.Fatalf("warnings: %v", a.Warnings())
 	}
+	path := filepath.Join(t.TempDir(), "go.zip")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkAgainstUnzip(t, path, a)
 	want := map[string][]byte{"pkg/a.ovf": text, "pkg/disk.vmdk": big, "pkg/raw-deflate.bin": text, "pkg/raw-store.bin": big[:1000], "pkg/empty": nil}
 	for name, data := range want {
 		m, ok := a.Lookup(name)
