@@ -46,8 +46,8 @@
 // disagrees is a Warning), and reads each entry's local header to learn
 // where its data starts, checking that it names the same file, method,
 // CRC-32 and sizes as the directory (an entry whose headers disagree is
-// left out, with a Warning). It never reads entry data, so indexing costs
-// the number of entries, like Open.
+// left out, with a Warning). It reads no entry's data but a symlink's
+// target, so indexing costs the number of entries, like Open.
 //
 // A stored entry is a range of the archive, exactly like a tar member:
 // [Member.Contiguous] and host ranges work. A deflated entry is served

@@ -66,8 +66,8 @@ func IsZip(r io.ReaderAt, size int64) bool {
 
 // OpenZip indexes the zip archive of size bytes that r reads. The central
 // directory is the index: OpenZip reads it and every entry's local header,
-// never the entries' data (unless opt.Eager), so it costs the number of
-// entries, not their size. It fails with ErrNotZip when r has no end of
+// never the entries' data (unless opt.Eager) except a symlink's target, so
+// it costs the number of entries, not their size. It fails with ErrNotZip when r has no end of
 // central directory record, and with ErrZipCorrupt when the directory
 // cannot be trusted; damage confined to some entries is a Warning and those
 // entries are left out.
