@@ -197,8 +197,13 @@ func TestZipTool(t *testing.T) {
 				t.Fatal("disk1.vmdk differs")
 			}
 			_, _, contiguous := m.Contiguous()
-			if stored := len(flags) > 0 && flags[0] == "-0"; contiguous != stored {
+			stored := len(flags) > 0 && flags[0] == "-0"
+			if contiguous != stored {
 				t.Fatalf("Contiguous = %v for a stored=%v member", contiguous, stored)
+			}
+			// Only a stored member's bytes are the archive file's, for splicing.
+			if _, ok := m.HostRanges(4096, 8192); ok != stored {
+				t.Fatalf("HostRanges ok = %v for a stored=%v member", ok, stored)
 			}
 			if m.StoredSize() != m.Size || m.Sparse() || m.Truncated() {
 				t.Fatalf("StoredSize %d Sparse %v Truncated %v", m.StoredSize(), m.Sparse(), m.Truncated())
