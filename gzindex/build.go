@@ -51,6 +51,19 @@ type Options struct {
 	// Progress, if not nil, is called with the number of compressed bytes
 	// consumed so far, about every MiB and once at the end.
 	Progress func(done int64)
+	// Raw, if not nil, makes the stream one raw deflate stream (RFC 1951)
+	// with no gzip framing, as a zip member stores it. The stream carries
+	// no trailer of its own, so Build checks the decompressed data against
+	// what the container recorded for it instead: its CRC-32 and size.
+	Raw *RawCheck
+}
+
+// RawCheck is what a container (a zip's central directory) records about a
+// raw deflate stream's decompressed data, which Build verifies as it verifies
+// a gzip trailer.
+type RawCheck struct {
+	CRC32 uint32
+	Size  int64
 }
 
 // Build reads the gzip stream of size bytes from r once and returns its
@@ -102,7 +115,12 @@ func BuildContext(ctx context.Context, r io.ReaderAt, size int64, opt Options) (
 		zw:       zw,
 	}
 	b.f.src.reset(r, size)
-	if err := b.run(); err != nil {
+	run := b.run
+	if opt.Raw != nil {
+		b.ix.raw = true
+		run = func() error { return b.runRaw(*opt.Raw) }
+	}
+	if err := run(); err != nil {
 		return nil, err
 	}
 	b.ix.size = b.total
@@ -198,15 +216,50 @@ func (b *builder) atEnd() (bool, error) {
 	return true, nil
 }
 
+// runRaw indexes a raw deflate stream, which must fill the stream exactly:
+// a zip records the compressed size, so bytes left over mean the entry is
+// not what its directory says.
+func (b *builder) runRaw(want RawCheck) error {
+	f := b.f
+	f.startStream()
+	b.checkpoint()
+	crc, n, err := b.deflate()
+	if err != nil {
+		return err
+	}
+	end := (f.bitPos() + 7) / 8
+	if end != f.src.end {
+		return fmt.Errorf("%w: the deflate data ends at compressed byte %d, %d bytes before the end of the %d-byte stream",
+			ErrTrailingData, end, f.src.end-end, f.src.end)
+	}
+	if crc != want.CRC32 {
+		return fmt.Errorf("%w: the data's CRC-32 is %08x, the container records %08x", ErrChecksum, crc, want.CRC32)
+	}
+	if n != want.Size {
+		return fmt.Errorf("%w: %d bytes decompressed, the container records %d", ErrChecksum, n, want.Size)
+	}
+	b.ix.members = 1
+	b.ix.end = end
+	return nil
+}
+
 // member decodes one member's deflate data, placing checkpoints, and
 // checks its trailer.
 func (b *builder) member() error {
+	crc, n, err := b.deflate()
+	if err != nil {
+		return err
+	}
+	return b.trailer(crc, n)
+}
+
+// deflate decodes one deflate stream to its end, placing checkpoints, and
+// returns the CRC-32 and length of its output.
+func (b *builder) deflate() (crc uint32, n int64, err error) {
 	f := b.f
-	var crc uint32
-	var n int64
 	for f.state != stDone {
 		if err := b.cancelled(); err != nil {
-			return err
+			return 0, 0, err
 		}
 		if len(f.out)-outSlack-f.op < 64<<10 {
 			f.slide()
@@ -221,13 +274,20 @@ func (b *builder) member() error {
 		n += int64(f.op - before)
 		b.total += int64(f.op - before)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		b.report()
 		if f.state != stDone && b.due() {
 			b.checkpoint()
 		}
 	}
+	return crc, n, nil
+}
+
+// trailer reads the gzip member trailer after the deflate data and checks
+// it against the data's CRC-32 and length.
+func (b *builder) trailer(crc uint32, n int64) error {
+	f := b.f
 	at := (f.bitPos() + 7) / 8
 	t, err := readTrailer(&f.src, at)
 	if err != nil {

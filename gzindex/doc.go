@@ -21,6 +21,12 @@
 // also faster than compress/flate and klauspost/compress/flate on real
 // data.
 //
+// With [Options.Raw], the stream is instead one raw deflate stream (RFC
+// 1951), as a zip archive stores a member: there is no gzip framing, so
+// Build checks the output against the CRC-32 and size the container
+// recorded, given in [RawCheck], and requires the deflate data to end
+// exactly at the end of the stream. The Reader serves both kinds alike.
+//
 // Concatenated members (cat a.gz b.gz, bgzip, and tools that compress in
 // independent chunks) decode as one stream. Memory is bounded whatever the
 // stream: checkpoints are capped (see [Options]) by thinning them and

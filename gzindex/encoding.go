@@ -8,9 +8,10 @@ import (
 	"math"
 )
 
-// The persisted form, version 1:
+// The persisted form, version 1 (gzip) or 2:
 //
 //	"ovfgzix" 0x00, version byte
+//	version 2 only: kind byte (0: gzip members, 1: one raw deflate stream)
 //	uvarint compressed size, decompressed size, span, members, end of members
 //	32-byte stream identity
 //	uvarint warning count, then each: uvarint length, bytes
@@ -22,12 +23,21 @@ import (
 //	    uvarint window length, then: deflated: uvarint length, bytes; raw: bytes
 //	SHA-256 of everything above
 //
+// A gzip index is still written as version 1, byte for byte what earlier
+// releases wrote and read; only a raw deflate index needs version 2, so an
+// older reader refuses it (by its version) instead of serving a raw stream
+// as gzip.
+//
 // Deltas keep offsets to a few bytes; windows stay as Build compressed
 // them. The trailing digest catches damage; the structural checks in
 // Unmarshal catch foreign or crafted encodings that carry a valid digest.
 const (
 	encMagic   = "ovfgzix\x00"
 	encVersion = 1
+	// encVersionKind adds the kind byte.
+	encVersionKind = 2
+	kindGzip       = 0
+	kindRaw        = 1
 
 	flagMid    = 1
 	flagPacked = 2
@@ -52,7 +62,11 @@ func (ix *Index) MarshalBinary() ([]byte, error) {
 	}
 	b := make([]byte, 0, n)
 	b = append(b, encMagic...)
-	b = append(b, encVersion)
+	if ix.raw {
+		b = append(b, encVersionKind, kindRaw)
+	} else {
+		b = append(b, encVersion)
+	}
 	for _, v := range []int64{ix.compressed, ix.size, ix.span, ix.members, ix.end} {
 		b = binary.AppendUvarint(b, uint64(v))
 	}
@@ -144,15 +158,27 @@ func Unmarshal(b []byte) (*Index, error) {
 	if len(b) < len(encMagic)+1+sha256.Size || string(b[:len(encMagic)]) != encMagic {
 		return nil, fmt.Errorf("%w: not a gzip index", ErrIndex)
 	}
-	if v := b[len(encMagic)]; v != encVersion {
-		return nil, fmt.Errorf("%w: version %d, this package reads version %d", ErrIndex, v, encVersion)
+	v := b[len(encMagic)]
+	if v != encVersion && v != encVersionKind {
+		return nil, fmt.Errorf("%w: version %d, this package reads versions %d and %d", ErrIndex, v, encVersion, encVersionKind)
 	}
 	body := b[:len(b)-sha256.Size]
 	if sum := sha256.Sum256(body); !bytes.Equal(sum[:], b[len(body):]) {
 		return nil, fmt.Errorf("%w: digest mismatch: the encoding is damaged", ErrIndex)
 	}
 	d := &decoder{b: body[len(encMagic)+1:]}
+	raw := false
+	if v == encVersionKind {
+		switch k := d.byte("kind"); k {
+		case kindGzip:
+		case kindRaw:
+			raw = true
+		default:
+			d.fail("unknown kind %d", k)
+		}
+	}
 	ix := &Index{
+		raw:        raw,
 		compressed: d.int("compressed size"),
 		size:       d.int("decompressed size"),
 		span:       d.int("span"),
@@ -259,6 +285,8 @@ func (ix *Index) check() error {
 		return bad("span %d", ix.span)
 	case ix.members < 1:
 		return bad("no members")
+	case ix.raw && ix.members != 1:
+		return bad("a raw deflate stream with %d members", ix.members)
 	case ix.end > ix.compressed:
 		return bad("members end at %d, past the stream's %d bytes", ix.end, ix.compressed)
 	case ix.cps[0].out != 0:

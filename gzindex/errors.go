@@ -13,12 +13,13 @@ var (
 	// ErrCorrupt means the deflate data inside a member is invalid.
 	ErrCorrupt = errors.New("gzindex: corrupt deflate data")
 	// ErrChecksum means a member's CRC-32 or ISIZE trailer does not match
-	// the data it follows.
-	ErrChecksum = errors.New("gzindex: gzip trailer does not match the data")
+	// the data it follows, or, for a raw deflate stream, the data does not
+	// match the CRC-32 and size its container records (Options.Raw).
+	ErrChecksum = errors.New("gzindex: checksum or size does not match the data")
 	// ErrTruncated means the stream ends inside a member.
 	ErrTruncated = errors.New("gzindex: truncated gzip stream")
 	// ErrTrailingData means bytes other than zero padding follow the last
-	// member.
+	// member, or that a raw deflate stream's data ends before the stream.
 	ErrTrailingData = errors.New("gzindex: data after the last gzip member")
 	// ErrIndex means a persisted index is damaged, of an unknown version,
 	// or not an index at all.

@@ -14,6 +14,7 @@ type Index struct {
 	ident      identity // the stream this index belongs to
 	cps        []checkpoint
 	warnings   []string
+	raw        bool // one raw deflate stream, not gzip members
 }
 
 // checkpoint is a resumable decoder state. in is a bit offset, because
@@ -42,6 +43,10 @@ func (ix *Index) CompressedSize() int64 { return ix.compressed }
 // thinning of the checkpoints, so it bounds the decoding work of any read:
 // a read decodes at most a span before the bytes it returns.
 func (ix *Index) Span() int64 { return ix.span }
+
+// Raw reports whether the index is of a raw deflate stream (built with
+// Options.Raw) rather than of gzip members.
+func (ix *Index) Raw() bool { return ix.raw }
 
 // Checkpoints returns the number of checkpoints.
 func (ix *Index) Checkpoints() int { return len(ix.cps) }

@@ -237,6 +237,10 @@ func (c *cursor) restart(rd *Reader, cp *checkpoint) error {
 // trailer, to the next member's deflate data.
 func (c *cursor) nextMember(rd *Reader) error {
 	f := c.f
+	if rd.ix.raw {
+		return fmt.Errorf("%w: the raw deflate stream ends at compressed byte %d, before the %d bytes its index expects (was the stream changed?)",
+			ErrCorrupt, (f.bitPos()+7)/8, rd.ix.size)
+	}
 	f.src.seek((f.bitPos()+7)/8 + gzTrailer)
 	if err := readMemberHeader(&f.src); err != nil {
 		return fmt.Errorf("%w (the index expects more data: was the stream changed?)", err)

@@ -104,9 +104,11 @@ func (a *Archive) FilesWithSuffix(suffix string) []*Member {
 	return out
 }
 
-// Close releases the files an unpacked package holds open. For a tar
-// archive it does nothing: the caller owns the archive's reader.
+// Close releases the files an unpacked package holds open, and the
+// decoders a zip archive's deflated entries keep. The caller owns the
+// reader of a tar or zip archive and closes it.
 func (a *Archive) Close() error {
+	a.forgetInflates()
 	var errs []error
 	for _, f := range a.files {
 		errs = append(errs, f.Close())

@@ -43,3 +43,18 @@ func (w Warning) String() string {
 	}
 	return w.Msg
 }
+
+var (
+	// ErrNotZip means OpenZip was given something that is not a zip
+	// archive: no end of central directory record in its last 64 KiB.
+	ErrNotZip = errors.New("not a zip archive")
+	// ErrZipCorrupt means a zip archive's directory cannot be trusted (it
+	// points outside the file, or its records are damaged), or, from a
+	// read or Member.Prepare, that an entry's data does not match the
+	// CRC-32 and size its directory records.
+	ErrZipCorrupt = errors.New("corrupt zip archive")
+	// ErrZipUnsupported is returned by reads of a zip entry that is
+	// encrypted or compressed with a method other than stored or deflate:
+	// the entry is listed, with a Warning, but its bytes cannot be served.
+	ErrZipUnsupported = errors.New("zip entry cannot be read")
+)

@@ -42,6 +42,11 @@ func (a *Archive) Identity(source []byte) []byte {
 		for _, f := range m.frags {
 			binary.Write(h, binary.LittleEndian, []int64{f.off, f.len, f.phys})
 		}
+		if z := m.zip; z != nil {
+			// A deflated entry's fragment is logical; where its
+			// compressed bytes are, and what they decode to, is here.
+			binary.Write(h, binary.LittleEndian, []int64{int64(z.method), int64(z.crc), z.csize, z.dataOff})
+		}
 	}
 	return h.Sum(nil)
 }

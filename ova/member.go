@@ -45,8 +45,9 @@ type Member struct {
 	Linkname string      // symlink target, exactly as stored
 	UID, GID int         // owner recorded in the archive
 
-	// HeaderOffset is the archive offset of the member's tar header, or -1
-	// for a file of an unpacked package.
+	// HeaderOffset is the archive offset of the member's tar header (of
+	// its local file header in a zip archive), or -1 for a file of an
+	// unpacked package and for a directory that no header names.
 	HeaderOffset int64
 
 	src    io.ReaderAt
@@ -54,6 +55,7 @@ type Member struct {
 	frags  []fragment
 	avail  int64 // logical bytes present; less than Size when truncated
 	one    [1]fragment
+	zip    *zipMember // a zip archive's entry; then src is zip when not stored
 }
 
 // Truncated reports whether the archive ends inside the member's data.
@@ -89,7 +91,7 @@ func (m *Member) StoredSize() int64 {
 // copying (for example by splicing from the archive's file descriptor). The
 // caller must clamp to Size.
 func (m *Member) Contiguous() (src io.ReaderAt, phys int64, ok bool) {
-	if m.Type != TypeFile || m.avail != m.Size {
+	if m.Type != TypeFile || m.avail != m.Size || m.zip != nil && !m.zip.plain() {
 		return nil, 0, false
 	}
 	switch len(m.frags) {
@@ -135,7 +137,16 @@ func (m *Member) ReadAt(p []byte, off int64) (int, error) {
 		return 0, fmt.Errorf("ova: %s: bytes %d to %d requested, but the archive ends after byte %d of %d: %w",
 			m.Name, off, off+int64(n), m.avail, m.Size, ErrTruncated)
 	}
-	if err := m.fill(p[:n], off); err != nil {
+	if m.zip != nil && !m.zip.plain() {
+		// A deflated (or unreadable) zip entry: its source gives logical
+		// bytes, and its errors already name the entry.
+		if k, err := m.zip.ReadAt(p[:n], off); k < n {
+			if err == nil || err == io.EOF {
+				err = fmt.Errorf("ova: %s: the data ends at byte %d: %w", m.Name, off+int64(k), ErrChanged)
+			}
+			return 0, err
+		}
+	} else if err := m.fill(p[:n], off); err != nil {
 		return 0, err
 	}
 	if n < len(p) {

@@ -32,14 +32,24 @@ func (t *tree) warnf(e *entry, format string, args ...any) {
 	t.warn = append(t.warn, Warning{Offset: e.hdrOff, Name: e.rawName, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (t *tree) add(e *entry) {
+// checkedName is the name e is mounted at, or false when it cannot be
+// mounted; either way the warning says what was changed or refused.
+func (t *tree) checkedName(e *entry) (string, bool) {
 	name, note, ok := cleanName(e.rawName)
 	if !ok {
 		t.warnf(e, "not mounted: %s", note)
-		return
+		return "", false
 	}
 	if note != "" {
 		t.warnf(e, "mounted as %q: %s", name, note)
+	}
+	return name, true
+}
+
+func (t *tree) add(e *entry) {
+	name, ok := t.checkedName(e)
+	if !ok {
+		return
 	}
 	switch e.typ {
 	case typeDir, typeGNUDump:

@@ -34,6 +34,7 @@ func RequireTool(t testing.TB, name string) string {
 		"e2fsck": "e2fsprogs", "tune2fs": "e2fsprogs", "dumpe2fs": "e2fsprogs",
 		"partx": "util-linux", "xfs_db": "xfsprogs",
 		"ntfsinfo": "ntfs-3g", "nbdinfo": "libnbd-bin", "nbdcopy": "libnbd-bin",
+		"zip": "zip", "unzip": "unzip",
 	}[name]
 	msg := name + " is not installed (Debian package " + pkg + "; `make test` installs it when run as root)"
 	if os.Getenv("OVFMOUNT_REQUIRE_TOOLS") == "1" {

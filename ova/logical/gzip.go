@@ -107,7 +107,7 @@ func loadGzip(name string, st *Stored, opts GzipOptions, strict bool) *Gzip {
 		}
 		return nil
 	}
-	if !ix.Matches(st.Unchecked, st.Size) || (strict && !checked) {
+	if ix.Raw() || !ix.Matches(st.Unchecked, st.Size) || (strict && !checked) {
 		return nil
 	}
 	return &Gzip{Checked: gzindex.NewReader(st.Checked, st.Size, ix), Unchecked: gzindex.NewReader(st.Unchecked, st.Size, ix),

@@ -1,0 +1,5 @@
+//go:build !race
+
+package ova
+
+const raceScale = 1
