@@ -29,7 +29,8 @@ STRESS_SECONDS ?= 300
 # Debian packages the tests use as oracles and tools, by the command they provide.
 TEST_TOOLS  := fusermount3:fuse3 qemu-img:qemu-utils mkfs.ext4:e2fsprogs openssl:openssl tar:tar gzip:gzip pigz:pigz nginx:nginx \
                sfdisk:fdisk sgdisk:gdisk lvcreate:lvm2 mkfs.xfs:xfsprogs mkfs.ntfs:ntfs-3g mkfs.vfat:dosfstools \
-               mcopy:mtools xorriso:xorriso fls:sleuthkit setfattr:attr hivexregedit:libwin-hivex-perl hivexml:libhivex-bin nbdinfo:libnbd-bin
+               mcopy:mtools xorriso:xorriso fls:sleuthkit setfattr:attr hivexregedit:libwin-hivex-perl hivexml:libhivex-bin nbdinfo:libnbd-bin \
+               zip:zip unzip:unzip xz:xz-utils zstd:zstd
 BENCH_TOOLS := archivemount:archivemount vmdkmount:libvmdk-utils
 # Optional: what -tags=libdeflate needs, by a command or an absolute path.
 FAST_INFLATE := /usr/include/libdeflate.h:libdeflate-dev gcc:gcc /usr/include/stdlib.h:libc6-dev

@@ -3,6 +3,7 @@ package appliance
 import (
 	"bytes"
 	"context"
+	"strings"
 	"time"
 
 	"github.com/ovfmount/ovfmount/ova"
@@ -71,5 +72,26 @@ func openCompressed(in Input, opts Options) (*Package, bool, error) {
 // folder; opening the file decides.
 func LooksLikeArchive(head []byte) bool {
 	return ova.IsTarHeader(head) || logical.SniffBytes(head) != logical.CompressionNone ||
-		bytes.HasPrefix(head, []byte("PK\x03\x04"))
+		ova.IsZip(bytes.NewReader(head), int64(len(head)))
+}
+
+// openZip opens a zip of an OVF package (the package's folder zipped, as
+// some vendors ship it): the zip's central directory is the index, stored
+// entries are read in place like tar members, and deflated ones through
+// a seek index built at their first read (kept in CacheDir).
+func openZip(in Input, opts Options) (*Package, bool, error) {
+	a, err := ova.OpenZip(in.R, in.Size, ova.ZipOptions{CacheDir: opts.CacheDir, Source: in.Identity, Context: opts.Context})
+	if err != nil {
+		return nil, false, &NotPackageError{Name: in.Name, What: "a zip archive that cannot be read: " + strings.TrimPrefix(err.Error(), "ova: ")}
+	}
+	if len(a.Files()) == 0 {
+		return nil, false, &NotPackageError{Name: in.Name, What: "a zip archive without files"}
+	}
+	p, err := build(in, opts, SourceOVA, a)
+	if err != nil {
+		a.Close()
+		return nil, false, err
+	}
+	p.Compression = logical.CompressionZip // p.Close closes a
+	return p, true, nil
 }

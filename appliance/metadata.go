@@ -42,7 +42,7 @@ func (p *Package) chooseDescriptor(a *ova.Archive, want string) (*ova.Member, er
 	if len(others) > 0 {
 		p.warn("the archive holds other descriptors, not used: %s (--descriptor NAME mounts one of them)", strings.Join(others, ", "))
 	}
-	if first := firstFile(a); want == "" && first != nil && first != chosen {
+	if first := firstFile(a); want == "" && first != nil && first != chosen && !a.IsZip() {
 		p.warn("the descriptor %s is not the archive's first member (%s is): importers that stream OVAs, such as vSphere, refuse it", chosen.Name, first.Name)
 	}
 	return chosen, nil

@@ -222,6 +222,9 @@ func open(in Input, opts Options) (p *Package, keep bool, err error) {
 	if logical.Sniff(in.R, in.Size) != logical.CompressionNone {
 		return openCompressed(in, opts)
 	}
+	if ova.IsZip(in.R, in.Size) {
+		return openZip(in, opts)
+	}
 	k, a, what := identify(in.R, in.Size)
 	switch {
 	case k == kindOVA:

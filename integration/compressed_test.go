@@ -76,28 +76,55 @@ func TestCompressedArchives(t *testing.T) {
 		t.Fatalf("qemu-img convert: %v\n%s", err, out)
 	}
 	want, _ := os.ReadFile(rawWant)
+	// zipOf zips the package's folder as vendors do: its files under one
+	// top-level folder.
+	zipOf := func(t *testing.T) (string, string) {
+		d := t.TempDir()
+		os.Mkdir(filepath.Join(d, "appliance"), 0o755)
+		if out, err := exec.Command("tar", "-xf", ova, "-C", filepath.Join(d, "appliance")).CombinedOutput(); err != nil {
+			t.Fatalf("tar -x: %v\n%s", err, out)
+		}
+		cmd := exec.Command(testutil.RequireTool(t, "zip"), "-qr", "appliance.zip", "appliance")
+		cmd.Dir = d
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("zip: %v\n%s", err, out)
+		}
+		return filepath.Join(d, "appliance.zip"), "appliance/"
+	}
+	compressed := func(tool string, args ...string) func(t *testing.T) (string, string) {
+		return func(t *testing.T) (string, string) {
+			return compressWith(t, ova, filepath.Join(t.TempDir(), "appliance.ova.x"), tool, args...), ""
+		}
+	}
 	for _, tc := range []struct {
-		name, tool string
-		args       []string
+		name string
+		make func(t *testing.T) (archive, prefix string)
+		// what info says of it, and what the log says of the first
+		// and the second mount ("" for nothing to say)
+		info, built, loaded string
 	}{
-		{"gzip", "gzip", []string{"-c", "-6"}},
-		{"pigz", "pigz", []string{"-c", "-p", "2"}},
+		{"gzip", compressed("gzip", "-c", "-6"), "(gzip-compressed, read through a seek index)", "compressed archive indexed", "compressed archive's index loaded"},
+		{"pigz", compressed("pigz", "-c", "-p", "2"), "(gzip-compressed, read through a seek index)", "compressed archive indexed", "compressed archive's index loaded"},
+		{"zip", zipOf, "(a zip archive, read through its central directory)", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			archive := compressWith(t, ova, filepath.Join(t.TempDir(), "appliance.ova.x"), tc.tool, tc.args...)
+			archive, prefix := tc.make(t)
 			cache := t.TempDir()
 			for round := range 2 {
 				m := mountArchive(t, archive, "--cache-dir", cache, "--verify", "strict")
 				for name, size := range members {
-					got, err := os.ReadFile(m.path(name))
+					got, err := os.ReadFile(m.path(prefix + name))
 					if err != nil {
 						t.Fatal(err)
 					}
 					if int64(len(got)) != size || sha256.Sum256(got) != sha256.Sum256(tarExtract(t, ova, name)) {
 						t.Errorf("%s: %d bytes, differs from tar's (%d bytes)", name, len(got), size)
 					}
+					if v := xattr(t, m.path(prefix+name), "user.ovfmount.verify"); name != "appliance.mf" && v != "verified" {
+						t.Errorf("%s: user.ovfmount.verify %q", name, v)
+					}
 				}
-				got, err := os.ReadFile(m.path("disks/disk1.vmdk.raw"))
+				got, err := os.ReadFile(m.path("disks/" + prefix + "disk1.vmdk.raw"))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -105,14 +132,13 @@ func TestCompressedArchives(t *testing.T) {
 					t.Errorf("raw view (%d bytes) differs from qemu-img's (%d bytes) at byte %d", len(got), len(want), firstDiff(got, want))
 				}
 				log := readFile(m.logFile)
-				if round == 0 && !strings.Contains(log, "compressed archive indexed") ||
-					round == 1 && !strings.Contains(log, "compressed archive's index loaded") {
-					t.Errorf("round %d: the log does not say the index was %s:\n%s", round, map[int]string{0: "built", 1: "loaded"}[round], log)
+				if say := map[int]string{0: tc.built, 1: tc.loaded}[round]; !strings.Contains(log, say) {
+					t.Errorf("round %d: the log does not say %q:\n%s", round, say, log)
 				}
 				m.unmount(t)
 			}
 			code, out := runOvfmount(t, "info", archive)
-			if code != 0 || !strings.Contains(out, "(gzip-compressed, read through a seek index)") {
+			if code != 0 || !strings.Contains(out, tc.info) {
 				t.Errorf("info: exit %d\n%s", code, out)
 			}
 			if code, out := runOvfmount(t, "verify", archive); code != 0 {

@@ -17,7 +17,12 @@ type Archive struct {
 	children map[string][]*Member
 	warnings []Warning
 	files    []*os.File // the open files of an unpacked package
+	zip      bool       // indexed from a zip's central directory
 }
+
+// IsZip reports whether the archive is a zip (OpenZip), whose member
+// order means nothing to importers, unlike a tar's.
+func (a *Archive) IsZip() bool { return a.zip }
 
 // Open indexes the tar archive of size bytes that r reads. It reads only
 // headers. It fails with ErrFormat when r is not a tar archive; anything

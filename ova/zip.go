@@ -83,6 +83,7 @@ func OpenZip(r io.ReaderAt, size int64, opt ZipOptions) (*Archive, error) {
 		return nil, err
 	}
 	a := newArchive(size, z.tree.members(), append(z.warn, z.tree.warn...))
+	a.zip = true
 	if ident := a.Identity(opt.Source); opt.CacheDir != "" && ident != nil {
 		for _, m := range a.Files() {
 			if m.zip != nil && m.zip.inflate != nil {

@@ -277,10 +277,13 @@ func signatureOf(sig integrity.Signature) verifySignature {
 func printInfo(w io.Writer, r *infoReport) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	line := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
-	if r.Compression != "" {
-		line("Archive", fmt.Sprintf("%s (%s-compressed, read through a seek index)", r.Archive, r.Compression))
-	} else {
+	switch r.Compression {
+	case "":
 		line("Archive", r.Archive)
+	case "zip":
+		line("Archive", r.Archive+" (a zip archive, read through its central directory)")
+	default:
+		line("Archive", fmt.Sprintf("%s (%s-compressed, read through a seek index)", r.Archive, r.Compression))
 	}
 	if r.Descriptor != "" || r.Source != string(appliance.SourceDisk) {
 		line("Descriptor", fmt.Sprintf("%s (OVF %s)", orDash(r.Descriptor), orDash(r.OVFVersion)))

@@ -18,6 +18,10 @@ type Compression string
 const (
 	CompressionNone Compression = ""
 	CompressionGzip Compression = "gzip"
+	// CompressionZip is a zip of the package's files: not a compressed
+	// tar, but an archive of its own (ova.OpenZip reads it); named here so
+	// that a package says how its archive is packed in one field.
+	CompressionZip Compression = "zip"
 )
 
 // ArchiveSpan is the checkpoint spacing of a whole compressed archive's
