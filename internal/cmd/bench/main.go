@@ -42,6 +42,7 @@ var sections = []section{
 	{"overlay", benchOverlay},
 	{"compressed", benchCompressed},
 	{"library", benchLibrary},
+	{"s3", benchS3},
 }
 
 func sectionNames() []string {
