@@ -128,7 +128,7 @@ func Open(r io.ReaderAt, size int64, opt Options) (*Reader, error) {
 	for i, b := range x.blocks {
 		units[i] = unitread.Unit{Off: b.Out, Len: b.Size}
 	}
-	x.ur = unitread.New("xzindex", units, opt.Decoders, x.openBlock)
+	x.ur = unitread.New("xzindex", units, opt.Decoders, x.openBlock, ErrCorrupt)
 	return x, nil
 }
 

@@ -7,7 +7,6 @@
 package unitread
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -37,17 +36,14 @@ type Unit struct {
 // function may reset and return it instead of allocating a new one.
 type OpenFunc func(i int, old io.Reader) (io.Reader, error)
 
-// ErrCorrupt is wrapped by Reader's errors when a decoder yields more or
-// fewer bytes than the unit's length.
-var ErrCorrupt = errors.New("unit decodes to a length other than its index says")
-
 // Reader is an io.ReaderAt over the units. It is safe for concurrent use.
 type Reader struct {
-	units []Unit
-	open  OpenFunc
-	name  string
-	size  int64
-	max   int
+	units   []Unit
+	open    OpenFunc
+	name    string
+	size    int64
+	max     int
+	corrupt error
 
 	mu    sync.Mutex
 	cond  sync.Cond
@@ -73,10 +69,12 @@ func (c *cursor) start(u []Unit) int64 { return u[c.unit].Off + c.base }
 func (c *cursor) end(u []Unit) int64   { return u[c.unit].Off + c.base + int64(c.n) }
 
 // New returns a Reader over units, which must be contiguous from offset 0
-// and each non-empty. name prefixes error messages. decoders is how many
-// decoders the Reader keeps between reads (at least 1).
-func New(name string, units []Unit, decoders int, open OpenFunc) *Reader {
-	r := &Reader{units: units, open: open, name: name, max: max(1, decoders)}
+// and each non-empty. name prefixes error messages, and corrupt is the
+// error wrapped when a decoder yields more or fewer bytes than its unit's
+// length. decoders is how many decoders the Reader keeps between reads
+// (at least 1).
+func New(name string, units []Unit, decoders int, open OpenFunc, corrupt error) *Reader {
+	r := &Reader{units: units, open: open, name: name, max: max(1, decoders), corrupt: corrupt}
 	if len(units) > 0 {
 		last := units[len(units)-1]
 		r.size = last.Off + last.Len
@@ -266,7 +264,7 @@ func (c *cursor) fill(r *Reader, u Unit) error {
 	k, err := io.ReadAtLeast(c.dec, room, 1)
 	c.n += k
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return fmt.Errorf("%s: unit %d ends after %d of %d bytes: %w", r.name, c.unit, c.base+int64(c.n), u.Len, ErrCorrupt)
+		return fmt.Errorf("%s: unit %d ends after %d of %d bytes: %w", r.name, c.unit, c.base+int64(c.n), u.Len, r.corrupt)
 	}
 	if err != nil {
 		return err
@@ -278,7 +276,7 @@ func (c *cursor) fill(r *Reader, u Unit) error {
 		k, err := io.ReadAtLeast(c.dec, one[:], 1)
 		switch {
 		case k > 0:
-			return fmt.Errorf("%s: unit %d decodes to more than its %d bytes: %w", r.name, c.unit, u.Len, ErrCorrupt)
+			return fmt.Errorf("%s: unit %d decodes to more than its %d bytes: %w", r.name, c.unit, u.Len, r.corrupt)
 		case err != io.EOF:
 			return err
 		}
