@@ -259,6 +259,12 @@ func (z *Reader) check(h header, off int64) error {
 // walk finds the frames by reading frame and block headers from the start.
 func (z *Reader) walk() ([]Frame, error) {
 	var frames []Frame
+	var d *zstd.Decoder // for the frames measure decodes
+	defer func() {
+		if d != nil {
+			d.Close()
+		}
+	}()
 	var buf [maxFrameHeader]byte
 	for off := int64(0); off < z.size; {
 		b := buf[:min(int64(len(buf)), z.size-off)]
@@ -299,7 +305,12 @@ func (z *Reader) walk() ([]Frame, error) {
 		}
 		f := Frame{Offset: off, CSize: end - off, Size: h.fcs, Window: h.window}
 		if h.fcs < 0 {
-			if f.Size, err = z.measure(f); err != nil {
+			if d == nil {
+				if d, err = z.newDecoder(); err != nil {
+					return nil, err
+				}
+			}
+			if f.Size, err = z.measure(d, f); err != nil {
 				return nil, err
 			}
 		}
@@ -362,12 +373,7 @@ func (z *Reader) skipBlocks(off, pos int64, h header) (int64, error) {
 
 // measure decodes frame f, which does not state its size, to learn it,
 // giving up past MaxUnit.
-func (z *Reader) measure(f Frame) (int64, error) {
-	d, err := z.newDecoder()
-	if err != nil {
-		return 0, err
-	}
-	defer d.Close()
+func (z *Reader) measure(d *zstd.Decoder, f Frame) (int64, error) {
 	src := &progressReader{r: io.NewSectionReader(z.r, f.Offset, f.CSize), base: f.Offset, z: z}
 	if err := d.Reset(src); err != nil {
 		return 0, z.decodeErr(f.Offset, err)
@@ -463,7 +469,7 @@ func (z *Reader) seekTable() ([]Frame, error) {
 	if binary.LittleEndian.Uint32(sh[:]) != seekTableMagic || int64(binary.LittleEndian.Uint32(sh[4:])) != tsize {
 		return nil, fmt.Errorf("%w: no seek table skippable frame of %d bytes at offset %d", ErrFormat, tsize, start)
 	}
-	br := bufio.NewReaderSize(io.NewSectionReader(z.r, start+8, n*es), 16<<10)
+	br := bufio.NewReaderSize(io.NewSectionReader(z.r, start+8, n*es), int(min(16<<10, n*es+16)))
 	frames := make([]Frame, 0, n)
 	var e [12]byte
 	var off int64

@@ -123,7 +123,7 @@ func open(t *testing.T, file []byte, opt Options) *Reader {
 
 func TestCLI(t *testing.T) {
 	small := testData(100<<10, 1)
-	big := testData(scaled(24<<20), 2)
+	big := testData(scaled(12<<20), 2)
 	cases := []struct {
 		name   string
 		data   []byte
