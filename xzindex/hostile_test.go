@@ -65,7 +65,7 @@ func TestHostile(t *testing.T) {
 	// Truncations to a multiple of four, from either end: all near the
 	// ends, a sample in between.
 	for n := 0; n < len(file); n += 4 {
-		if n > 64 && n < len(file)-256 && n%64 != 0 {
+		if n > 64 && n < len(file)-256 && n%64 != 0 || n%(4*sparse) != 0 {
 			continue
 		}
 		if _, err := readThrough(t, file[:n]); err == nil {
@@ -92,8 +92,11 @@ func TestHostile(t *testing.T) {
 	for i := len(file) - 200; i < len(file); i++ {
 		at = append(at, i)
 	}
-	for _, i := range at {
-		for bit := 0; bit < 8; bit++ {
+	for k, i := range at {
+		if k%sparse != 0 {
+			continue
+		}
+		for _, bit := range []int{i % 8, (i + 3) % 8, (i + 5) % 8} {
 			bad := bytes.Clone(file)
 			bad[i] ^= 1 << bit
 			got, err := readThrough(t, bad)

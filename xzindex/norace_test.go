@@ -3,3 +3,6 @@
 package xzindex
 
 func scaled(n int) int { return n }
+
+// sparse is the stride of the hostile tests' samples.
+const sparse = 1

@@ -141,6 +141,15 @@ func (x *Reader) Streams() int { return x.streams }
 // Blocks returns the file's non-empty blocks in order.
 func (x *Reader) Blocks() []Block { return append([]Block(nil), x.blocks...) }
 
+// Units returns how many non-empty blocks the file holds and the largest
+// one's decompressed size: what a cold read may have to decode.
+func (x *Reader) Units() (count int, largest int64) {
+	for _, b := range x.blocks {
+		largest = max(largest, b.Size)
+	}
+	return len(x.blocks), largest
+}
+
 // ReadAt implements io.ReaderAt over the decompressed bytes. A read
 // decodes the blocks it covers, from a block's start or from where an
 // earlier read left a decoder, and verifies a block's check when it

@@ -150,6 +150,15 @@ func (z *Reader) Size() int64 { return z.ur.Size() }
 // Frames returns the non-empty frames in order.
 func (z *Reader) Frames() []Frame { return append([]Frame(nil), z.frames...) }
 
+// Units returns how many non-empty frames the file holds and the largest
+// one's decompressed size: what a cold read may have to decode.
+func (z *Reader) Units() (count int, largest int64) {
+	for _, f := range z.frames {
+		largest = max(largest, f.Size)
+	}
+	return len(z.frames), largest
+}
+
 // Seekable reports whether Open found a seek table.
 func (z *Reader) Seekable() bool { return z.seekable }
 

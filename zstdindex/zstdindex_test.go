@@ -167,6 +167,9 @@ func largest(z *Reader) int64 {
 	for _, f := range z.Frames() {
 		m = max(m, f.Size)
 	}
+	if n, l := z.Units(); n != len(z.Frames()) || l != m {
+		panic("Units disagrees with Frames")
+	}
 	return m
 }
 
