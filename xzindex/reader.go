@@ -23,6 +23,8 @@ const (
 	// largest.
 	DefaultDecoders = 4
 	MaxDecoders     = 16
+	// DefaultCacheBytes is the default Options.CacheBytes.
+	DefaultCacheBytes = 32 << 20
 )
 
 // Options bound what Open accepts and what a Reader may use. The zero
@@ -46,6 +48,11 @@ type Options struct {
 	// reads, each holding its dictionary and a 512 KiB buffer. 0 means
 	// DefaultDecoders; at most MaxDecoders.
 	Decoders int
+	// CacheBytes bounds a cache of recently decoded 256 KiB pieces, which
+	// serves re-reads that no decoder holds any more without decoding
+	// from the unit's start again. 0 means DefaultCacheBytes; negative
+	// means no cache.
+	CacheBytes int
 }
 
 func (o *Options) fill() {
@@ -62,6 +69,9 @@ func (o *Options) fill() {
 		o.Decoders = DefaultDecoders
 	}
 	o.Decoders = min(o.Decoders, MaxDecoders)
+	if o.CacheBytes == 0 {
+		o.CacheBytes = DefaultCacheBytes
+	}
 }
 
 // Block describes one xz block: a unit of random access.
@@ -128,7 +138,7 @@ func Open(r io.ReaderAt, size int64, opt Options) (*Reader, error) {
 	for i, b := range x.blocks {
 		units[i] = unitread.Unit{Off: b.Out, Len: b.Size}
 	}
-	x.ur = unitread.New("xzindex", units, opt.Decoders, x.openBlock, ErrCorrupt)
+	x.ur = unitread.New(unitread.Config{Name: "xzindex", Units: units, Open: x.openBlock, Corrupt: ErrCorrupt, Decoders: opt.Decoders, CacheBytes: opt.CacheBytes})
 	return x, nil
 }
 

@@ -29,6 +29,8 @@ const (
 	// largest.
 	DefaultDecoders = 4
 	MaxDecoders     = 16
+	// DefaultCacheBytes is the default Options.CacheBytes.
+	DefaultCacheBytes = 32 << 20
 )
 
 const (
@@ -60,6 +62,11 @@ type Options struct {
 	// Decoders is how many decoders a Reader keeps positioned between
 	// reads. 0 means DefaultDecoders; at most MaxDecoders.
 	Decoders int
+	// CacheBytes bounds a cache of recently decoded 256 KiB pieces, which
+	// serves re-reads that no decoder holds any more without decoding
+	// from the unit's start again. 0 means DefaultCacheBytes; negative
+	// means no cache.
+	CacheBytes int
 	// Progress, when set, is called while Open decodes frames that do not
 	// state their content size, with the compressed bytes passed so far
 	// and the input size.
@@ -80,6 +87,9 @@ func (o *Options) fill() {
 		o.Decoders = DefaultDecoders
 	}
 	o.Decoders = min(o.Decoders, MaxDecoders)
+	if o.CacheBytes == 0 {
+		o.CacheBytes = DefaultCacheBytes
+	}
 }
 
 // Frame describes one zstd frame: a unit of random access.
@@ -140,7 +150,7 @@ func Open(r io.ReaderAt, size int64, opt Options) (*Reader, error) {
 	for i, f := range z.frames {
 		units[i] = unitread.Unit{Off: f.Out, Len: f.Size}
 	}
-	z.ur = unitread.New("zstdindex", units, opt.Decoders, z.openFrame, ErrCorrupt)
+	z.ur = unitread.New(unitread.Config{Name: "zstdindex", Units: units, Open: z.openFrame, Corrupt: ErrCorrupt, Decoders: opt.Decoders, CacheBytes: opt.CacheBytes})
 	return z, nil
 }
 

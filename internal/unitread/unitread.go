@@ -7,11 +7,14 @@
 package unitread
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math"
 	"sort"
 	"sync"
+
+	"github.com/ovfmount/ovfmount/lru"
 )
 
 const (
@@ -21,7 +24,17 @@ const (
 	bufSize = 512 << 10
 	// keep is how much of the buffer's tail survives a slide.
 	keep = 128 << 10
+	// PieceSize is the size of the decoded pieces the cache keeps,
+	// aligned in their unit. A cursor's buffer holds at least two, so
+	// that a slide never drops a piece not yet offered to the cache.
+	PieceSize = 256 << 10
 )
+
+// pieceKey names a cached piece: a unit and a piece in it.
+type pieceKey struct {
+	unit  int
+	piece int64
+}
 
 // Unit is one independently decodable piece of the decompressed stream.
 type Unit struct {
@@ -44,6 +57,7 @@ type Reader struct {
 	size    int64
 	max     int
 	corrupt error
+	cache   *lru.Cache[pieceKey, []byte]
 
 	mu    sync.Mutex
 	cond  sync.Cond
@@ -62,19 +76,42 @@ type cursor struct {
 	until int64 // while busy: the absolute offset the read leaves it at
 	used  uint64
 	kept  bool
+	// offered is the unit-relative end of the pieces offered to the
+	// cache so far.
+	offered int64
 }
 
 // start and end are the absolute offsets the cursor's buffer covers.
 func (c *cursor) start(u []Unit) int64 { return u[c.unit].Off + c.base }
 func (c *cursor) end(u []Unit) int64   { return u[c.unit].Off + c.base + int64(c.n) }
 
-// New returns a Reader over units, which must be contiguous from offset 0
-// and each non-empty. name prefixes error messages, and corrupt is the
-// error wrapped when a decoder yields more or fewer bytes than its unit's
-// length. decoders is how many decoders the Reader keeps between reads
-// (at least 1).
-func New(name string, units []Unit, decoders int, open OpenFunc, corrupt error) *Reader {
-	r := &Reader{units: units, open: open, name: name, max: max(1, decoders), corrupt: corrupt}
+// Config describes the units and how to decode them.
+type Config struct {
+	// Name prefixes error messages.
+	Name string
+	// Units must be contiguous from offset 0 and each non-empty.
+	Units []Unit
+	// Open returns a unit's decoder.
+	Open OpenFunc
+	// Corrupt is the error wrapped when a decoder yields more or fewer
+	// bytes than its unit's length.
+	Corrupt error
+	// Decoders is how many decoders the Reader keeps between reads (at
+	// least 1).
+	Decoders int
+	// CacheBytes is the budget of a cache of recently decoded pieces
+	// (PieceSize bytes, aligned in their unit), which serves re-reads
+	// that no decoder's buffer holds any more; 0 for none.
+	CacheBytes int
+}
+
+// New returns a Reader over the units cfg describes.
+func New(cfg Config) *Reader {
+	r := &Reader{units: cfg.Units, open: cfg.Open, name: cfg.Name, max: max(1, cfg.Decoders), corrupt: cfg.Corrupt}
+	if cfg.CacheBytes >= PieceSize {
+		r.cache = lru.New[pieceKey, []byte](cfg.CacheBytes)
+	}
+	units := cfg.Units
 	if len(units) > 0 {
 		last := units[len(units)-1]
 		r.size = last.Off + last.Len
@@ -106,6 +143,10 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 		at := off + int64(n)
 		i := r.Find(at)
 		u := r.units[i]
+		if k := r.cached(want[n:], i, at); k > 0 {
+			n += k
+			continue
+		}
 		end := min(off+int64(len(want)), u.Off+u.Len)
 		c, restart := r.acquire(i, at, end)
 		k, err := c.read(r, want[n:n+int(end-at)], at, restart)
@@ -119,6 +160,38 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// cached copies into p what the cache holds of the piece of unit i at
+// absolute offset at, returning how much.
+func (r *Reader) cached(p []byte, i int, at int64) int {
+	if r.cache == nil {
+		return 0
+	}
+	u := r.units[i]
+	rel := at - u.Off
+	piece, ok := r.cache.Get(pieceKey{i, rel / PieceSize})
+	if !ok {
+		return 0
+	}
+	return copy(p, piece[rel%PieceSize:])
+}
+
+// offer puts the pieces of the cursor's unit that its buffer completes
+// into the cache.
+func (c *cursor) offer(r *Reader, u Unit) {
+	end := c.base + int64(c.n)
+	for {
+		ps := c.offered
+		pe := min(ps+PieceSize, u.Len)
+		if pe > end || ps >= u.Len {
+			return
+		}
+		if ps >= c.base {
+			r.cache.Put(pieceKey{c.unit, ps / PieceSize}, bytes.Clone(c.buf[ps-c.base:pe-c.base]), int(pe-ps))
+		}
+		c.offered = pe
+	}
 }
 
 // cost is how many bytes c must decode before it reaches off in unit i,
@@ -226,7 +299,7 @@ func (c *cursor) read(r *Reader, p []byte, off int64, restart bool) (int, error)
 			c.dec = nil
 			return 0, err
 		}
-		c.dec, c.base, c.n = dec, 0, 0
+		c.dec, c.base, c.n, c.offered = dec, 0, 0, 0
 		if c.buf == nil {
 			c.buf = make([]byte, min(bufSize, u.Len))
 		} else if int64(len(c.buf)) < min(bufSize, u.Len) {
@@ -256,6 +329,10 @@ func (c *cursor) fill(r *Reader, u Unit) error {
 	}
 	if c.n == len(c.buf) {
 		k := min(keep, c.n)
+		if r.cache != nil {
+			// Keep the piece not yet complete, to offer it whole.
+			k = max(k, int(done-c.offered))
+		}
 		copy(c.buf, c.buf[c.n-k:c.n])
 		c.base += int64(c.n - k)
 		c.n = k
@@ -280,6 +357,11 @@ func (c *cursor) fill(r *Reader, u Unit) error {
 		case err != io.EOF:
 			return err
 		}
+	}
+	// Offered only now, so that a unit's last piece is cached once its
+	// end is verified: a failed check is not forgotten by a retry.
+	if r.cache != nil {
+		c.offer(r, u)
 	}
 	return nil
 }
