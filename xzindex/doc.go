@@ -18,7 +18,10 @@
 // keeps a few decoders (Options.Decoders, default 4) positioned where
 // reads left them, each with the last 512 KiB of its output, so that a
 // sequential reader, or a few interleaved ones, decode each block once,
-// and reads arriving slightly out of order cost no decoding. It is safe
+// and reads arriving slightly out of order cost no decoding. A bounded
+// LRU of decoded 256 KiB pieces ([Options.CacheBytes], 32 MiB by default)
+// serves re-reads that no decoder holds any more, such as a filesystem's
+// metadata read again, without decoding the block from its start. It is safe
 // for concurrent use. A block's integrity check (CRC32, CRC64 or SHA-256)
 // is verified whenever a read decodes the block to its end, with its
 // LZMA2 end marker, compressed size and padding; a mismatch is
@@ -27,8 +30,10 @@
 //
 // Memory is bounded: each decoder holds an LZMA2 dictionary of the
 // block's dictionary size or decompressed size, whichever is smaller (at
-// most [Options.MaxDict], 64 MiB), and a 512 KiB buffer; the block table
-// takes about 80 bytes a block.
+// most [Options.MaxDict], 64 MiB), and a 512 KiB buffer; the piece cache
+// holds at most CacheBytes; the block table takes about 80 bytes a block.
+// A Reader thus uses at most Decoders × (MaxDict + 512 KiB) + CacheBytes
+// plus its table: 40 MiB with xz -6 output and the defaults.
 //
 // # Big blocks: random access is by block
 //

@@ -30,9 +30,14 @@
 // seek table's optional per-frame checksums are not used: the frames'
 // own are.
 //
+// An optional LRU of decoded 256 KiB pieces ([Options.CacheBytes], off
+// by default, since decoding costs little more than the copy) serves
+// re-reads that no decoder holds any more.
+//
 // Memory is bounded: each decoder holds up to the frame's window (at most
-// [Options.MaxWindow], 128 MiB) and a 512 KiB buffer; the frame table
-// takes about 40 bytes a frame, at most [Options.MaxUnits] frames.
+// [Options.MaxWindow], 128 MiB) plus about 256 KiB, and a 512 KiB
+// buffer; the piece cache at most CacheBytes; the frame table about 40
+// bytes a frame, at most [Options.MaxUnits] frames.
 //
 // # Big frames: random access is by frame
 //

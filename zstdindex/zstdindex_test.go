@@ -296,7 +296,11 @@ func TestSeekable(t *testing.T) {
 			t.Fatal("zstd -t refuses the seekable fixture")
 		}
 		cr := &countingReaderAt{r: bytes.NewReader(file)}
-		z, err := Open(cr, int64(len(file)), Options{})
+		opt := Options{}
+		if sums {
+			opt.CacheBytes = 4 << 20
+		}
+		z, err := Open(cr, int64(len(file)), opt)
 		if err != nil {
 			t.Fatal(err)
 		}
