@@ -27,7 +27,7 @@ var fuzzOptions = Options{MaxUnit: 4 << 20, MaxWindow: 1 << 20, MaxUnits: 1000, 
 // readThrough opens file and reads it all, second half first, returning
 // the bytes or the first error. Errors must wrap a sentinel.
 func readThrough(t testing.TB, file []byte) ([]byte, error) {
-	z, err := Open(bytes.NewReader(file), int64(len(file)), fuzzOptions)
+	z, err := Open(&strictReaderAt{t: t, b: file}, int64(len(file)), fuzzOptions)
 	if err != nil {
 		if !isSentinel(err) {
 			t.Fatalf("Open: error without a sentinel: %v", err)
@@ -168,4 +168,18 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("%d bytes read differ from the reference's %d", len(got), len(want))
 		}
 	})
+}
+
+// strictReaderAt fails the test on a read outside the file.
+type strictReaderAt struct {
+	t testing.TB
+	b []byte
+}
+
+func (s *strictReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off > int64(len(s.b)) || int64(len(p)) > int64(len(s.b))-off {
+		s.t.Errorf("read of %d bytes at offset %d, outside the %d-byte file", len(p), off, len(s.b))
+		return 0, io.EOF
+	}
+	return copy(p, s.b[off:]), nil
 }
