@@ -109,6 +109,7 @@ type Reader struct {
 	opt      Options
 	seekable bool
 	frames   []Frame
+	ahead    *window // while Open walks the headers
 	ur       *unitread.Reader
 }
 
@@ -188,6 +189,36 @@ func (z *Reader) read(p []byte, off int64) error {
 		err = io.ErrUnexpectedEOF
 	}
 	return fmt.Errorf("zstdindex: reading at offset %d: %w", off, err)
+}
+
+// window is a read-ahead buffer for the walk over headers, which are
+// often close together: a run of zeros compresses to blocks of a few
+// bytes each, and reading each block header alone would cost a read per
+// 128 KiB of output.
+type window struct {
+	buf []byte
+	off int64 // the file offset of buf[0]
+	n   int   // buf[:n] is valid
+}
+
+// readAhead is read through the read-ahead window.
+func (z *Reader) readAhead(p []byte, off int64) error {
+	w := z.ahead
+	if off < w.off || off+int64(len(p)) > w.off+int64(w.n) {
+		if len(p) > len(w.buf) || off < 0 || off >= z.size {
+			return z.read(p, off)
+		}
+		n := int(min(int64(len(w.buf)), z.size-off))
+		if err := z.read(w.buf[:n], off); err != nil {
+			return err
+		}
+		w.off, w.n = off, n
+		if off+int64(len(p)) > w.off+int64(w.n) {
+			return z.read(p, off) // past the end: its error
+		}
+	}
+	copy(p, w.buf[off-w.off:])
+	return nil
 }
 
 // header is a parsed frame header.
@@ -275,6 +306,8 @@ func (z *Reader) check(h header, off int64) error {
 
 // walk finds the frames by reading frame and block headers from the start.
 func (z *Reader) walk() ([]Frame, error) {
+	z.ahead = &window{buf: make([]byte, int(min(64<<10, z.size)))}
+	defer func() { z.ahead = nil }()
 	var frames []Frame
 	var d *zstd.Decoder // for the frames measure decodes
 	defer func() {
@@ -288,7 +321,7 @@ func (z *Reader) walk() ([]Frame, error) {
 		if len(b) < 4 {
 			return nil, z.trailing(off)
 		}
-		if err := z.read(b, off); err != nil {
+		if err := z.readAhead(b, off); err != nil {
 			return nil, err
 		}
 		magic := binary.LittleEndian.Uint32(b)
@@ -353,7 +386,7 @@ func (z *Reader) skipBlocks(off, pos int64, h header) (int64, error) {
 		maxSize = min(maxSize, h.window)
 	}
 	for {
-		if err := z.read(b[:], pos); err != nil {
+		if err := z.readAhead(b[:], pos); err != nil {
 			return 0, fmt.Errorf("zstdindex: frame at offset %d: block header at offset %d: %w", off, pos, ErrTruncated)
 		}
 		v := uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16
@@ -391,7 +424,7 @@ func (z *Reader) skipBlocks(off, pos int64, h header) (int64, error) {
 // measure decodes frame f, which does not state its size, to learn it,
 // giving up past MaxUnit.
 func (z *Reader) measure(d *zstd.Decoder, f Frame) (int64, error) {
-	src := &progressReader{r: io.NewSectionReader(z.r, f.Offset, f.CSize), base: f.Offset, z: z}
+	src := &progressReader{r: bufio.NewReaderSize(io.NewSectionReader(z.r, f.Offset, f.CSize), 32<<10), base: f.Offset, z: z}
 	if err := d.Reset(src); err != nil {
 		return 0, z.decodeErr(f.Offset, err)
 	}
@@ -517,6 +550,7 @@ func (z *Reader) seekTable() ([]Frame, error) {
 type frameReader struct {
 	z   *Reader
 	d   *zstd.Decoder
+	br  *bufio.Reader
 	off int64
 	err error
 }
@@ -550,7 +584,15 @@ func (z *Reader) openFrame(i int, old io.Reader) (io.Reader, error) {
 	if h.fcs >= 0 && h.fcs != f.Size {
 		return nil, fmt.Errorf("%w: frame at offset %d: its header says %d bytes, the seek table %d", ErrFormat, f.Offset, h.fcs, f.Size)
 	}
-	if err := fr.d.Reset(io.NewSectionReader(z.r, f.Offset, f.CSize)); err != nil {
+	// Buffered: blocks of a run of zeros are a few bytes each, which the
+	// decoder would otherwise fetch with a read each.
+	sec := io.NewSectionReader(z.r, f.Offset, f.CSize)
+	if fr.br == nil {
+		fr.br = bufio.NewReaderSize(sec, 32<<10)
+	} else {
+		fr.br.Reset(sec)
+	}
+	if err := fr.d.Reset(fr.br); err != nil {
 		return nil, z.decodeErr(f.Offset, err)
 	}
 	return fr, nil

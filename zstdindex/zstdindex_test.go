@@ -276,14 +276,16 @@ func seekable(t testing.TB, data []byte, frame int, sums bool) []byte {
 
 // countingReaderAt counts the bytes read.
 type countingReaderAt struct {
-	r  io.ReaderAt
-	mu sync.Mutex
-	n  int64
+	r     io.ReaderAt
+	mu    sync.Mutex
+	n     int64
+	calls int
 }
 
 func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	c.mu.Lock()
 	c.n += int64(len(p))
+	c.calls++
 	c.mu.Unlock()
 	return c.r.ReadAt(p, off)
 }
@@ -392,5 +394,26 @@ func TestConcurrent(t *testing.T) {
 	time.Sleep(10 * time.Millisecond)
 	if after := runtime.NumGoroutine(); after > before {
 		t.Errorf("%d goroutines before, %d after: decoders leak goroutines", before, after)
+	}
+}
+
+// TestZeros walks a long run of zeros, whose blocks are a few bytes each,
+// in a few reads.
+func TestZeros(t *testing.T) {
+	data := make([]byte, scaled(64<<20))
+	for _, prog := range []string{"zstd", "pzstd"} {
+		file := cli(t, data, false, prog, "-1")
+		cr := &countingReaderAt{r: bytes.NewReader(file)}
+		z, err := Open(cr, int64(len(file)), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d bytes, Open made %d reads of %d bytes", prog, len(file), cr.calls, cr.n)
+		// A read of the walk's window, and one per frame that Open
+		// decodes to learn its size (pzstd states none).
+		if cr.calls > 4+len(z.Frames()) {
+			t.Errorf("%s: Open made %d reads", prog, cr.calls)
+		}
+		compare(t, z, data, 10)
 	}
 }
