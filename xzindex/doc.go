@@ -31,9 +31,10 @@
 // Memory is bounded: each decoder holds an LZMA2 dictionary of the
 // block's dictionary size or decompressed size, whichever is smaller (at
 // most [Options.MaxDict], 64 MiB), and a 512 KiB buffer; the piece cache
-// holds at most CacheBytes; the block table takes about 80 bytes a block.
-// A Reader thus uses at most Decoders × (MaxDict + 512 KiB) + CacheBytes
-// plus its table: 40 MiB with xz -6 output and the defaults.
+// holds at most CacheBytes; the block table takes about 100 bytes a
+// block. A Reader thus uses at most Decoders × (MaxDict + 512 KiB) +
+// CacheBytes plus its table: 66 MiB with xz -6 output (8 MiB
+// dictionaries) and the defaults, 290 MiB at worst.
 //
 // # Big blocks: random access is by block
 //
@@ -47,10 +48,11 @@
 // dictionary (24 MiB at the default -6), or "xz --block-size=16MiB". The
 // default MaxUnit, 256 MiB, admits every block xz -T0 writes at any
 // preset (192 MiB at -9), and bounds a cold read to decoding 256 MiB
-// (several seconds); smaller blocks make random reads cheaper. A file
-// compressed single-threaded (xz -6 without -T, or xz before 5.4) is one
-// block: it opens when it decompresses to at most MaxUnit, and every cold
-// read then decodes from the file's start.
+// (about five seconds at the 50 MiB/s the decoder reaches here); smaller
+// blocks make random reads cheaper. A file compressed single-threaded (xz
+// without -T or --block-size, with xz 5.4 and older) is one block: it
+// opens when it decompresses to at most MaxUnit, and every cold read then
+// decodes from the file's start.
 //
 // # What it refuses
 //

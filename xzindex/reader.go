@@ -41,7 +41,7 @@ type Options struct {
 	// is lowered to, MaxDictLimit.
 	MaxDict int64
 	// MaxUnits is the most blocks Open accepts (ErrTooManyUnits), which
-	// bounds the memory the block table takes (about 80 bytes a block).
+	// bounds the memory the block table takes (about 100 bytes a block).
 	// 0 means DefaultMaxUnits.
 	MaxUnits int
 	// Decoders is how many decoders a Reader keeps positioned between

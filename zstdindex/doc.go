@@ -14,10 +14,12 @@
 // headers, then the three-byte block headers, whose type and size let it
 // skip each block unread, and skippable frames (pzstd writes one before
 // each frame). A frame header that states Frame_Content_Size gives the
-// frame's decompressed size. A frame that does not (zstd writing to a
-// pipe) is decoded once by Open to learn its size, at most
-// [Options.MaxUnit] bytes of it, reporting progress to
-// [Options.Progress].
+// frame's decompressed size. A frame that does not is decoded once by
+// Open to learn its size, at most [Options.MaxUnit] bytes of it,
+// reporting progress to [Options.Progress]: zstd writing from a pipe
+// writes such a frame, and pzstd writes only such frames, so Open decodes
+// pzstd output whole once (measured: 0.1 s for 200 MiB). A seek table
+// avoids that.
 //
 // A [Reader] serves any offset by decoding the frame that covers it, from
 // the frame's start, with github.com/klauspost/compress/zstd. It keeps a
@@ -36,7 +38,7 @@
 //
 // Memory is bounded: each decoder holds up to the frame's window (at most
 // [Options.MaxWindow], 128 MiB) plus about 256 KiB, and a 512 KiB
-// buffer; the piece cache at most CacheBytes; the frame table about 40
+// buffer; the piece cache at most CacheBytes; the frame table about 60
 // bytes a frame, at most [Options.MaxUnits] frames.
 //
 // # Big frames: random access is by frame
