@@ -1,0 +1,8 @@
+//go:build !race
+
+package xzindex
+
+func scaled(n int) int { return n }
+
+// sparse is the stride of the hostile tests' samples.
+const sparse = 1
