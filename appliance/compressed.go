@@ -34,7 +34,7 @@ func openCompressed(in Input, opts Options) (*Package, bool, error) {
 		if ctx.Err() != nil {
 			return nil, false, ctx.Err()
 		}
-		return nil, false, &NotPackageError{Name: in.Name, What: err.Error()}
+		return nil, false, err
 	}
 	ev := opts.Log.Info().Str("archive", in.Name).Str("compression", string(d.Compression)).
 		Int64("size", d.Size).Int("units", d.Units)

@@ -108,10 +108,7 @@ func describe(r io.ReaderAt, size int64, emptyTar bool) string {
 
 // magics are the formats users mistake for an OVA, by their first bytes.
 var magics = []struct{ magic, what string }{
-	{"\xfd7zXZ\x00", "an xz-compressed file (decompress it first, e.g. with unxz)"},
 	{"BZh", "a bzip2-compressed file (decompress it first, e.g. with bunzip2)"},
-	{"\x28\xb5\x2f\xfd", "a zstd-compressed file (decompress it first, e.g. with unzstd)"},
-	{"PK\x03\x04", "a zip archive"},
 	{"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"},
 	{"\x89PNG", "a PNG image"},
 	{"%PDF", "a PDF document"},

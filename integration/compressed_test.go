@@ -105,6 +105,10 @@ func TestCompressedArchives(t *testing.T) {
 	}{
 		{"gzip", compressed("gzip", "-c", "-6"), "(gzip-compressed, read through a seek index)", "compressed archive indexed", "compressed archive's index loaded"},
 		{"pigz", compressed("pigz", "-c", "-p", "2"), "(gzip-compressed, read through a seek index)", "compressed archive indexed", "compressed archive's index loaded"},
+		{"xz -T0", compressed("xz", "-c", "-T0", "-3"), "(xz-compressed, read through a seek index)", "compressed archive indexed", "compressed archive indexed"},
+		{"xz, 1 MiB blocks", compressed("xz", "-c", "-T2", "--block-size=1MiB", "-1"), "(xz-compressed, read through a seek index)", "compressed archive indexed", "compressed archive indexed"},
+		{"zstd", compressed("zstd", "-c", "-q"), "(zstd-compressed, read through a seek index)", "compressed archive indexed", "compressed archive indexed"},
+		{"pzstd", compressed("pzstd", "-c", "-q", "-p", "2"), "(zstd-compressed, read through a seek index)", "compressed archive indexed", "compressed archive indexed"},
 		{"zip", zipOf, "(a zip archive, read through its central directory)", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -145,6 +149,18 @@ func TestCompressedArchives(t *testing.T) {
 				t.Errorf("verify: exit %d\n%s", code, out)
 			}
 		})
+	}
+	// A single xz block or zstd frame too large to read at random offsets
+	// is refused, saying how to recompress it.
+	for _, tc := range []struct{ tool, advice string }{{"xz", "xz -T0"}, {"zstd", "pzstd"}} {
+		big := filepath.Join(t.TempDir(), "big.ova."+tc.tool)
+		cmd := exec.Command("sh", "-c", "head -c 300M /dev/zero | "+testutil.RequireTool(t, tc.tool)+" -q -c -1 -T1 > "+big)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", tc.tool, err, out)
+		}
+		if code, out := runOvfmount(t, "info", big); code != 2 || !strings.Contains(out, "too large for random access") || !strings.Contains(out, tc.advice) {
+			t.Errorf("a single %s unit of 300 MiB: exit %d\n%s", tc.tool, code, out)
+		}
 	}
 	// A gzip stream that is no OVA is named as what it holds.
 	text := filepath.Join(t.TempDir(), "notes.ova.gz")

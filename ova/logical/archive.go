@@ -1,6 +1,7 @@
 package logical
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/ovfmount/ovfmount/gzindex"
 	"github.com/ovfmount/ovfmount/internal/cachefile"
+	"github.com/ovfmount/ovfmount/xzindex"
+	"github.com/ovfmount/ovfmount/zstdindex"
 )
 
 // Compression is how a whole archive is compressed.
@@ -18,6 +21,8 @@ type Compression string
 const (
 	CompressionNone Compression = ""
 	CompressionGzip Compression = "gzip"
+	CompressionXZ   Compression = "xz"
+	CompressionZstd Compression = "zstd"
 	// CompressionZip is a zip of the package's files: not a compressed
 	// tar, but an archive of its own (ova.OpenZip reads it); named here so
 	// that a package says how its archive is packed in one field.
@@ -73,28 +78,70 @@ const sniffLen = 6
 
 // SniffBytes is Sniff of a file's first bytes.
 func SniffBytes(head []byte) Compression {
-	if len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b {
+	switch {
+	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:
 		return CompressionGzip
+	case bytes.HasPrefix(head, []byte("\xfd7zXZ\x00")):
+		return CompressionXZ
+	case bytes.HasPrefix(head, []byte("\x28\xb5\x2f\xfd")),
+		// a skippable frame, which a zstd file may start with
+		len(head) >= 4 && head[0]&0xf0 == 0x50 && head[1] == 0x2a && head[2] == 0x4d && head[3] == 0x18:
+		return CompressionZstd
 	}
 	return CompressionNone
 }
 
 // Decompress opens the decompressed bytes of a whole compressed archive of
-// size bytes read from r. The seek index is loaded from CacheDir when an
-// earlier run saved one for this file (checked against the stream by
-// gzindex's cheap identity), or built by one pass that verifies every
-// gzip member's CRC-32 and size, and then saved. It fails with the
-// decoder's error on a stream gzip -t would refuse.
+// size bytes read from r, by its first bytes:
+//
+//   - gzip: the seek index is loaded from CacheDir when an earlier run
+//     saved one for this file (checked against the stream by gzindex's
+//     cheap identity), or built by one pass that verifies every gzip
+//     member's CRC-32 and size, and then saved.
+//   - xz: the index at the end of the file lists the blocks, each
+//     decoded from its start (see xzindex); nothing is read beyond the
+//     indexes, so nothing is kept.
+//   - zstd: the frames, found from the seek table of the seekable format,
+//     else by walking the frame and block headers (see zstdindex).
+//
+// It fails with the decoder's error on a stream its tool would refuse,
+// and on one whose blocks or frames are too large to read at random
+// offsets (the error says how to recompress it).
 func Decompress(ctx context.Context, r io.ReaderAt, size int64, opts ArchiveOptions) (*Archive, error) {
 	c := Sniff(r, size)
-	if c != CompressionGzip {
-		return nil, errors.New("logical: not a compressed archive")
-	}
-	id := sha256.Sum256(append([]byte("archive-"+string(c)+"\x00"), opts.Identity...))
 	a := &Archive{Compression: c}
 	if opts.Identity != nil {
+		id := sha256.Sum256(append([]byte("archive-"+string(c)+"\x00"), opts.Identity...))
 		a.Identity = id[:]
 	}
+	switch c {
+	case CompressionGzip:
+		if err := a.openGzip(ctx, r, size, opts); err != nil {
+			return nil, err
+		}
+		return a, nil
+	case CompressionXZ:
+		x, err := xzindex.Open(r, size, xzindex.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("the archive is xz-compressed, but %w", err)
+		}
+		a.ReaderAt, a.Size = x, x.Size()
+		a.Units, _ = x.Units()
+		return a, nil
+	case CompressionZstd:
+		z, err := zstdindex.Open(r, size, zstdindex.Options{Progress: opts.Progress})
+		if err != nil {
+			return nil, fmt.Errorf("the archive is zstd-compressed, but %w", err)
+		}
+		a.ReaderAt, a.Size = z, z.Size()
+		a.Units, _ = z.Units()
+		return a, nil
+	}
+	return nil, errors.New("logical: not a compressed archive")
+}
+
+// openGzip reads a gzip stream through its seek index, loaded or built.
+func (a *Archive) openGzip(ctx context.Context, r io.ReaderAt, size int64, opts ArchiveOptions) error {
 	cache := cachefile.Path(opts.CacheDir, "gzarchive", opts.Identity, "")
 	ix, _, err := loadGzipIndex(cache)
 	switch {
@@ -113,7 +160,7 @@ func Decompress(ctx context.Context, r io.ReaderAt, size int64, opts ArchiveOpti
 		}
 		ix, err = gzindex.BuildContext(ctx, r, size, gzindex.Options{Span: ArchiveSpan, Progress: progress})
 		if err != nil {
-			return nil, fmt.Errorf("the archive is gzip-compressed, but %w", err)
+			return fmt.Errorf("the archive is gzip-compressed, but %w", err)
 		}
 		if cache != "" {
 			// The pass verified every member's CRC-32: the index is
@@ -125,5 +172,5 @@ func Decompress(ctx context.Context, r io.ReaderAt, size int64, opts ArchiveOpti
 	}
 	a.ReaderAt, a.Size, a.Units = gzindex.NewReader(r, size, ix), ix.Size(), ix.Checkpoints()
 	a.Warnings = append(a.Warnings, ix.Warnings()...)
-	return a, nil
+	return nil
 }

@@ -8,6 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
 )
 
 func gzipped(t *testing.T, b []byte) []byte {
@@ -81,5 +84,41 @@ func TestDecompressRefuses(t *testing.T) {
 	cancel()
 	if _, err := Decompress(ctx, bytes.NewReader(gz), int64(len(gz)), ArchiveOptions{}); err == nil {
 		t.Errorf("a cancelled build succeeded")
+	}
+}
+
+// TestDecompressXZAndZstd opens whole xz and zstd streams by their first
+// bytes and reads them back.
+func TestDecompressXZAndZstd(t *testing.T) {
+	plain := bytes.Repeat([]byte("an appliance, compressed whole\n"), 40000)
+	var xzBuf bytes.Buffer
+	xw, err := xz.NewWriter(&xzBuf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xw.Write(plain)
+	xw.Close()
+	enc, _ := zstd.NewWriter(nil)
+	zst := enc.EncodeAll(plain, nil)
+	for want, b := range map[Compression][]byte{CompressionXZ: xzBuf.Bytes(), CompressionZstd: zst} {
+		a, err := Decompress(context.Background(), bytes.NewReader(b), int64(len(b)), ArchiveOptions{Identity: []byte("id")})
+		if err != nil {
+			t.Fatalf("%s: %v", want, err)
+		}
+		if a.Compression != want || a.Size != int64(len(plain)) || a.Units < 1 || a.Identity == nil {
+			t.Errorf("%s: compression %q, size %d, units %d", want, a.Compression, a.Size, a.Units)
+		}
+		got := make([]byte, 5000)
+		if n, err := a.ReadAt(got, 700000); n != len(got) || err != nil || !bytes.Equal(got, plain[700000:705000]) {
+			t.Errorf("%s: ReadAt = %d, %v", want, n, err)
+		}
+		// Damage is an error, never other bytes.
+		bad := append([]byte{}, b...)
+		bad[len(bad)/2] ^= 0xff
+		if a, err := Decompress(context.Background(), bytes.NewReader(bad), int64(len(bad)), ArchiveOptions{}); err == nil {
+			if _, err := a.ReadAt(make([]byte, len(plain)), 0); err == nil {
+				t.Errorf("%s: a damaged stream read whole without an error", want)
+			}
+		}
 	}
 }
