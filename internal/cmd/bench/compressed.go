@@ -59,34 +59,41 @@ func benchCompressed(r *report) error {
 		return err
 	}
 	// xz as xz -T0 writes it (-1: 3 MiB blocks; the default -6 gives 24
-	// MiB ones and takes an hour to write this fixture on 2 cores).
-	xz, err := cached("vmdk-4G-T0-1.ova.xz", func(path string) error {
-		_, err := timeCmd("sh", "-c", fmt.Sprintf("xz -T0 -1 -c '%s' > '%s'", archive, path))
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if err := warm(xz); err != nil {
-		return err
-	}
-	mnt, xzMount, err := mountOvfmount(xz, "--verify=off")
-	if err != nil {
-		return err
-	}
-	xzRate, err := randomReadsN(filepath.Join(mnt, "disks", "disk1.vmdk.raw"), 1, 10*time.Second)
-	unmount(mnt)
-	if err != nil {
-		return err
+	// MiB ones and takes an hour to write this fixture on 2 cores), and
+	// with 1 MiB blocks.
+	xzRates := map[string]float64{}
+	xzMounts := map[string]float64{}
+	for _, v := range []struct{ name, flags string }{{"vmdk-4G-T0-1.ova.xz", ""}, {"vmdk-4G-1M.ova.xz", "--block-size=1MiB"}} {
+		xz, err := cached(v.name, func(path string) error {
+			_, err := timeCmd("sh", "-c", fmt.Sprintf("xz -T0 -1 %s -c '%s' > '%s'", v.flags, archive, path))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if err := warm(xz); err != nil {
+			return err
+		}
+		mnt, secs, err := mountOvfmount(xz, "--verify=off")
+		if err != nil {
+			return err
+		}
+		rate, err := randomReadsN(filepath.Join(mnt, "disks", "disk1.vmdk.raw"), 1, 10*time.Second)
+		unmount(mnt)
+		if err != nil {
+			return err
+		}
+		xzRates[v.name], xzMounts[v.name] = rate, secs
 	}
 	z, b := median(zcat), median(build)
 	st, _ := os.Stat(gz)
 	r.add("compressed", "zcat of the .ova.gz", mbps(st.Size(), z), "")
-	r.add("compressed", ".ova.gz: first mount, building the seek index", fmt.Sprintf("%.2f s", b), ratio(z, b, "of zcat's time (target <= 1.2x)"))
+	r.add("compressed", ".ova.gz: first mount, building the seek index", fmt.Sprintf("%.2f s", b), ratio(b, z, "of zcat's time (target <= 1.2x)"))
 	r.add("compressed", ".ova.gz: mount with the saved index", fmt.Sprintf("%.3f s", again), "")
 	r.add("compressed", ".ova.gz: random 4 KiB reads of the raw view, one reader", fmt.Sprintf("%.0f /s", rate), "target >= 200/s")
-	r.add("compressed", ".ova.xz (xz -T0 -1, 3 MiB blocks): mount", fmt.Sprintf("%.3f s", xzMount), "")
-	r.add("compressed", ".ova.xz: random 4 KiB reads of the raw view, one reader", fmt.Sprintf("%.0f /s", xzRate), "target >= 50/s")
+	r.add("compressed", ".ova.xz (xz -T0 -1: 3 MiB blocks): mount", fmt.Sprintf("%.3f s", xzMounts["vmdk-4G-T0-1.ova.xz"]), "")
+	r.add("compressed", ".ova.xz (3 MiB blocks): random 4 KiB reads of the raw view, one reader", fmt.Sprintf("%.0f /s", xzRates["vmdk-4G-T0-1.ova.xz"]), "target >= 50/s")
+	r.add("compressed", ".ova.xz (--block-size=1MiB): random 4 KiB reads of the raw view, one reader", fmt.Sprintf("%.0f /s", xzRates["vmdk-4G-1M.ova.xz"]), "target >= 50/s")
 	fmt.Println()
 	return nil
 }
