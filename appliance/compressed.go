@@ -3,9 +3,11 @@ package appliance
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/ovfmount/ovfmount/internal/cachefile"
 	"github.com/ovfmount/ovfmount/ova"
 	"github.com/ovfmount/ovfmount/ova/logical"
 )
@@ -34,7 +36,7 @@ func openCompressed(in Input, opts Options) (*Package, bool, error) {
 		if ctx.Err() != nil {
 			return nil, false, ctx.Err()
 		}
-		return nil, false, err
+		return nil, false, &NotPackageError{Name: in.Name, What: err.Error()}
 	}
 	ev := opts.Log.Info().Str("archive", in.Name).Str("compression", string(d.Compression)).
 		Int64("size", d.Size).Int("units", d.Units)
@@ -48,7 +50,14 @@ func openCompressed(in Input, opts Options) (*Package, bool, error) {
 	// The decompressed bytes are an OVA or nothing: a compressed
 	// descriptor or disk image is not a package ovfmount reads in place.
 	inner.Folder, inner.Base = "", ""
-	k, a, what := identify(inner.R, inner.Size)
+	a, fromCache := scanCompressed(inner, opts.CacheDir)
+	k, what := kindOVA, ""
+	if a == nil {
+		k, a, what = identify(inner.R, inner.Size)
+	}
+	if fromCache {
+		opts.Log.Info().Str("archive", in.Name).Int("members", len(a.Members())).Msg("compressed archive's tar index loaded")
+	}
 	if k != kindOVA {
 		if k == kindDescriptor || k == kindDisk {
 			what = "an OVF descriptor or a disk image, which is mounted uncompressed only"
@@ -94,4 +103,28 @@ func openZip(in Input, opts Options) (*Package, bool, error) {
 	}
 	p.Compression = logical.CompressionZip // p.Close closes a
 	return p, true, nil
+}
+
+// scanCompressed indexes the tar inside a compressed archive, where every
+// header read is a decode: from the record an earlier run kept in
+// cacheDir, or by a scan that keeps one. It returns nil when the bytes are
+// no tar with files, for identify to say what they are.
+func scanCompressed(in Input, cacheDir string) (a *ova.Archive, fromCache bool) {
+	path := cachefile.Path(cacheDir, "tarindex", in.Identity, "")
+	if path != "" {
+		if b, err := os.ReadFile(path); err == nil {
+			if a, err := ova.OpenSaved(in.R, in.Size, b); err == nil {
+				return a, true
+			}
+			os.Remove(path) // damaged or stale: worthless
+		}
+	}
+	a, rec, err := ova.OpenRecorded(in.R, in.Size)
+	if err != nil || len(a.Files()) == 0 {
+		return nil, false
+	}
+	if path != "" {
+		cachefile.Write(path, rec) // best effort: the next run scans again
+	}
+	return a, false
 }

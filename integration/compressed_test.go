@@ -18,7 +18,19 @@ import (
 // partitioned 64 MiB disk, and returns the OVA.
 func sampleOVA(t *testing.T) string {
 	t.Helper()
-	raw := testutil.PartitionedDisk(t, 64<<20, 24<<20)
+	return sampleOVAOf(t, testutil.PartitionedDisk(t, 64<<20, 24<<20))
+}
+
+// smallSampleOVA is sampleOVA with 3 MiB of files on the disk: small
+// enough for an xz decoder under the race detector to read it whole in
+// seconds.
+func smallSampleOVA(t *testing.T) string {
+	t.Helper()
+	return sampleOVAOf(t, testutil.PartitionedDisk(t, 64<<20, 3<<20))
+}
+
+func sampleOVAOf(t *testing.T, raw string) string {
+	t.Helper()
 	dir := t.TempDir()
 	vmdk := filepath.Join(dir, "disk1.vmdk")
 	in, _ := os.Open(raw)
@@ -66,7 +78,7 @@ func compressWith(t *testing.T, src, dst string, tool string, args ...string) st
 // building it.
 func TestCompressedArchives(t *testing.T) {
 	testutil.RequireFUSE(t)
-	ova := sampleOVA(t)
+	ova := smallSampleOVA(t)
 	dir := t.TempDir()
 	members := tarMembers(t, ova)
 	vmdk := filepath.Join(dir, "disk1.vmdk")
@@ -101,20 +113,24 @@ func TestCompressedArchives(t *testing.T) {
 		make func(t *testing.T) (archive, prefix string)
 		// what info says of it, and what the log says of the first
 		// and the second mount ("" for nothing to say)
-		info, built, loaded string
+		info, built string
+		loaded      []string
 	}{
-		{"gzip", compressed("gzip", "-c", "-6"), "(gzip-compressed, read through a seek index)", "compressed archive indexed", "compressed archive's index loaded"},
-		{"pigz", compressed("pigz", "-c", "-p", "2"), "(gzip-compressed, read through a seek index)", "compressed archive indexed", "compressed archive's index loaded"},
-		{"xz -T0", compressed("xz", "-c", "-T0", "-3"), "(xz-compressed, read through a seek index)", "compressed archive indexed", "compressed archive indexed"},
-		{"xz, 1 MiB blocks", compressed("xz", "-c", "-T2", "--block-size=1MiB", "-1"), "(xz-compressed, read through a seek index)", "compressed archive indexed", "compressed archive indexed"},
-		{"zstd", compressed("zstd", "-c", "-q"), "(zstd-compressed, read through a seek index)", "compressed archive indexed", "compressed archive indexed"},
-		{"pzstd", compressed("pzstd", "-c", "-q", "-p", "2"), "(zstd-compressed, read through a seek index)", "compressed archive indexed", "compressed archive indexed"},
-		{"zip", zipOf, "(a zip archive, read through its central directory)", "", ""},
+		{"gzip", compressed("gzip", "-c", "-6"), "(gzip-compressed, read through a seek index)", "compressed archive indexed", []string{"compressed archive's index loaded", "compressed archive's tar index loaded"}},
+		{"pigz", compressed("pigz", "-c", "-p", "2"), "(gzip-compressed, read through a seek index)", "compressed archive indexed", []string{"compressed archive's index loaded", "compressed archive's tar index loaded"}},
+		{"xz -T0", compressed("xz", "-c", "-T0", "-3"), "(xz-compressed, read through a seek index)", "compressed archive indexed", []string{"compressed archive's tar index loaded"}},
+		{"zstd", compressed("zstd", "-c", "-q"), "(zstd-compressed, read through a seek index)", "compressed archive indexed", []string{"compressed archive's tar index loaded"}},
+		{"pzstd", compressed("pzstd", "-c", "-q", "-p", "2"), "(zstd-compressed, read through a seek index)", "compressed archive indexed", []string{"compressed archive's tar index loaded"}},
+		{"zip", zipOf, "(a zip archive, read through its central directory)", "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			archive, prefix := tc.make(t)
 			cache := t.TempDir()
-			for round := range 2 {
+			rounds := 2
+			if tc.loaded == nil {
+				rounds = 1 // nothing is kept between runs
+			}
+			for round := range rounds {
 				m := mountArchive(t, archive, "--cache-dir", cache, "--verify", "strict")
 				for name, size := range members {
 					got, err := os.ReadFile(m.path(prefix + name))
@@ -136,8 +152,14 @@ func TestCompressedArchives(t *testing.T) {
 					t.Errorf("raw view (%d bytes) differs from qemu-img's (%d bytes) at byte %d", len(got), len(want), firstDiff(got, want))
 				}
 				log := readFile(m.logFile)
-				if say := map[int]string{0: tc.built, 1: tc.loaded}[round]; !strings.Contains(log, say) {
-					t.Errorf("round %d: the log does not say %q:\n%s", round, say, log)
+				says := []string{tc.built}
+				if round == 1 {
+					says = tc.loaded
+				}
+				for _, say := range says {
+					if !strings.Contains(log, say) {
+						t.Errorf("round %d: the log does not say %q:\n%s", round, say, log)
+					}
 				}
 				m.unmount(t)
 			}
@@ -145,8 +167,10 @@ func TestCompressedArchives(t *testing.T) {
 			if code != 0 || !strings.Contains(out, tc.info) {
 				t.Errorf("info: exit %d\n%s", code, out)
 			}
-			if code, out := runOvfmount(t, "verify", archive); code != 0 {
-				t.Errorf("verify: exit %d\n%s", code, out)
+			if tc.name == "gzip" { // the mounts verified every member; verify reads them once more
+				if code, out := runOvfmount(t, "verify", archive); code != 0 {
+					t.Errorf("verify: exit %d\n%s", code, out)
+				}
 			}
 		})
 	}

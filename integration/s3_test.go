@@ -67,7 +67,7 @@ func TestS3(t *testing.T) {
 	if err := srv.CreateBucket(ctx, "golden"); err != nil {
 		t.Fatal(err)
 	}
-	ova := sampleOVA(t)
+	ova := smallSampleOVA(t)
 	gz := compressWith(t, ova, filepath.Join(t.TempDir(), "b.ova.gz"), "gzip", "-c")
 	for key, path := range map[string]string{"appliance-2.4.ova": ova, "lib/a.ova": ova, "lib/b.ova.gz": gz} {
 		if _, err := srv.PutFile(ctx, "golden", key, path); err != nil {
@@ -139,7 +139,7 @@ func TestS3(t *testing.T) {
 	// An object replaced under the mount: reads of bytes not fetched yet
 	// fail with EIO, never mixing versions.
 	m = mountS3(t, env, "--remote-cache", "0", "s3://golden/appliance-2.4.ova")
-	other := sampleOVA(t) // another disk: the same layout, other bytes
+	other := sampleOVA(t) // another disk: other bytes
 	if _, err := srv.PutFile(ctx, "golden", "appliance-2.4.ova", other); err != nil {
 		t.Fatal(err)
 	}

@@ -123,7 +123,7 @@ func Decompress(ctx context.Context, r io.ReaderAt, size int64, opts ArchiveOpti
 	case CompressionXZ:
 		x, err := xzindex.Open(r, size, xzindex.Options{})
 		if err != nil {
-			return nil, fmt.Errorf("the archive is xz-compressed, but %w", err)
+			return nil, fmt.Errorf("an xz-compressed file, but %w", err)
 		}
 		a.ReaderAt, a.Size = x, x.Size()
 		a.Units, _ = x.Units()
@@ -131,7 +131,7 @@ func Decompress(ctx context.Context, r io.ReaderAt, size int64, opts ArchiveOpti
 	case CompressionZstd:
 		z, err := zstdindex.Open(r, size, zstdindex.Options{Progress: opts.Progress})
 		if err != nil {
-			return nil, fmt.Errorf("the archive is zstd-compressed, but %w", err)
+			return nil, fmt.Errorf("a zstd-compressed file, but %w", err)
 		}
 		a.ReaderAt, a.Size = z, z.Size()
 		a.Units, _ = z.Units()
@@ -160,7 +160,7 @@ func (a *Archive) openGzip(ctx context.Context, r io.ReaderAt, size int64, opts 
 		}
 		ix, err = gzindex.BuildContext(ctx, r, size, gzindex.Options{Span: ArchiveSpan, Progress: progress})
 		if err != nil {
-			return fmt.Errorf("the archive is gzip-compressed, but %w", err)
+			return fmt.Errorf("a gzip-compressed file, but %w", err)
 		}
 		if cache != "" {
 			// The pass verified every member's CRC-32: the index is
