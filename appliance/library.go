@@ -160,18 +160,6 @@ func (l *Library) Close() error {
 	return errors.Join(errs...)
 }
 
-// Opened is the package of a folder if it has been opened.
-func (l *Library) Opened(name string) *Package {
-	for _, f := range l.folders {
-		if f.name == name {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			return f.p
-		}
-	}
-	return nil
-}
-
 // expand opens the folder's archive and gives its package's entries under
 // the folder.
 func (f *libraryFolder) expand(ctx context.Context) ([]*Entry, error) {

@@ -117,10 +117,10 @@ func TestCompressedArchives(t *testing.T) {
 		loaded      []string
 	}{
 		{"gzip", compressed("gzip", "-c", "-6"), "(gzip-compressed, read through a seek index)", "compressed archive indexed", []string{"compressed archive's index loaded", "compressed archive's tar index loaded"}},
-		{"pigz", compressed("pigz", "-c", "-p", "2"), "(gzip-compressed, read through a seek index)", "compressed archive indexed", []string{"compressed archive's index loaded", "compressed archive's tar index loaded"}},
+		// pigz's stream is read by the same code as gzip's: one mount.
+		{"pigz", compressed("pigz", "-c", "-p", "2"), "(gzip-compressed, read through a seek index)", "compressed archive indexed", nil},
 		{"xz -T0", compressed("xz", "-c", "-T0", "-3"), "(xz-compressed, read through a seek index)", "compressed archive indexed", []string{"compressed archive's tar index loaded"}},
 		{"zstd", compressed("zstd", "-c", "-q"), "(zstd-compressed, read through a seek index)", "compressed archive indexed", []string{"compressed archive's tar index loaded"}},
-		{"pzstd", compressed("pzstd", "-c", "-q", "-p", "2"), "(zstd-compressed, read through a seek index)", "compressed archive indexed", []string{"compressed archive's tar index loaded"}},
 		{"zip", zipOf, "(a zip archive, read through its central directory)", "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

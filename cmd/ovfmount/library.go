@@ -172,7 +172,8 @@ func serveLibrary(args []string, srcs []source, v *verify, w openWith, log zerol
 		size += s.size
 	}
 	lib := appliance.NewLibrary(librarySources(srcs, v, w, func(p *appliance.Package) {
-		logPackage(log.With().Str("archive", p.Name).Logger(), p)
+		log.Info().Str("archive", p.Name).Msg("archive opened")
+		logPackage(log, p)
 	}), time.Now())
 	log.Info().Int("archives", len(srcs)).Msg("library listed; each archive is opened when its folder is first looked into")
 	name := "ovfmount-library"
