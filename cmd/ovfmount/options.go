@@ -62,7 +62,7 @@ func (v *verify) flags(fs *pflag.FlagSet, mount bool) {
 		fs.BoolVar(&v.allowUnlisted, "allow-unlisted", false, "with --verify=strict, also serve files the manifest does not list")
 	}
 	fs.StringVar(&v.descriptor, "descriptor", "", "in an OVA holding several descriptors, the one to use (default: the first member whose name ends in .ovf)")
-	fs.StringVar(&v.cacheDir, "cache-dir", defaultCacheDir(), "where trusted chunk tables, gzip seek indexes and blocks of remote archives are kept between runs (empty: nowhere)")
+	fs.StringVar(&v.cacheDir, "cache-dir", defaultCacheDir(), "where trusted chunk tables, seek indexes (gzip files, compressed archives and their tar indexes, zip entries) and blocks of remote archives are kept between runs (empty: nowhere)")
 	fs.StringVar(&v.caFile, "ca", "", caHelp)
 	fs.BoolVar(&v.requireTrustedSigner, "require-trusted-signer", false, "count only a signature by a trusted signer: an untrusted, self-signed or expired signer is a bad signature, and an unsigned package fails verify (and, with --verify=strict, every file its manifest lists)")
 	v.net.flags(fs)
