@@ -115,18 +115,6 @@ func FolderName(base string) string {
 	return name
 }
 
-// Folders lists the folder names, sorted, with the source each shows.
-func (l *Library) Folders() []LibraryFolderInfo {
-	out := make([]LibraryFolderInfo, 0, len(l.folders))
-	for _, f := range l.folders {
-		out = append(out, LibraryFolderInfo{Name: f.name, Source: f.src.Name})
-	}
-	return out
-}
-
-// LibraryFolderInfo names one folder of a library and its archive.
-type LibraryFolderInfo struct{ Name, Source string }
-
 // Entries is what the mount shows before any archive is opened: the root
 // and one folder per archive, each expanding into its package's entries
 // when first looked into.

@@ -7,9 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ovfmount/ovfmount/internal/sample"
 	"github.com/ovfmount/ovfmount/internal/testutil"
-	"github.com/ovfmount/ovfmount/internal/vmdkwriter"
 )
 
 type infoJSON struct {
@@ -60,21 +58,7 @@ func runInfo(t *testing.T, path string) infoJSON {
 }
 
 func TestInfoSample(t *testing.T) {
-	raw := testutil.PartitionedDisk(t, 64<<20, 24<<20)
-	dir := t.TempDir()
-	vmdk := filepath.Join(dir, "disk1.vmdk")
-	in, _ := os.Open(raw)
-	out, _ := os.Create(vmdk)
-	if err := vmdkwriter.Write(out, in, 64<<20); err != nil {
-		t.Fatal(err)
-	}
-	in.Close()
-	out.Close()
-	ova := filepath.Join(dir, "appliance.ova")
-	if err := sample.WriteOVA(ova, sample.Appliance{Name: "appliance", Disks: []sample.Disk{{File: "disk1.vmdk", Path: vmdk,
-		Capacity: 64 << 20, Format: sample.StreamOptimized}}}); err != nil {
-		t.Fatal(err)
-	}
+	ova := sampleOVA(t)
 	r := runInfo(t, ova)
 	if r.OVFVersion != "1.0" || len(r.VirtualSystems) != 1 || len(r.Disks) != 1 || len(r.Files) != 1 {
 		t.Fatalf("shape: %+v", r)
