@@ -45,6 +45,13 @@ func TestParseMountArgs(t *testing.T) {
 			want: mountConfig{archive: "a", mountpoint: "m", directIO: true, uid: -1, gid: -1, logLevel: "info", logFormat: "auto"}},
 		{args: []string{"a", "m", "-o", "ro,direct_io"},
 			want: mountConfig{archive: "a", mountpoint: "m", directIO: true, uid: -1, gid: -1, logLevel: "info", logFormat: "auto"}},
+		// The S3 flags and --connections, as fstab gives them.
+		{args: []string{"-o", "connections=8,s3_endpoint=http://127.0.0.1:7070,s3_region=eu-west-1,s3_profile=lab,s3_addressing=path", "s3://b/a.ova", "m"},
+			want: mountConfig{archive: "s3://b/a.ova", mountpoint: "m", uid: -1, gid: -1, logLevel: "info", logFormat: "auto",
+				verify: verify{mode: "lazy", cacheDir: defaultCacheDir(),
+					net: remoteFlags{cacheSize: remote.DefaultDiskBudget, timeout: remote.DefaultRequestTimeout, connections: 8},
+					s3:  s3Flags{endpoint: "http://127.0.0.1:7070", region: "eu-west-1", profile: "lab", addressing: "path"}}}},
+		{args: []string{"-o", "connections=0", "a", "m"}, err: "must be a number from 1 to 64"},
 		{args: []string{"-o", "uid=-1", "a", "m"}, err: "needs a non-negative number"},
 		{args: []string{"-o", "uid", "a", "m"}, err: "needs a non-negative number"},
 		{args: []string{"-o", "frobnicate", "a", "m"}, err: `unknown mount option "frobnicate"`},

@@ -50,7 +50,7 @@ func (r *remoteFlags) setConnections(v string) error {
 	if err != nil || n < 1 || n > remote.MaxConnections {
 		return fmt.Errorf("must be a number from 1 to %d", remote.MaxConnections)
 	}
-	r.connections, r.connectionsSet = n, true
+	r.connections = n
 	return nil
 }
 

@@ -43,7 +43,7 @@ func isS3Prefix(s string) bool {
 
 // s3Options are the options of an S3 object: remote's, as the flags set
 // them, plus the store's. Connections and read-ahead keep package s3's
-// defaults unless --connections was given.
+// defaults unless --connections was given (0 asks for them).
 func (v *verify) s3Options(log zerolog.Logger) (s3.Options, error) {
 	ropt, err := v.net.options(v.cas(), v.cacheDir, log)
 	if err != nil {
@@ -53,9 +53,6 @@ func (v *verify) s3Options(log zerolog.Logger) (s3.Options, error) {
 		return s3.Options{}, fail(exitUsage, "--header Authorization: s3:// requests are signed with the AWS credentials; give those instead (environment, profile)")
 	}
 	ropt.NetrcFile = ""
-	if !v.net.connectionsSet {
-		ropt.Connections = 0 // package s3's default
-	}
 	opt := s3.Options{Options: ropt, Endpoint: v.s3.endpoint, Region: v.s3.region, Profile: v.s3.profile}
 	switch v.s3.addressing {
 	case "", "auto":
