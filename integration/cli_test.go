@@ -88,7 +88,7 @@ func TestBadInputs(t *testing.T) {
 		os.WriteFile(locked, data, 0o600)
 		mnt := filepath.Join(dir, "mnt")
 		os.Mkdir(mnt, 0o777)
-		cmd := exec.Command(ovfmountBin, locked, mnt)
+		cmd := exec.Command(daemon(t), locked, mnt)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 		out, err := cmd.CombinedOutput()
 		ee, ok := err.(*exec.ExitError)
@@ -145,7 +145,7 @@ func foreground(t *testing.T, archive string) *fgMount {
 	t.Helper()
 	testutil.RequireFUSE(t)
 	m := &fgMount{dir: t.TempDir(), stderr: &syncBuffer{}, done: make(chan error, 1), exited: make(chan struct{})}
-	m.cmd = exec.Command(ovfmountBin, "-f", "--log-format=json", archive, m.dir)
+	m.cmd = exec.Command(daemon(t), "-f", "--log-format=json", archive, m.dir)
 	m.cmd.Stderr = m.stderr
 	if err := m.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -316,7 +316,7 @@ func TestMountHelper(t *testing.T) {
 	}
 	t.Run("mount -t", func(t *testing.T) {
 		mnt := t.TempDir()
-		out, err := exec.Command("mount", "-t", "fuse", ovfmountBin+"#"+archive, mnt, "-o", "allow_other,uid=1234,nofail").CombinedOutput()
+		out, err := exec.Command("mount", "-t", "fuse", daemon(t)+"#"+archive, mnt, "-o", "allow_other,uid=1234,nofail").CombinedOutput()
 		if err != nil {
 			t.Fatalf("mount: %v %s", err, out)
 		}
@@ -330,7 +330,7 @@ func TestMountHelper(t *testing.T) {
 		mnt := t.TempDir()
 		logFile := filepath.Join(t.TempDir(), "log")
 		fstab := filepath.Join(t.TempDir(), "fstab")
-		line := ovfmountBin + "#" + archive + " " + mnt + " fuse defaults,ro,allow_other,noauto,nofail,_netdev,x-systemd.automount,log_file=" + logFile + " 0 0\n"
+		line := daemon(t) + "#" + archive + " " + mnt + " fuse defaults,ro,allow_other,noauto,nofail,_netdev,x-systemd.automount,log_file=" + logFile + " 0 0\n"
 		os.WriteFile(fstab, []byte(line), 0o644)
 		if out, err := exec.Command("mount", "-T", fstab, mnt).CombinedOutput(); err != nil {
 			t.Fatalf("mount -T: %v %s", err, out)
@@ -474,7 +474,7 @@ func TestUserMountRefused(t *testing.T) {
 		t.Fatalf("fusermount3 as uid 65534 said %q, %v: not a message of its own", said, err)
 	}
 
-	cmd := exec.Command(ovfmountBin, "--cache-dir=", "--log-level=error", archive, mnt)
+	cmd := exec.Command(daemon(t), "--cache-dir=", "--log-level=error", archive, mnt)
 	cmd.SysProcAttr = nobody
 	out, err := cmd.CombinedOutput()
 	want := "ovfmount: mounting " + archive + " on " + mnt + ": " + reason + "\n"
@@ -511,7 +511,7 @@ func TestBackgroundMountIsQuiet(t *testing.T) {
 
 	mount := func(t *testing.T, archive string) (string, string) {
 		m := &mountResult{dir: t.TempDir(), logFile: filepath.Join(t.TempDir(), "ovfmount.log")}
-		cmd := exec.Command(ovfmountBin, "--cache-dir", t.TempDir(), "--log-file", m.logFile, archive, m.dir)
+		cmd := exec.Command(daemon(t), "--cache-dir", t.TempDir(), "--log-file", m.logFile, archive, m.dir)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("ovfmount %s: %v\n%s", archive, err, out)

@@ -155,7 +155,7 @@ func TestSIGTERMDuringVerification(t *testing.T) {
 	cache := t.TempDir()
 	testutil.RequireFUSE(t)
 	mnt := t.TempDir()
-	cmd := exec.Command(ovfmountBin, "-f", "--cache-dir", cache, p.ova, mnt)
+	cmd := exec.Command(daemon(t), "-f", "--cache-dir", cache, p.ova, mnt)
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	cmd.Start()

@@ -43,7 +43,7 @@ func mountArchive(t testing.TB, archive string, args ...string) *mountResult {
 	m.logFile = filepath.Join(t.TempDir(), "ovfmount.log")
 	full := append([]string{"--log-file", m.logFile, "--log-level", "debug"}, args...)
 	full = append(full, archive, m.dir)
-	out, err := exec.Command(ovfmountBin, full...).CombinedOutput()
+	out, err := exec.Command(daemon(t), full...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ovfmount %s: %v\n%s", strings.Join(full, " "), err, out)
 	}
@@ -137,10 +137,10 @@ func tarExtract(t testing.TB, archive, member string) []byte {
 	return out
 }
 
-// runOvfmount runs the ovfmountBin and returns its exit code and output.
+// runOvfmount runs the daemon(t) executable and returns its exit code and output.
 func runOvfmount(t testing.TB, args ...string) (int, string) {
 	t.Helper()
-	cmd := exec.Command(ovfmountBin, args...)
+	cmd := exec.Command(daemon(t), args...)
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode(), string(out)

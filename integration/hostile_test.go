@@ -99,11 +99,11 @@ func hostileCase(t *testing.T, archive, warning string, rssLimit int64) {
 
 // checkRSS logs the peak RSS of the daemon serving mnt and fails the test
 // above limit, a bound for the binary users run. The race detector
-// multiplies memory use several times over, so -race builds get four
+// multiplies memory use several times over, so a -race build gets four
 // times the room.
 func checkRSS(t *testing.T, mnt string, limit int64) {
 	t.Helper()
-	if raceEnabled {
+	if raceDaemon(t) {
 		limit *= 4
 	}
 	rss := daemonRSS(t, mnt)

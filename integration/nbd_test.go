@@ -41,7 +41,7 @@ func startServe(t *testing.T, archive string, extra ...string) (sock string, sto
 	nbdinfo := testutil.RequireTool(t, "nbdinfo")
 	sock = filepath.Join(t.TempDir(), "app.sock")
 	var logs bytes.Buffer
-	cmd := exec.Command(ovfmountBin, append(append([]string{"serve", "--nbd", "unix:" + sock, "--log-format", "json"}, extra...), archive)...)
+	cmd := exec.Command(daemon(t), append(append([]string{"serve", "--nbd", "unix:" + sock, "--log-format", "json"}, extra...), archive)...)
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

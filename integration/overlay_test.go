@@ -275,7 +275,7 @@ func daemonOf(t *testing.T, dir string) int {
 			continue
 		}
 		args := strings.Split(string(b), "\x00")
-		if len(args) > 0 && filepath.Base(args[0]) == filepath.Base(ovfmountBin) && strings.Contains(string(b), "\x00"+dir+"\x00") {
+		if len(args) > 0 && filepath.Base(args[0]) == "ovfmount" && strings.Contains(string(b), "\x00"+dir+"\x00") {
 			var pid int
 			fmt.Sscanf(strings.Split(p, "/")[2], "%d", &pid)
 			return pid

@@ -165,7 +165,7 @@ func TestVerifyInterrupted(t *testing.T) {
 		t.Fatalf("tar: %v %s", err, out)
 	}
 	cache := t.TempDir()
-	cmd := exec.Command(ovfmountBin, "verify", "--cache-dir", cache, ova)
+	cmd := exec.Command(daemon(t), "verify", "--cache-dir", cache, ova)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -2,6 +2,7 @@
 
 package integration
 
-// raceEnabled builds the daemon under test with the race detector when the
-// tests themselves run with it, so races in the real binary fail CI too.
+// raceEnabled builds a daemon with the race detector too when the tests
+// themselves run with it, so that races in the real binary fail CI; the
+// tests in raceTests run it.
 const raceEnabled = true

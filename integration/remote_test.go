@@ -264,7 +264,7 @@ func TestRemoteStalledOpenInterrupted(t *testing.T) {
 	}()
 	dir := t.TempDir()
 	var stderr syncBuffer
-	cmd := exec.Command(ovfmountBin, "-f", "http://"+l.Addr().String()+"/app.ova", dir)
+	cmd := exec.Command(daemon(t), "-f", "http://"+l.Addr().String()+"/app.ova", dir)
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

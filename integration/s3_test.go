@@ -30,7 +30,7 @@ func s3Env(srv *versitygw.Server, extra ...string) []string {
 // runWithEnv runs ovfmount with env and returns its exit code and output.
 func runWithEnv(t *testing.T, env []string, args ...string) (int, string) {
 	t.Helper()
-	cmd := exec.Command(ovfmountBin, args...)
+	cmd := exec.Command(daemon(t), args...)
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError

@@ -189,7 +189,7 @@ type blockReader struct {
 	i    int
 	b    *Block
 	src  section
-	lz   *lzma.Reader2
+	lz   lzma2Decoder
 	h    hash.Hash
 	left int64
 	err  error
@@ -204,7 +204,7 @@ func (x *Reader) openBlock(i int, old io.Reader) (io.Reader, error) {
 	br.i, br.b, br.left, br.err = i, b, b.Size, nil
 	br.src.reset(x.r, b.Offset+int64(b.header), b.compressed)
 	dict := max(minDict, min(b.Dict, b.Size))
-	lz, err := lzma.Reader2Config{DictCap: int(dict)}.NewReader2(&br.src)
+	lz, err := x.opt.lzma2(&br.src, int(dict), br.lz)
 	if err != nil {
 		return nil, br.wrap(fmt.Errorf("%w: %v", ErrCorrupt, err))
 	}

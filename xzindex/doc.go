@@ -14,7 +14,8 @@
 // error, not an allocation.
 //
 // A [Reader] serves any offset by decoding the block that covers it, from
-// the block's start, with the LZMA2 decoder of github.com/ulikunitz/xz. It
+// the block's start, with liblzma's LZMA2 decoder where the build has it
+// (-tags=liblzma, with cgo), else that of github.com/ulikunitz/xz. It
 // keeps a few decoders (Options.Decoders, default 4) positioned where
 // reads left them, each with the last 512 KiB of its output, so that a
 // sequential reader, or a few interleaved ones, decode each block once,
@@ -40,7 +41,7 @@
 //
 // A block is the unit of random access. A checkpoint inside an LZMA2
 // block would need the whole dictionary (up to 64 MiB) and the range
-// coder and probability state, which the Go decoder does not expose; so a
+// coder and probability state, which neither decoder exposes; so a
 // cold read decodes its block from the start, and costs up to the block's
 // decompressed size. Blocks larger than [Options.MaxUnit] are refused by
 // Open with [ErrUnitTooLarge], whose message says how to recompress:
@@ -48,7 +49,8 @@
 // dictionary (24 MiB at the default -6), or "xz --block-size=16MiB". The
 // default MaxUnit, 256 MiB, admits every block xz -T0 writes at any
 // preset (192 MiB at -9), and bounds a cold read to decoding 256 MiB
-// (about five seconds at the 50 MiB/s the decoder reaches here); smaller
+// (about nine seconds at the 29 MB/s liblzma reaches on the bench's
+// already compressed data); smaller
 // blocks make random reads cheaper. A file compressed single-threaded (xz
 // without -T or --block-size, with xz 5.4 and older) is one block: it
 // opens when it decompresses to at most MaxUnit, and every cold read then

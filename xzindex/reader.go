@@ -53,6 +53,10 @@ type Options struct {
 	// from the unit's start again. 0 means DefaultCacheBytes; negative
 	// means no cache.
 	CacheBytes int
+
+	// lzma2 is the LZMA2 decoder; nil means defaultLZMA2. Tests set it
+	// to run with each.
+	lzma2 lzma2Func
 }
 
 func (o *Options) fill() {
@@ -71,6 +75,9 @@ func (o *Options) fill() {
 	o.Decoders = min(o.Decoders, MaxDecoders)
 	if o.CacheBytes == 0 {
 		o.CacheBytes = DefaultCacheBytes
+	}
+	if o.lzma2 == nil {
+		o.lzma2 = defaultLZMA2
 	}
 }
 

@@ -126,11 +126,13 @@ func TestCLI(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			file := xzFile(t, c.data, c.args...)
-			x := open(t, file, Options{})
-			if c.blocks != 0 && len(x.Blocks()) != c.blocks {
-				t.Errorf("%d blocks, want %d", len(x.Blocks()), c.blocks)
+			for _, b := range backends {
+				x := open(t, file, Options{lzma2: b.f})
+				if c.blocks != 0 && len(x.Blocks()) != c.blocks {
+					t.Errorf("%d blocks, want %d", len(x.Blocks()), c.blocks)
+				}
+				compare(t, x, c.data, 50)
 			}
-			compare(t, x, c.data, 50)
 		})
 	}
 }

@@ -1,0 +1,5 @@
+//go:build liblzma && cgo
+
+package xzindex
+
+func init() { backends = append(backends, backend{"liblzma", cLZMA2}) }
