@@ -59,6 +59,7 @@ func openCompressed(in Input, opts Options) (*Package, bool, error) {
 		opts.Log.Info().Str("archive", in.Name).Int("members", len(a.Members())).Msg("compressed archive's tar index loaded")
 	}
 	if k != kindOVA {
+		d.Close()
 		if k == kindDescriptor || k == kindDisk {
 			what = "an OVF descriptor or a disk image, which is mounted uncompressed only"
 		}
@@ -66,8 +67,10 @@ func openCompressed(in Input, opts Options) (*Package, bool, error) {
 	}
 	p, err := build(inner, opts, SourceOVA, a)
 	if err != nil {
+		d.Close()
 		return nil, false, err
 	}
+	p.closers = append(p.closers, d)
 	p.Compression = d.Compression
 	for _, w := range d.Warnings {
 		p.warn("%s", w)

@@ -250,7 +250,9 @@ func (p *Package) openGzip(opts Options, identity []byte) error {
 		}
 		st := logical.StoredOf(f.Members, p.Checks)
 		if !opts.BuildGzip {
-			f.gz = logical.LoadGzip(f.Name, st, gopts)
+			if f.gz = logical.LoadGzip(f.Name, st, gopts); f.gz != nil {
+				p.closers = append(p.closers, f.gz)
+			}
 			continue
 		}
 		wg.Add(1)
@@ -289,6 +291,7 @@ func (p *Package) openGzip(opts Options, identity []byte) error {
 				p.warn("%s: %s", f.Name, w)
 			}
 			f.gz = gz
+			p.closers = append(p.closers, gz)
 		}()
 	}
 	wg.Wait()

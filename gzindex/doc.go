@@ -33,7 +33,12 @@
 // doubling the span, their windows are kept deflate-compressed, and a
 // Reader keeps at most 8 decoders of about 600 KiB each. An index persists
 // with [Index.MarshalBinary] and [Unmarshal], with a digest and the
-// identity of its stream, which [Index.Matches] checks cheaply.
+// identity of its stream, which [Index.Matches] checks cheaply; or, for
+// large streams, with [Index.MarshalSplit] and [Load], which reads back
+// the index without its windows (a 32 KiB window per checkpoint, 19 MB
+// for a 1.2 GB stream) and reads each window, checked by its CRC-32C,
+// when a read first needs it. A window that fails its check is passed
+// over for the checkpoint before it, at the cost of a span's decoding.
 //
 // # What it refuses
 //

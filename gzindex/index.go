@@ -1,6 +1,9 @@
 package gzindex
 
-import "sort"
+import (
+	"io"
+	"sort"
+)
 
 // Index locates checkpoints in a gzip stream: places where decoding can
 // start without decoding anything before. It is immutable once built or
@@ -15,6 +18,10 @@ type Index struct {
 	cps        []checkpoint
 	warnings   []string
 	raw        bool // one raw deflate stream, not gzip members
+	// A split index loaded by Load: its windows' bytes, windows long,
+	// read when needed.
+	src     io.ReaderAt
+	windows int64
 }
 
 // checkpoint is a resumable decoder state. in is a bit offset, because
@@ -28,6 +35,11 @@ type checkpoint struct {
 	wlen    int // length of the window once decompressed
 	packed  bool
 	window  []byte
+	// In a split index loaded by Load, window is nil and the window is
+	// wn bytes at woff in the Index's src, with CRC-32C wsum.
+	woff int64
+	wn   int
+	wsum uint32
 }
 
 // Size returns the decompressed size of the whole stream: the sum of its

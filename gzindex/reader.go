@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sort"
 	"sync"
 )
 
@@ -52,7 +53,8 @@ type cursor struct {
 	busy  bool
 	until int64 // while busy: where the current read leaves pos
 	used  uint64
-	kept  bool // part of Reader.curs, rather than borrowed for one read
+	kept  bool   // part of Reader.curs, rather than borrowed for one read
+	wbuf  []byte // a split index's window, read to restart from it
 }
 
 // NewReader returns a Reader of the stream of size bytes in r, which ix
@@ -221,7 +223,22 @@ func (c *cursor) read(rd *Reader, p []byte, off int64, cp *checkpoint) (int, err
 // restart positions the cursor's decoder at checkpoint cp.
 func (c *cursor) restart(rd *Reader, cp *checkpoint) error {
 	f := c.f
-	if err := unpackWindow(f, cp); err != nil {
+	if c.wbuf == nil && cp.window == nil && cp.wn > 0 {
+		c.wbuf = make([]byte, windowSize)
+	}
+	w, err := rd.ix.window(cp, c.wbuf)
+	// A split index's window that cannot be read, or fails its check,
+	// is passed over for the checkpoint before it: decoding from there
+	// yields the same bytes, a span later. The first has no window.
+	for err != nil {
+		i := sort.Search(len(rd.ix.cps), func(i int) bool { return rd.ix.cps[i].in >= cp.in })
+		if i == 0 || i >= len(rd.ix.cps) {
+			return err
+		}
+		cp = &rd.ix.cps[i-1]
+		w, err = rd.ix.window(cp, c.wbuf)
+	}
+	if err := unpackWindow(f, cp, w); err != nil {
 		return err
 	}
 	f.src.reset(rd.r, rd.size)
@@ -249,14 +266,14 @@ func (c *cursor) nextMember(rd *Reader) error {
 	return nil
 }
 
-// unpackWindow puts cp's window at the start of f's output.
-func unpackWindow(f *inflater, cp *checkpoint) error {
+// unpackWindow puts cp's window, stored as w, at the start of f's output.
+func unpackWindow(f *inflater, cp *checkpoint, w []byte) error {
 	f.op = 0
 	if !cp.packed {
-		f.op = copy(f.out, cp.window)
+		f.op = copy(f.out, w)
 		return nil
 	}
-	f.src.reset(bytesAt(cp.window), int64(len(cp.window)))
+	f.src.reset(bytesAt(w), int64(len(w)))
 	f.startStream()
 	for f.state != stDone {
 		if err := f.fill(cp.wlen+1, math.MaxInt64); err != nil {

@@ -63,6 +63,15 @@ type Archive struct {
 	// (gzip: checkpoints), for logs and info.
 	Units    int
 	Warnings []string
+	saved    io.Closer // a loaded seek index, read from while in use
+}
+
+// Close releases what a loaded seek index reads from. Reads fail after it.
+func (a *Archive) Close() error {
+	if a.saved == nil {
+		return nil
+	}
+	return a.saved.Close()
 }
 
 // Sniff reports the compression of a file from its first bytes (never its
@@ -143,12 +152,15 @@ func Decompress(ctx context.Context, r io.ReaderAt, size int64, opts ArchiveOpti
 // openGzip reads a gzip stream through its seek index, loaded or built.
 func (a *Archive) openGzip(ctx context.Context, r io.ReaderAt, size int64, opts ArchiveOptions) error {
 	cache := cachefile.Path(opts.CacheDir, "gzarchive", opts.Identity, "")
-	ix, _, err := loadGzipIndex(cache)
+	ix, _, saved, err := loadGzipIndex(cache)
 	switch {
 	case err == nil && ix.Matches(r, size):
-		a.FromCache = true
+		a.FromCache, a.saved = true, saved
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		os.Remove(cache) // damaged: worthless
+		ix = nil
+	case err == nil:
+		saved.Close()
 		ix = nil
 	default:
 		ix = nil

@@ -123,17 +123,31 @@ func TestOpenGzipCachesIndex(t *testing.T) {
 	}
 	checkGzipReads(t, gz.Checked, content)
 
-	// A damaged saved index is rebuilt, never used.
+	gz.Close()
+
+	// A saved index whose head is damaged is rebuilt, never used; one
+	// whose window is damaged is used, and reads pass that window over
+	// (see gzindex.Load).
 	saved, _ := filepath.Glob(filepath.Join(cache, "gzindex-*.bin"))
 	if len(saved) != 1 {
 		t.Fatalf("saved indexes: %v", saved)
 	}
-	b, _ := os.ReadFile(saved[0])
-	b[len(b)/2] ^= 1
+	good, _ := os.ReadFile(saved[0])
+	b := bytes.Clone(good)
+	b[len(b)-100] ^= 1 // in the last window
+	os.WriteFile(saved[0], b, 0o600)
+	gz, err = openGzipFile(t, o, cache)
+	if err != nil || !gz.FromCache {
+		t.Fatalf("a damaged window: %v, from cache: %v", err, gz != nil && gz.FromCache)
+	}
+	checkGzipReads(t, gz.Checked, content)
+	gz.Close()
+	b = bytes.Clone(good)
+	b[len(gzipIndexMagic)+30] ^= 1 // in the head
 	os.WriteFile(saved[0], b, 0o600)
 	gz, err = openGzipFile(t, o, cache)
 	if err != nil || gz.FromCache {
-		t.Fatalf("after damage: %v, from cache: %v", err, gz != nil && gz.FromCache)
+		t.Fatalf("a damaged head: %v, from cache: %v", err, gz != nil && gz.FromCache)
 	}
 	checkGzipReads(t, gz.Checked, content)
 	if gz, err := openGzipFile(t, o, cache); err != nil || !gz.FromCache {
