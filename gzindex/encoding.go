@@ -46,8 +46,8 @@ const (
 	encVersionKind = 2
 	// encVersionSplit is the split form (split.go).
 	encVersionSplit = 3
-	kindGzip       = 0
-	kindRaw        = 1
+	kindGzip        = 0
+	kindRaw         = 1
 
 	flagMid    = 1
 	flagPacked = 2
