@@ -3,23 +3,9 @@ package gzindex
 import (
 	"bytes"
 	"errors"
-	"io"
 	"reflect"
-	"sync/atomic"
 	"testing"
 )
-
-// countingReaderAt counts the bytes read through it.
-type countingReaderAt struct {
-	r io.ReaderAt
-	n atomic.Int64
-}
-
-func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	n, err := c.r.ReadAt(p, off)
-	c.n.Add(int64(n))
-	return n, err
-}
 
 func TestSplitRoundTrip(t *testing.T) {
 	for _, s := range sampleIndexes(t) {
@@ -28,7 +14,7 @@ func TestSplitRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			src := &countingReaderAt{r: bytes.NewReader(enc)}
+			src := &atomicCounter{r: bytes.NewReader(enc)}
 			ix, err := Load(src, int64(len(enc)))
 			if err != nil {
 				t.Fatal(err)
@@ -36,7 +22,7 @@ func TestSplitRoundTrip(t *testing.T) {
 			// Load reads the length, then the head and its digest: none
 			// of the windows.
 			head := int64(len(enc)) - ix.windows
-			if got := src.n.Load(); got != int64(splitHeadAt)+head {
+			if got := src.bytes.Load(); got != int64(splitHeadAt)+head {
 				t.Fatalf("Load read %d bytes, want %d (the head is %d of %d)", got, int64(splitHeadAt)+head, head, len(enc))
 			}
 			t.Logf("%d checkpoints: head %d bytes, windows %d", ix.Checkpoints(), head, ix.windows)
