@@ -58,6 +58,10 @@ func (m *mountResult) unmount(t testing.TB) {
 	if !mounted(t, m.dir) {
 		return
 	}
+	// The daemon logs its unmount, then closes the package (an overlay
+	// writes its last state): the test's folders are removed only once
+	// it has exited.
+	pid := findDaemon(m.dir)
 	var err error
 	for range 50 { // a desktop or the previous test may still hold it briefly
 		if err = exec.Command("fusermount3", "-u", m.dir).Run(); err == nil {
@@ -72,6 +76,9 @@ func (m *mountResult) unmount(t testing.TB) {
 	}
 	if !waitFor(5*time.Second, func() bool { return strings.Contains(readFile(m.logFile), `"unmounted"`) }) {
 		t.Errorf("the daemon did not log its exit after the unmount; log:\n%s", readFile(m.logFile))
+	}
+	if pid != 0 && !waitFor(10*time.Second, func() bool { return findDaemon(m.dir) != pid }) {
+		t.Errorf("the daemon (pid %d) has not exited 10 s after the unmount", pid)
 	}
 }
 

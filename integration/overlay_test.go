@@ -268,6 +268,16 @@ func TestOverlaySurvivesKill(t *testing.T) {
 // daemonOf finds the process serving the mount at dir.
 func daemonOf(t *testing.T, dir string) int {
 	t.Helper()
+	pid := findDaemon(dir)
+	if pid == 0 {
+		t.Fatalf("no ovfmount process serves %s", dir)
+	}
+	return pid
+}
+
+// findDaemon returns the pid of the ovfmount process whose arguments name
+// dir, or 0.
+func findDaemon(dir string) int {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
@@ -281,7 +291,6 @@ func daemonOf(t *testing.T, dir string) int {
 			return pid
 		}
 	}
-	t.Fatalf("no ovfmount process serves %s", dir)
 	return 0
 }
 
