@@ -69,9 +69,10 @@ func TestSplitDamage(t *testing.T) {
 			continue
 		}
 		for bit := byte(1); bit != 0; bit <<= 1 {
-			b := bytes.Clone(enc)
-			b[i] ^= bit
-			if _, err := Load(bytes.NewReader(b), int64(len(b))); !errors.Is(err, ErrIndex) {
+			enc[i] ^= bit // in place, and back: a copy each time took 25 s under -race
+			_, err := Load(bytes.NewReader(enc), int64(len(enc)))
+			enc[i] ^= bit
+			if !errors.Is(err, ErrIndex) {
 				t.Fatalf("bit %#x of byte %d flipped: %v", bit, i, err)
 			}
 		}
