@@ -126,7 +126,7 @@ func (ix *Index) encode(split bool) ([]byte, error) {
 		if cp.packed {
 			b = binary.AppendUvarint(b, uint64(cp.stored()))
 		}
-		if buf == nil {
+		if buf == nil && cp.inSource() {
 			buf = make([]byte, windowSize)
 		}
 		w, err := ix.window(cp, buf)
@@ -368,7 +368,7 @@ func (ix *Index) check() error {
 		// A stored window's length was checked as it was read; a
 		// packed one must inflate to its length. A split index's
 		// windows are checked when a Reader first reads them.
-		if !cp.packed || cp.window == nil {
+		if !cp.packed || cp.inSource() {
 			continue
 		}
 		if f == nil {

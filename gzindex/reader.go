@@ -223,7 +223,7 @@ func (c *cursor) read(rd *Reader, p []byte, off int64, cp *checkpoint) (int, err
 // restart positions the cursor's decoder at checkpoint cp.
 func (c *cursor) restart(rd *Reader, cp *checkpoint) error {
 	f := c.f
-	if c.wbuf == nil && cp.window == nil && cp.wn > 0 {
+	if c.wbuf == nil && cp.inSource() {
 		c.wbuf = make([]byte, windowSize)
 	}
 	w, err := rd.ix.window(cp, c.wbuf)

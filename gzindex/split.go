@@ -11,7 +11,7 @@ import (
 
 // castagnoli is the CRC-32C table for the windows of a split index: the
 // CPU computes it (SSE4.2), so checking a window as a read restarts from
-// it costs about 3 µs.
+// it costs about 1.5 µs (32 KiB at 21 GB/s here).
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // splitHeadAt is where a split encoding's head starts: after the magic,
@@ -90,18 +90,22 @@ func loadWhole(r io.ReaderAt, size int64) (*Index, error) {
 	return Unmarshal(b)
 }
 
+// inSource reports whether cp's window is not in memory but in its split
+// index's source, to be read and checked when used.
+func (cp *checkpoint) inSource() bool { return cp.window == nil && cp.wn > 0 }
+
 // stored is the length of cp's window as stored: packed or not.
 func (cp *checkpoint) stored() int {
-	if cp.window != nil || cp.wn == 0 {
-		return len(cp.window)
+	if cp.inSource() {
+		return cp.wn
 	}
-	return cp.wn
+	return len(cp.window)
 }
 
 // window returns cp's window as stored: in memory, or read into buf
 // (at least windowSize bytes) from a split index's source and checked.
 func (ix *Index) window(cp *checkpoint, buf []byte) ([]byte, error) {
-	if cp.window != nil || cp.wn == 0 {
+	if !cp.inSource() {
 		return cp.window, nil
 	}
 	w := buf[:cp.wn]

@@ -28,11 +28,7 @@ func FuzzOpen(f *testing.F) {
 			return
 		}
 		for _, m := range a.Members() {
-			for _, fr := range m.frags {
-				if fr.phys < 0 || fr.len < 0 || (fr.off < m.avail && fr.phys+min(fr.len, m.avail-fr.off) > int64(len(data))) {
-					t.Fatalf("%q: fragment %+v outside the %d-byte archive", m.Name, fr, len(data))
-				}
-			}
+			checkFragments(t, m, int64(len(data)))
 			if m.Type != TypeFile {
 				continue
 			}
@@ -48,4 +44,15 @@ func FuzzOpen(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkFragments fails t if a fragment of m that holds present bytes
+// reaches outside an archive of size bytes: what Member.ReadAt trusts.
+func checkFragments(t *testing.T, m *Member, size int64) {
+	t.Helper()
+	for _, fr := range m.frags {
+		if fr.phys < 0 || fr.len < 0 || (fr.off < m.avail && fr.phys+min(fr.len, m.avail-fr.off) > size) {
+			t.Fatalf("%q: fragment %+v outside the %d-byte archive", m.Name, fr, size)
+		}
+	}
 }

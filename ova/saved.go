@@ -104,19 +104,18 @@ func (r *recorder) entry(e *entry) {
 // finish is the record: magic, archive size, entries, the scanner's
 // warnings, and a SHA-256 of all that.
 func (r *recorder) finish(size int64, warns []Warning) []byte {
-	out := append([]byte(savedMagic), binary.AppendVarint(nil, size)...)
-	out = binary.AppendVarint(out, r.n)
-	out = append(out, r.body...)
-	out = binary.AppendVarint(out, int64(len(warns)))
+	out := recorder{body: []byte(savedMagic)}
+	out.int(size)
+	out.int(r.n)
+	out.body = append(out.body, r.body...)
+	out.int(int64(len(warns)))
 	for _, w := range warns {
-		out = binary.AppendVarint(out, w.Offset)
-		out = binary.AppendVarint(out, int64(len(w.Name)))
-		out = append(out, w.Name...)
-		out = binary.AppendVarint(out, int64(len(w.Msg)))
-		out = append(out, w.Msg...)
+		out.int(w.Offset)
+		out.str(w.Name)
+		out.str(w.Msg)
 	}
-	sum := sha256.Sum256(out)
-	return append(out, sum[:]...)
+	sum := sha256.Sum256(out.body)
+	return append(out.body, sum[:]...)
 }
 
 // replay decodes a record, bounding every count and length by the bytes

@@ -118,11 +118,7 @@ func FuzzOpenSaved(f *testing.F) {
 			return
 		}
 		for _, m := range a.Members() {
-			for _, fr := range m.frags {
-				if fr.phys < 0 || fr.len < 0 || (fr.off < m.avail && fr.phys+min(fr.len, m.avail-fr.off) > size) {
-					t.Fatalf("%q: fragment %+v outside the archive", m.Name, fr)
-				}
-			}
+			checkFragments(t, m, size)
 			if m.Type == TypeFile {
 				m.ReadAt(make([]byte, 4096), max(m.Size/2, 0)) // bytes.Reader fails, never panics, out of range
 			}
