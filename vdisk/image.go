@@ -54,6 +54,12 @@ type Image interface {
 	// source's bytes are proven, or the format has no checksum), failed
 	// its whole decode. From then on every read fails with that error.
 	Damaged() error
+	// Layers lists the images the view reads: the image itself, and for a
+	// child (Options.Parents) its parents, nearest first.
+	Layers() []Layer
+	// Provenance returns the run of the view that holds off, and the
+	// layer that supplies it: what `ovfmount map` prints.
+	Provenance(off int64) (Provenance, error)
 }
 
 // ContextReaderAt is a source whose reads may wait, and give up when their
@@ -126,6 +132,12 @@ type Options struct {
 	// disks. Like qemu, a raw disk is the file padded with zeros to a
 	// whole number of 512-byte sectors.
 	Raw bool
+	// Parents lists the files that may be the parent a child image (a
+	// delta, an overlay, a differencing disk) names: the package's own
+	// files, matched by the names the child gives (see blockmap.Parent),
+	// never a host path. A view of a child reads through its whole chain.
+	// Nil refuses children, as the mount's --disk-chain=off does.
+	Parents func(child string, ref *blockmap.Parent) ([]Source, error)
 	// OnDamage, when set, is called once, with the error Damaged returns,
 	// when the image becomes damaged, so that the mount can log it and
 	// mark the file.
@@ -137,6 +149,11 @@ func Open(r io.ReaderAt, size int64, opts Options) (Image, error) {
 	m, err := openMapper(r, size, opts)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Parents != nil {
+		if m, err = openChain(m, opts); err != nil {
+			return nil, err
+		}
 	}
 	c := opts.Cache
 	if c == nil {
@@ -159,7 +176,7 @@ func openMapper(r io.ReaderAt, size int64, opts Options) (formatMapper, error) {
 	case VHDX:
 		return vhdx.Open(r, size, vhdx.Options{Name: opts.Name})
 	case QCOW2:
-		return qcow2.Open(r, size, qcow2.Options{Name: opts.Name})
+		return qcow2.Open(r, size, qcow2.Options{Name: opts.Name, AllowParent: opts.Parents != nil})
 	case VMDK:
 		return vmdk.Open(r, size, vmdk.Options{Name: opts.Name, Resolve: opts.Resolve})
 	case VHD:

@@ -47,6 +47,7 @@ const (
 	extFeatureNames = 0x6803f857
 	extCrypto       = 0x0537be77
 	extDataFile     = 0x44415441
+	extBackingFmt   = 0xe2792aca
 )
 
 const (
@@ -83,6 +84,9 @@ type header struct {
 	dataFile     string
 	hasDataFile  bool
 	hasCrypto    bool
+	backingFmt   string
+
+	backing string // the backing file's name, read when a parent is allowed
 }
 
 func errCorrupt(name, format string, a ...any) error {
@@ -96,7 +100,7 @@ func errUnsupported(name, format string, a ...any) error {
 // readHeader reads and validates the fixed header and its extensions. The
 // order of the checks follows qemu's, so that an image qemu refuses for
 // one reason is refused here for the same reason.
-func readHeader(r io.ReaderAt, size int64, name string) (*header, error) {
+func readHeader(r io.ReaderAt, size int64, name string, allowParent bool) (*header, error) {
 	if size < 8 {
 		return nil, errCorrupt(name, "file of %d bytes is too short for a qcow2 header", size)
 	}
@@ -185,7 +189,14 @@ func readHeader(r io.ReaderAt, size int64, name string) (*header, error) {
 	}
 	// qemu treats an empty name as no backing file at all.
 	if h.backingOff != 0 && h.backingLen != 0 {
-		return nil, h.backingError(r, size, name)
+		b, err := h.readBacking(r, size, name)
+		if err != nil {
+			return nil, err
+		}
+		if !allowParent {
+			return nil, errUnsupported(name, "backing file %s (a parent image is opened only within a package's chain)", blockmap.Quote(b))
+		}
+		h.backing = b
 	}
 	return h, nil
 }
@@ -234,6 +245,8 @@ func (h *header) readExtensions(r io.ReaderAt, size int64, name string, start, e
 		case extDataFile:
 			h.hasDataFile = true
 			h.dataFile = string(data)
+		case extBackingFmt:
+			h.backingFmt = string(data)
 		}
 		// Padding to 8 can only run past the area for the last
 		// extension; the loop condition then ends the walk.
@@ -317,21 +330,21 @@ func (h *header) checkFeatures(name string) error {
 	return nil
 }
 
-// backingError names the backing file, which is never opened: a parent
-// outside the archive cannot be served, and following a path from a
-// hostile image would expose the host's files.
-func (h *header) backingError(r io.ReaderAt, size int64, name string) error {
+// readBacking reads the backing file's name. It is only a name: the
+// caller looks for it among the package's own files, because following a
+// path from a hostile image would expose the host's files.
+func (h *header) readBacking(r io.ReaderAt, size int64, name string) (string, error) {
 	ln := uint64(h.backingLen)
 	cs := uint64(1) << h.clusterBits
 	if ln > maxBackingName || h.backingOff+ln > cs {
-		return errCorrupt(name, "backing file name of %d bytes at %d is too long (at most %d bytes, inside the first cluster)", ln, h.backingOff, maxBackingName)
+		return "", errCorrupt(name, "backing file name of %d bytes at %d is too long (at most %d bytes, inside the first cluster)", ln, h.backingOff, maxBackingName)
 	}
 	if h.backingOff+ln > uint64(size) {
-		return errCorrupt(name, "backing file name at %d (%d bytes) runs past the end of the file (%d)", h.backingOff, ln, size)
+		return "", errCorrupt(name, "backing file name at %d (%d bytes) runs past the end of the file (%d)", h.backingOff, ln, size)
 	}
 	buf := make([]byte, ln)
 	if _, err := r.ReadAt(buf, int64(h.backingOff)); err != nil {
-		return fmt.Errorf("qcow2: %s: reading the backing file name at %d: %w", name, h.backingOff, err)
+		return "", fmt.Errorf("qcow2: %s: reading the backing file name at %d: %w", name, h.backingOff, err)
 	}
-	return errUnsupported(name, "backing file %s (a parent image is never opened)", blockmap.Quote(string(buf)))
+	return string(buf), nil
 }

@@ -17,6 +17,10 @@ type Options struct {
 	// Name is how errors and warnings name the image (the archive member
 	// path).
 	Name string
+	// AllowParent opens an overlay (an image with a backing file) as a
+	// child whose unallocated clusters are its parent's (see
+	// blockmap.Parent). Without it, an overlay is refused.
+	AllowParent bool
 }
 
 // Image is an open QCOW2 image. It is safe for concurrent use.
@@ -49,6 +53,7 @@ type Image struct {
 	dec *decoder
 
 	warnings []string
+	parent   *blockmap.Parent // nil for an image with no backing file
 }
 
 // Detect reports whether the bytes start with the QCOW magic. Version 1
@@ -76,7 +81,7 @@ func Open(r io.ReaderAt, size int64, opts Options) (*Image, error) {
 		return nil, errCorrupt(name, "negative image size %d", size)
 	}
 	src := io.NewSectionReader(r, 0, size)
-	h, err := readHeader(src, size, name)
+	h, err := readHeader(src, size, name, opts.AllowParent)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +105,11 @@ func Open(r io.ReaderAt, size int64, opts Options) (*Image, error) {
 	img.dec = &decoder{img: img}
 	img.l2 = newL2Cache(img.clusterSize)
 	img.format = formatName(img)
+	if h.backing != "" {
+		// qemu checks nothing of a backing file but that it opens: QCOW2
+		// has no identity of its parent to compare.
+		img.parent = &blockmap.Parent{Names: []string{h.backing}, Format: h.backingFmt}
+	}
 
 	if err := img.checkHeaderTables(h); err != nil {
 		return nil, err
@@ -225,3 +235,6 @@ func (img *Image) Format() string { return img.format }
 
 // Warnings lists the non-fatal findings of Open.
 func (img *Image) Warnings() []string { return slices.Clone(img.warnings) }
+
+// Parent returns the backing file the image reads through, or nil.
+func (img *Image) Parent() *blockmap.Parent { return img.parent }
