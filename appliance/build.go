@@ -8,7 +8,7 @@ import (
 
 // build decides an OVA's package from its index.
 func build(in Input, opts Options, src Source, a *ova.Archive) (*Package, error) {
-	p := &Package{Name: in.Name, Source: src, Archive: a, modTime: in.ModTime}
+	p := &Package{Name: in.Name, Source: src, Archive: a, modTime: in.ModTime, chainsOff: opts.NoDiskChain}
 	for _, w := range a.Warnings() {
 		p.warn("%s", w.String())
 	}
@@ -47,7 +47,7 @@ func openFolder(in Input, opts Options, src Source) (*Package, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Package{Name: in.Name, Source: src, modTime: in.ModTime}
+	p := &Package{Name: in.Name, Source: src, modTime: in.ModTime, chainsOff: opts.NoDiskChain}
 	first, err := f.Add(in.Base)
 	if err != nil {
 		f.Close()

@@ -278,7 +278,7 @@ func (p *Package) viewContent(k *Disk, cache *vdisk.Cache) *viewContent {
 			return nil, err
 		}
 		i := 0
-		return vdisk.Open(r, size, vdisk.Options{Name: k.Name, Cache: cache, Raw: k.raw,
+		return vdisk.Open(r, size, vdisk.Options{Name: k.Name, Cache: cache, Raw: k.raw, Parents: p.parents(k, p.Checks, map[string]*chainSource{}),
 			OnDamage: func(err error) {
 				c.damaged.Store(true)
 				p.log.Error().Str("file", c.path).Err(err).Msg("disk damaged: every read of this view fails with EIO from now on")

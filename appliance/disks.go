@@ -52,6 +52,12 @@ type Disk struct {
 	// Extents are the members a descriptor-based VMDK reads besides its
 	// own.
 	Extents []*ova.Member
+	// Chain names the parents a child disk's view reads through, nearest
+	// first; nil for a disk that stands alone.
+	Chain []string
+
+	parentMembers []*ova.Member // what the chain's parents read
+	resolve       resolver      // finds files beside the disk; nil for a gzip file's image
 
 	raw     bool        // named by DiskSection: no known format means a raw disk
 	probe   vdisk.Image // opened from unchecked reads: size, format, map
@@ -142,7 +148,9 @@ func (p *Package) probe(k *Disk, cache *vdisk.Cache, resolve resolver) {
 		k.Format, k.Err = err.Error(), err
 		return
 	}
-	im, err := vdisk.Open(r, size, vdisk.Options{Name: k.Name, Cache: cache, Raw: k.raw,
+	k.resolve = resolve
+	tried := map[string]*chainSource{}
+	im, err := vdisk.Open(r, size, vdisk.Options{Name: k.Name, Cache: cache, Raw: k.raw, Parents: p.parents(k, nil, tried),
 		Resolve: func(name string) (io.ReaderAt, int64, error) {
 			if base == nil {
 				return nil, 0, fmt.Errorf("extent %q: a split or compressed descriptor cannot name extents", name)
@@ -163,6 +171,7 @@ func (p *Package) probe(k *Disk, cache *vdisk.Cache, resolve resolver) {
 		return
 	}
 	k.probe = im
+	k.keepChain(im, tried)
 	k.Format, k.Size = im.Format(), im.Size()
 	for _, w := range im.Warnings() {
 		p.warn("%s: %s", k.Name, w)
@@ -228,7 +237,8 @@ func (k *Disk) members() []*ova.Member {
 	} else if k.File != nil {
 		ms = append(ms, k.File.Members...)
 	}
-	return append(ms, k.Extents...)
+	ms = append(ms, k.Extents...)
+	return append(ms, k.parentMembers...)
 }
 
 // openGzip opens the decompressed content of every gzip file: with a saved

@@ -69,6 +69,10 @@ type Options struct {
 	// Log receives progress and outcomes worth a line at info level
 	// (gzip indexes built or loaded); warnings go to Package.Warnings.
 	Log zerolog.Logger
+	// NoDiskChain refuses child disks (deltas, overlays, differencing
+	// disks) as before chains were read: they get no view. By default a
+	// child reads through its parents, found among the package's files.
+	NoDiskChain bool
 	// LogInside logs what Inside finds when it finds it, long after the
 	// package was opened: its warnings (why a volume shows no files, say)
 	// and a summary line. A mount sets it; info and verify report the
@@ -114,12 +118,14 @@ type Package struct {
 	Warnings []string
 
 	modTime time.Time
-	in      inside        // what the disks hold, found on first need
-	logIn   bool          // Options.LogInside
-	isos    []*ova.Member // the ISO 9660 members, shown under files/
-	closers []io.Closer
-	seen    map[string]bool
-	log     zerolog.Logger // Options.Log: what happens while files are read
+	in      inside // what the disks hold, found on first need
+	logIn   bool   // Options.LogInside
+	// chainsOff refuses child disks (Options.NoDiskChain).
+	chainsOff bool
+	isos      []*ova.Member // the ISO 9660 members, shown under files/
+	closers   []io.Closer
+	seen      map[string]bool
+	log       zerolog.Logger // Options.Log: what happens while files are read
 }
 
 // Descriptor is the package's parsed descriptor.

@@ -74,6 +74,9 @@ type infoDisk struct {
 	DeclaredCapacity   int64  `json:"declaredCapacityBytes"`
 	PopulatedSizeBytes int64  `json:"populatedSizeBytes"`
 	RawView            string `json:"rawView"` // where the decoded disk appears when mounted
+	// Chain lists the parents the view reads through, nearest first
+	// (empty for a disk that stands alone).
+	Chain []string `json:"chain"`
 	// PartitionTable is the disk's, null when it has none.
 	PartitionTable *infoTable `json:"partitionTable"`
 }
@@ -167,7 +170,7 @@ func describe(name string, p *appliance.Package) *infoReport {
 	}
 	for _, k := range p.Disks {
 		d := infoDisk{ID: k.ID, File: k.Href, Format: k.Format, CapacityBytes: k.Size, DeclaredCapacity: -1,
-			PopulatedSizeBytes: -1, RawView: k.View}
+			PopulatedSizeBytes: -1, RawView: k.View, Chain: append([]string{}, k.Chain...)}
 		if k.Member != nil {
 			d.File = k.Member.Name
 		}
@@ -386,6 +389,11 @@ func printInfo(w io.Writer, r *infoReport) {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", orDash(d.ID), orDash(d.File), d.Format, formatBytes(d.CapacityBytes), populated, orDash(d.RawView))
 		}
 		tw.Flush()
+		for _, d := range r.Disks {
+			if len(d.Chain) > 0 {
+				fmt.Fprintf(w, "  chain of %s: %s <- %s\n", d.File, d.File, strings.Join(d.Chain, " <- "))
+			}
+		}
 	}
 	printInside(w, r)
 	for _, warn := range r.Warnings {

@@ -41,7 +41,7 @@ func TestHelpCommand(t *testing.T) {
 	}
 
 	code, out, errOut := runArgs("help", "nosuch")
-	want := `ovfmount: help: no command "nosuch"; the commands are mount, info, verify, serve, overlay, version and help`
+	want := `ovfmount: help: no command "nosuch"; the commands are mount, info, verify, serve, overlay, map, version and help`
 	if code != exitUsage || out != "" || !strings.HasPrefix(errOut, want) {
 		t.Errorf("help nosuch: exit %d, stdout %q, stderr %q; want exit %d and %q", code, out, errOut, exitUsage, want)
 	}

@@ -49,6 +49,7 @@ type verify struct {
 	requireTrustedSigner bool
 	allowUnlisted        bool
 	descriptor           string
+	diskChain            string
 	net                  remoteFlags
 	s3                   s3Flags
 }
@@ -62,6 +63,7 @@ func (v *verify) flags(fs *pflag.FlagSet, mount bool) {
 		fs.BoolVar(&v.allowUnlisted, "allow-unlisted", false, "with --verify=strict, also serve files the manifest does not list")
 	}
 	fs.StringVar(&v.descriptor, "descriptor", "", "in an OVA holding several descriptors, the one to use (default: the first member whose name ends in .ovf)")
+	fs.StringVar(&v.diskChain, "disk-chain", "on", "on: a child disk (a VMDK delta, a QCOW2 overlay, a VHD, VHDX or VDI differencing disk) reads through its parents, found among the package's own files, and its view is the whole chain; off: a child gets no view")
 	fs.StringVar(&v.cacheDir, "cache-dir", defaultCacheDir(), "where trusted chunk tables, seek indexes (gzip files, compressed archives and their tar indexes, zip entries) and blocks of remote archives are kept between runs (empty: nowhere)")
 	fs.StringVar(&v.caFile, "ca", "", caHelp)
 	fs.BoolVar(&v.requireTrustedSigner, "require-trusted-signer", false, "count only a signature by a trusted signer: an untrusted, self-signed or expired signer is a bad signature, and an unsigned package fails verify (and, with --verify=strict, every file its manifest lists)")
@@ -131,9 +133,9 @@ const mountOptionsHelp = `Mount options (-o), also usable in fstab:
   direct_io              same as --direct-io
   overlay=DIR            same as --overlay
   verify=MODE, cache_dir=DIR, ca=FILE, require_trusted_signer, allow_unlisted,
-  descriptor=NAME, netrc=FILE, remote_cache=SIZE, timeout=DURATION,
-  connections=N, s3_endpoint=URL, s3_region=REGION, s3_profile=NAME,
-  s3_addressing=MODE
+  descriptor=NAME, disk_chain=on|off, netrc=FILE, remote_cache=SIZE,
+  timeout=DURATION, connections=N, s3_endpoint=URL, s3_region=REGION,
+  s3_profile=NAME, s3_addressing=MODE
                          same as the flags of those names
   ro, rw, dev, nodev, suid, nosuid, exec, atime, noatime, relatime, defaults,
   auto, noauto, user, users, nofail, _netdev, x-*
@@ -195,6 +197,8 @@ func (cfg *mountConfig) applyOption(opt string) error {
 		cfg.allowUnlisted = true
 	case "descriptor":
 		cfg.descriptor = val
+	case "disk_chain":
+		cfg.diskChain = val
 	case "netrc":
 		cfg.net.netrc = val
 	case "remote_cache":

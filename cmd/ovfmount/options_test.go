@@ -59,6 +59,9 @@ func TestParseMountArgs(t *testing.T) {
 		// Several archives make a library; the last argument is the mountpoint.
 		{args: []string{"a", "b", "c"},
 			want: mountConfig{archive: "a", archives: []string{"a", "b"}, mountpoint: "c", uid: -1, gid: -1, logLevel: "info", logFormat: "auto"}},
+		{args: []string{"-o", "disk_chain=off", "a", "m"},
+			want: mountConfig{archive: "a", mountpoint: "m", uid: -1, gid: -1, logLevel: "info", logFormat: "auto",
+				verify: verify{mode: "lazy", cacheDir: defaultCacheDir(), diskChain: "off"}}},
 		{args: []string{"--bogus", "a", "b"}, err: "unknown flag: --bogus"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -78,6 +81,9 @@ func TestParseMountArgs(t *testing.T) {
 			}
 			if reflect.DeepEqual(tc.want.verify.net, remoteFlags{}) {
 				tc.want.verify.net = remoteFlags{cacheSize: remote.DefaultDiskBudget, timeout: remote.DefaultRequestTimeout}
+			}
+			if tc.want.verify.diskChain == "" {
+				tc.want.verify.diskChain = "on"
 			}
 			if tc.want.verify.s3 == (s3Flags{}) {
 				tc.want.verify.s3 = s3Flags{addressing: "auto"}

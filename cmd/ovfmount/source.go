@@ -34,6 +34,13 @@ type openWith struct {
 func openPackage(arg string, v *verify, w openWith) (*appliance.Package, *remote.File, error) {
 	opts := appliance.Options{Descriptor: v.descriptor, Cache: w.cache, CacheDir: v.cacheDir, BuildGzip: w.buildGzip,
 		Context: w.ctx, Log: w.log, LogInside: w.logInside}
+	switch v.diskChain {
+	case "on", "":
+	case "off":
+		opts.NoDiskChain = true
+	default:
+		return nil, nil, fail(exitUsage, "--disk-chain must be on or off, not %q", v.diskChain)
+	}
 	iopts, err := v.integrityOptions(w.mode)
 	if err != nil {
 		return nil, nil, err

@@ -194,7 +194,7 @@ func readHeader(r io.ReaderAt, size int64, name string, allowParent bool) (*head
 			return nil, err
 		}
 		if !allowParent {
-			return nil, errUnsupported(name, "backing file %s (a parent image is opened only within a package's chain)", blockmap.Quote(b))
+			return nil, errUnsupported(name, "backing file %s (an overlay is read through its parent only when chains are on)", blockmap.Quote(b))
 		}
 		h.backing = b
 	}
