@@ -101,10 +101,13 @@ func buildChild(c child) []byte {
 		bm := make([]byte, bitmap)
 		blk := bytes.Repeat([]byte{0xEE}, bs)
 		for i, set := range p {
-			v := b*bs + i*512
-			if set && v < c.size {
+			// Bits past the end of the disk are set too where the pattern
+			// says so: a reader must not let a run cross the end.
+			if v := b*bs + i*512; set {
 				bm[i/8] |= 0x80 >> (i % 8)
-				copy(blk[i*512:], c.own[v:v+512])
+				if v < c.size {
+					copy(blk[i*512:], c.own[v:v+512])
+				}
 			}
 		}
 		out = append(append(out, bm...), blk...)

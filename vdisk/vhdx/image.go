@@ -122,11 +122,12 @@ func Open(r io.ReaderAt, size int64, opts Options) (*Image, error) {
 		img.parent = img.newParent(p.parent)
 		img.bitmaps = newBitmapCache(img.blockSize / img.sector / 8)
 		// A child needs the sector bitmap entry of its last chunk too,
-		// which follows the chunk's last payload entry, as qemu counts
-		// them. ([MS-VHDX] 2.5 gives a smaller count for a last chunk that
-		// is not full, which would put that entry somewhere the
-		// interleaving does not; Hyper-V sizes the BAT region in whole
-		// MiB, so both fit.)
+		// which the interleaving puts after all chunkRatio payload entries
+		// of the chunk, full or not, as qemu counts them. ([MS-VHDX] 2.5
+		// gives a count that ends the table right after the last payload
+		// entry of a chunk that is not full, where the interleaving puts no
+		// bitmap entry; BAT regions are whole MiB, so in practice both
+		// fit, and a region too small for this count is refused below.)
 		chunks := (img.blocks + img.chunkRatio - 1) / img.chunkRatio
 		n = chunks * (img.chunkRatio + 1)
 	}
