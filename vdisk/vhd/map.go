@@ -49,24 +49,33 @@ func (img *Image) scanBAT() {
 
 // blockData returns where the data of block b (BAT entry e) starts, after
 // checking that all of it lies in the image and off its metadata.
+// A differencing disk reads the block's bitmap too, so there the checked
+// range starts at the bitmap.
 func (img *Image) blockData(b int64, e uint32) (int64, error) {
 	data := int64(e)*sectorSize + img.bitmap
 	end := data + img.blockSize
+	start, what := data, "data"
+	if img.differ {
+		start, what = int64(e)*sectorSize, "bitmap and data"
+	}
 	if end > img.dataEnd {
-		return 0, fmt.Errorf("BAT entry %d (block at sector %d) puts the block's data at [%d, %d), past the end of the image data (%d bytes): %w",
-			b, e, data, end, img.dataEnd, blockmap.ErrCorrupt)
+		return 0, fmt.Errorf("BAT entry %d (block at sector %d) puts the block's %s at [%d, %d), past the end of the image data (%d bytes): %w",
+			b, e, what, start, end, img.dataEnd, blockmap.ErrCorrupt)
 	}
 	for _, m := range img.meta {
-		if data < m.end && m.start < end {
-			return 0, fmt.Errorf("BAT entry %d (block at sector %d) puts the block's data at [%d, %d), on top of the %s at [%d, %d): %w",
-				b, e, data, end, m.what, m.start, m.end, blockmap.ErrCorrupt)
+		if start < m.end && m.start < end {
+			return 0, fmt.Errorf("BAT entry %d (block at sector %d) puts the block's %s at [%d, %d), on top of the %s at [%d, %d): %w",
+				b, e, what, start, end, m.what, m.start, m.end, blockmap.ErrCorrupt)
 		}
 	}
 	return data, nil
 }
 
 // Map returns the run holding virtual byte off: the whole disk for a fixed
-// disk; one block, or a run of unallocated blocks, for a dynamic one.
+// disk; one block, or a run of unallocated blocks, for a dynamic one. For a
+// differencing disk an unallocated block is a Hole (the parent shows
+// through), and inside an allocated block the run is the longest stretch of
+// sectors whose bitmap bits agree: Stored where set, Hole where clear.
 func (img *Image) Map(off int64) (blockmap.Run, error) {
 	if off < 0 || off >= img.vsize {
 		return blockmap.Run{}, fmt.Errorf("vhd: %s: offset %d is outside the disk (%d bytes)", img.name, off, img.vsize)
@@ -88,6 +97,9 @@ func (img *Image) Map(off int64) (blockmap.Run, error) {
 	}
 	start := b << img.shift
 	end := min(start+img.blockSize, img.vsize)
+	if img.differ {
+		return img.mapSectors(b, e, start, end, data, off)
+	}
 	return blockmap.Run{Off: start, Len: end - start, Kind: blockmap.Stored, Src: img.r, Phys: data}, nil
 }
 

@@ -8,13 +8,22 @@ import (
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
 
-var _ blockmap.Mapper = (*Image)(nil)
+var (
+	_ blockmap.Mapper = (*Image)(nil)
+	_ blockmap.Child  = (*Image)(nil)
+)
 
 // Options configure Open.
 type Options struct {
 	// Name is how errors and warnings name the image (the archive member
 	// path).
 	Name string
+	// AllowParent opens a differencing disk (type 4) as a child whose
+	// Parent says which image lies beneath it, instead of refusing it: the
+	// caller (package vdisk) finds the parent among the package's own
+	// files and reads through it. Off, a differencing disk is refused as
+	// before, naming its parent.
+	AllowParent bool
 }
 
 // Image is an opened VHD. It is immutable after Open, so Map is safe for
@@ -33,6 +42,15 @@ type Image struct {
 	holes     []holeRun // maximal runs of unallocated blocks, in order
 	meta      []span    // metadata that block data must not overlap
 	dataEnd   int64     // block data must end here: the footer at the end, or the end
+
+	// Differencing disks only (Options.AllowParent): the sector bitmaps
+	// decide, sector by sector, whether an allocated block or the parent
+	// holds the data.
+	differ  bool
+	bitmaps *bitmapCache
+	parent  *blockmap.Parent
+
+	uniqueID [16]byte // the footer's Unique Id, which a child names as its parent
 
 	warnings []string
 }
@@ -57,14 +75,15 @@ func Detect(r io.ReaderAt, size int64) bool {
 // Open reads the footer and, for a dynamic disk, its header and BAT. r must
 // cover exactly the image, which is size bytes long.
 func Open(r io.ReaderAt, size int64, opts Options) (*Image, error) {
-	img, err := open(r, size, opts.Name)
+	img, err := open(r, size, opts)
 	if err != nil {
 		return nil, fmt.Errorf("vhd: %s: %w", opts.Name, err)
 	}
 	return img, nil
 }
 
-func open(r io.ReaderAt, size int64, name string) (*Image, error) {
+func open(r io.ReaderAt, size int64, opts Options) (*Image, error) {
+	name := opts.Name
 	if size < 0 {
 		return nil, fmt.Errorf("negative image size %d: %w", size, blockmap.ErrCorrupt)
 	}
@@ -77,6 +96,7 @@ func open(r io.ReaderAt, size int64, name string) (*Image, error) {
 		return nil, err
 	}
 	img := &Image{r: r, name: name, warnings: warn}
+	copy(img.uniqueID[:], f.raw[68:84])
 	if len(f.raw) == shortFooterSize {
 		img.warnings = append(img.warnings, "vhd: the footer is an old 511-byte one, which qemu does not read")
 	}
@@ -93,7 +113,7 @@ func open(r io.ReaderAt, size int64, name string) (*Image, error) {
 		img.warnings = append(img.warnings, fmt.Sprintf("vhd: the footer has format version %#08x, not %#08x", v, formatVersion))
 	}
 
-	if f.diskType == diskDiffer {
+	if f.diskType == diskDiffer && !opts.AllowParent {
 		h, _, err := readDynHeader(r, size, f.dataOffset)
 		if err != nil {
 			return nil, err
@@ -117,20 +137,25 @@ func open(r io.ReaderAt, size int64, name string) (*Image, error) {
 		}
 		return img, nil
 	}
-	if err := img.openDynamic(r, size, f, tail); err != nil {
+	img.differ = f.diskType == diskDiffer
+	h, err := img.openDynamic(r, size, f, tail)
+	if err != nil {
 		return nil, err
+	}
+	if img.differ {
+		img.openChild(r, size, h)
 	}
 	return img, nil
 }
 
-func (img *Image) openDynamic(r io.ReaderAt, size int64, f, tail *footer) error {
+func (img *Image) openDynamic(r io.ReaderAt, size int64, f, tail *footer) (*dynHeader, error) {
 	h, warn, err := readDynHeader(r, size, f.dataOffset)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	img.warnings = append(img.warnings, warn...)
 	if err := h.checkBlocks(img.vsize, size); err != nil {
-		return err
+		return nil, err
 	}
 	img.blockSize = int64(h.blockSize)
 	for img.blockSize>>img.shift > 1 {
@@ -143,6 +168,12 @@ func (img *Image) openDynamic(r io.ReaderAt, size int64, f, tail *footer) error 
 		{h.at, h.at + dynHeaderSize, "dynamic header"},
 		{int64(h.batOffset), int64(h.batOffset) + 4*int64(h.maxEntries), "BAT"},
 	}
+	if img.differ {
+		// A differencing disk reads the bitmap in front of each block,
+		// which must then lie clear of the metadata too, the footer copy
+		// at offset 0 included.
+		img.meta = append([]span{{0, footerSize, "footer copy"}}, img.meta...)
+	}
 	img.dataEnd = size
 	if tail != nil {
 		img.dataEnd = tail.at
@@ -153,10 +184,10 @@ func (img *Image) openDynamic(r io.ReaderAt, size int64, f, tail *footer) error 
 	n := (img.vsize + img.blockSize - 1) >> img.shift
 	img.bat = make([]byte, 4*n)
 	if err := readFull(r, img.bat, int64(h.batOffset), "the BAT"); err != nil {
-		return err
+		return nil, err
 	}
 	img.scanBAT()
-	return nil
+	return h, nil
 }
 
 // Size is the virtual disk size in bytes.
@@ -164,11 +195,24 @@ func (img *Image) Size() int64 { return img.vsize }
 
 // Format describes the image, e.g. "vhd dynamic (2 MiB blocks)".
 func (img *Image) Format() string {
-	if img.fixed {
+	switch {
+	case img.fixed:
 		return "vhd fixed"
+	case img.differ:
+		return "vhd differencing (" + byteSize(img.blockSize) + " blocks)"
 	}
 	return "vhd dynamic (" + byteSize(img.blockSize) + " blocks)"
 }
+
+// Parent returns what a differencing disk opened with
+// Options.AllowParent says about its parent, and nil for a fixed or
+// dynamic disk, which stands alone.
+func (img *Image) Parent() *blockmap.Parent { return img.parent }
+
+// UniqueID returns the Unique Id of the footer, as stored: the identity a
+// differencing disk records as its Parent Unique ID, and that its
+// Parent.Check compares.
+func (img *Image) UniqueID() [16]byte { return img.uniqueID }
 
 // Warnings returns what Open found wrong but could read past.
 func (img *Image) Warnings() []string { return append([]string(nil), img.warnings...) }

@@ -18,6 +18,9 @@ const (
 	blockFullyPresent     = 6
 	blockPartiallyPresent = 7
 
+	sbBlockPresent   = 6       // a sector bitmap block's state when it is in the file
+	sectorBitmapSize = 1 * mib // every sector bitmap block
+
 	batStateMask = 7
 )
 
@@ -128,24 +131,36 @@ func (b *bat) load(p int64) ([]uint64, error) {
 // does at open: inside the file, and clear of the header section, the log,
 // the BAT and the metadata. States are checked when the block is read, as
 // qemu does, so one bad block fails its reads, not the whole disk. Sector
-// bitmap entries only matter to differencing disks, which are refused.
+// bitmap entries only matter to differencing disks: there a present one
+// (and a PARTIALLY_PRESENT payload block) is placed under the same rules.
 func (img *Image) checkEntry(i int64, e uint64) error {
-	if (i+1)%(img.chunkRatio+1) == 0 || e&batStateMask != blockFullyPresent {
-		return nil
+	// length must lie in the file; extent must not overlap a structure.
+	var what string
+	var length, extent int64
+	if (i+1)%(img.chunkRatio+1) == 0 {
+		if !img.child || e&batStateMask != sbBlockPresent {
+			return nil
+		}
+		what, length, extent = "sector bitmap", sectorBitmapSize, sectorBitmapSize
+	} else {
+		st := e & batStateMask
+		if st != blockFullyPresent && !(img.child && st == blockPartiallyPresent) {
+			return nil
+		}
+		block := i - i/(img.chunkRatio+1)
+		what, length, extent = fmt.Sprintf("block %d", block), min(img.blockSize, img.size-block*img.blockSize), img.blockSize
 	}
-	block := i - i/(img.chunkRatio+1)
 	mb := e >> 20
 	if mb >= 1<<42 {
-		return corrupt(img.name, "BAT entry %d (block %d) has an absurd file offset of %d MiB", i, block, mb)
+		return corrupt(img.name, "BAT entry %d (%s) has an absurd file offset of %d MiB", i, what, mb)
 	}
 	off := int64(mb) << 20
-	used := min(img.blockSize, img.size-block*img.blockSize)
-	if off+used > img.view.eff {
-		return corrupt(img.name, "BAT entry %d (block %d) points at %d, past the end of the file (%d bytes)",
-			i, block, off, img.view.eff)
+	if off+length > img.view.eff {
+		return corrupt(img.name, "BAT entry %d (%s) points at %d, past the end of the file (%d bytes)",
+			i, what, off, img.view.eff)
 	}
-	if o, ok := img.spans.overlap(off, off+img.blockSize); ok {
-		return corrupt(img.name, "BAT entry %d (block %d) at %d overlaps %s [%d, %d)", i, block, off, o.what, o.off, o.end)
+	if o, ok := img.spans.overlap(off, off+extent); ok {
+		return corrupt(img.name, "BAT entry %d (%s) at %d overlaps %s [%d, %d)", i, what, off, o.what, o.off, o.end)
 	}
 	return nil
 }

@@ -129,9 +129,10 @@ func withCRCs(s *sparseImage) *sparseImage {
 	return fixed
 }
 
-// exercise opens s and, if it opens, maps and reads at a few offsets.
-// Every failure must carry one of the package's sentinels.
-func exercise(t *testing.T, s *sparseImage) {
+// exercise opens s, as a child when allowParent, and, if it opens, maps
+// and reads at a few offsets. Every failure must carry one of the
+// package's sentinels.
+func exercise(t *testing.T, s *sparseImage, allowParent bool) {
 	sentinel := func(what string, err error) {
 		if !errors.Is(err, blockmap.ErrCorrupt) && !errors.Is(err, blockmap.ErrUnsupported) {
 			t.Fatalf("%s: error without a sentinel: %v", what, err)
@@ -142,10 +143,18 @@ func exercise(t *testing.T, s *sparseImage) {
 			t.Fatal("read outside the member")
 		}
 	}()
-	img, err := Open(s, s.size, Options{Name: "fuzz"})
+	img, err := Open(s, s.size, Options{Name: "fuzz", AllowParent: allowParent})
 	if err != nil {
 		sentinel("Open", err)
 		return
+	}
+	if p := img.Parent(); p != nil {
+		if !allowParent {
+			t.Fatal("a child opened without AllowParent")
+		}
+		if err := p.Check(img); err != nil {
+			sentinel("Check", err)
+		}
 	}
 	size := img.Size()
 	if size == 0 {
@@ -222,12 +231,17 @@ func FuzzOpen(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s)
 	}
+	for _, s := range diffSeeds() {
+		f.Add(s)
+	}
 	f.Add([]byte{})
 	f.Add(encodeSparse([]byte("vhdxfile")))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := decodeSparse(data)
-		exercise(t, s)
-		exercise(t, withCRCs(s))
+		for _, allow := range []bool{false, true} {
+			exercise(t, s, allow)
+			exercise(t, withCRCs(s), allow)
+		}
 	})
 }
 
@@ -280,4 +294,15 @@ func TestSparseEncoding(t *testing.T) {
 		t.Fatalf("ReadAt past the end: %d, %v", n, err)
 	}
 	t.Logf("%d-byte image encoded in %d bytes", len(b), len(enc))
+}
+
+// diffSeeds are generated differencing children (no tool is needed):
+// blocks in every state, partial blocks with their sector bitmap, and one
+// whose partial block's chunk has no bitmap.
+func diffSeeds() [][]byte {
+	_, child := diffPair(5*mib, 13)
+	child.small = true
+	dropped := child
+	dropped.dropSB = map[int64]bool{0: true}
+	return [][]byte{encodeSparse(generate(child)), encodeSparse(generate(dropped))}
 }

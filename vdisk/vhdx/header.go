@@ -52,6 +52,7 @@ func checksumOK(b []byte) bool {
 type header struct {
 	raw        []byte // the whole 4 KiB, to compare twin headers
 	seq        uint64
+	dataWrite  guid // DataWriteGuid: what a child's parent_linkage names
 	logGUID    guid
 	logVersion uint16
 	logLength  uint32
@@ -124,6 +125,7 @@ func readHeader(r io.ReaderAt, size, off int64) (*header, string, error) {
 		logLength:  binary.LittleEndian.Uint32(b[68:]),
 		logOffset:  binary.LittleEndian.Uint64(b[72:]),
 	}
+	copy(h.dataWrite[:], b[32:48])
 	copy(h.logGUID[:], b[48:64])
 	return h, "", nil
 }

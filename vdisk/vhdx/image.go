@@ -14,6 +14,12 @@ type Options struct {
 	// Name is how errors and warnings name the image (the archive member
 	// path).
 	Name string
+	// AllowParent opens a differencing disk (HasParent) as a child whose
+	// Parent says which image lies beneath it, instead of refusing it: the
+	// caller (package vdisk) finds the parent among the package's own
+	// files and reads through it. Off, a differencing disk is refused as
+	// before, naming its parent.
+	AllowParent bool
 }
 
 // Image is an open VHDX image. It is immutable after Open apart from the
@@ -25,13 +31,23 @@ type Image struct {
 	chunkRatio int64 // payload blocks per sector bitmap block
 	blocks     int64 // payload blocks
 	fixed      bool
+	sector     int64 // logical sector size
+	dataWrite  guid  // the active header's DataWriteGuid
 	view       *view
 	spans      spans
 	bat        *bat
 	warnings   []string
+
+	// Differencing disks only (Options.AllowParent).
+	child   bool
+	parent  *blockmap.Parent
+	bitmaps *bitmapCache
 }
 
-var _ blockmap.Mapper = (*Image)(nil)
+var (
+	_ blockmap.Mapper = (*Image)(nil)
+	_ blockmap.Child  = (*Image)(nil)
+)
 
 // Detect reports whether r starts with the VHDX file identifier.
 func Detect(r io.ReaderAt, size int64) bool {
@@ -81,7 +97,7 @@ func Open(r io.ReaderAt, size int64, opts Options) (*Image, error) {
 		return nil, err
 	}
 	warnings = append(warnings, w...)
-	p, w, err := readMetadata(v, rt.metadata, name)
+	p, w, err := readMetadata(v, rt.metadata, name, opts.AllowParent)
 	if err != nil {
 		return nil, err
 	}
@@ -93,12 +109,28 @@ func Open(r io.ReaderAt, size int64, opts Options) (*Image, error) {
 		blockSize:  p.blockSize,
 		chunkRatio: (1 << 23) * p.logicalSector / p.blockSize,
 		fixed:      p.fixed,
+		sector:     p.logicalSector,
+		dataWrite:  h.dataWrite,
 		view:       v,
 		spans:      rt.spans,
 		warnings:   warnings,
 	}
 	img.blocks = (img.size + img.blockSize - 1) / img.blockSize
 	n := img.blocks + (img.blocks-1)/img.chunkRatio
+	if p.parent != nil {
+		img.child = true
+		img.parent = img.newParent(p.parent)
+		img.bitmaps = newBitmapCache(img.blockSize / img.sector / 8)
+		// A child needs the sector bitmap entry of its last chunk too,
+		// which the interleaving puts after all chunkRatio payload entries
+		// of the chunk, full or not, as qemu counts them. ([MS-VHDX] 2.5
+		// gives a count that ends the table right after the last payload
+		// entry of a chunk that is not full, where the interleaving puts no
+		// bitmap entry; BAT regions are whole MiB, so in practice both
+		// fit, and a region too small for this count is refused below.)
+		chunks := (img.blocks + img.chunkRatio - 1) / img.chunkRatio
+		n = chunks * (img.chunkRatio + 1)
+	}
 	if 8*n > rt.bat.length {
 		return nil, corrupt(name, "the BAT region (%d bytes) cannot hold the %d entries of a %d-byte disk of %d-byte blocks",
 			rt.bat.length, n, img.size, img.blockSize)
@@ -117,7 +149,10 @@ func (img *Image) Size() int64 { return img.size }
 
 // Format describes the image, e.g. "vhdx dynamic (32 MiB blocks)".
 func (img *Image) Format() string {
-	if img.fixed {
+	switch {
+	case img.child:
+		return fmt.Sprintf("vhdx differencing (%d MiB blocks)", img.blockSize/mib)
+	case img.fixed:
 		return "vhdx fixed"
 	}
 	return fmt.Sprintf("vhdx dynamic (%d MiB blocks)", img.blockSize/mib)

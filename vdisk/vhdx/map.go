@@ -28,6 +28,9 @@ func (img *Image) Map(off int64) (blockmap.Run, error) {
 	if err != nil {
 		return blockmap.Run{}, err
 	}
+	if kind == partial {
+		return img.mapPartial(blk, e, off)
+	}
 
 	// Extend the run over the following blocks of the same page.
 	last := blk
@@ -57,9 +60,30 @@ func (img *Image) Map(off int64) (blockmap.Run, error) {
 // follows every chunkRatio payload entries.
 func (img *Image) batIndex(b int64) int64 { return b + b/img.chunkRatio }
 
+// partial is the kind of a PARTIALLY_PRESENT block of a child, which Map
+// resolves sector by sector; it never leaves the package.
+const partial blockmap.Kind = 255
+
 // kind classifies a payload block's BAT entry as qemu reads it: every
 // state without data reads as zeros, and only ZERO is an explicit zero.
+//
+// A child ([MS-VHDX] 2.5.1.1) reads through to its parent only where a
+// block is NOT_PRESENT (a Hole here). UNDEFINED and UNMAPPED blocks are
+// the child's own, with contents the specification leaves to the reader
+// among "zeros" and stale data; zeros is the one answer every choice
+// allows, so they are Zero, never the parent's bytes. ZERO is Zero, as it
+// MUST be; PARTIALLY_PRESENT is resolved by the sector bitmap.
 func (img *Image) kind(blk, idx int64, e uint64) (blockmap.Kind, error) {
+	if img.child {
+		switch e & batStateMask {
+		case blockNotPresent:
+			return blockmap.Hole, nil
+		case blockUndefined, blockUnmapped, blockUnmappedV095, blockZero:
+			return blockmap.Zero, nil
+		case blockPartiallyPresent:
+			return partial, nil
+		}
+	}
 	switch e & batStateMask {
 	case blockNotPresent, blockUndefined, blockUnmapped, blockUnmappedV095:
 		return blockmap.Hole, nil

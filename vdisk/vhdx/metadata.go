@@ -25,6 +25,7 @@ type params struct {
 	fixed         bool // LeaveBlocksAllocated
 	virtualSize   int64
 	logicalSector int64
+	parent        *locator // differencing disks opened with AllowParent
 }
 
 type item struct {
@@ -32,7 +33,7 @@ type item struct {
 }
 
 // readMetadata parses the metadata table and the items this package needs.
-func readMetadata(v io.ReaderAt, md region, name string) (*params, []string, error) {
+func readMetadata(v io.ReaderAt, md region, name string, allowParent bool) (*params, []string, error) {
 	if md.length < 32 {
 		return nil, nil, corrupt(name, "metadata region of %d bytes cannot hold its table", md.length)
 	}
@@ -122,15 +123,22 @@ func readMetadata(v io.ReaderAt, md region, name string) (*params, []string, err
 	}
 
 	flags := binary.LittleEndian.Uint32(fp[4:])
+	var parent *locator
 	if flags&flagHasParent != 0 {
 		loc, ok := items[itemParentLocator]
 		if !ok {
 			return nil, nil, corrupt(name, "differencing disk (HasParent) without a parent locator")
 		}
-		return nil, nil, unsupported(name, "differencing disk, its parent is %s", parentName(v, md, loc))
+		if !allowParent {
+			return nil, nil, unsupported(name, "differencing disk, its parent is %s", parentName(v, md, loc))
+		}
+		if parent, err = readLocator(v, md, loc, name); err != nil {
+			return nil, nil, err
+		}
 	}
 
 	p := &params{
+		parent:        parent,
 		blockSize:     int64(binary.LittleEndian.Uint32(fp[0:])),
 		fixed:         flags&flagLeaveBlocksAllocated != 0,
 		virtualSize:   int64(binary.LittleEndian.Uint64(vs)),
