@@ -174,13 +174,13 @@ type formatMapper interface {
 func openMapper(r io.ReaderAt, size int64, opts Options) (formatMapper, error) {
 	switch Detect(r, size) {
 	case VHDX:
-		return vhdx.Open(r, size, vhdx.Options{Name: opts.Name})
+		return vhdx.Open(r, size, vhdx.Options{Name: opts.Name, AllowParent: opts.Parents != nil})
 	case QCOW2:
 		return qcow2.Open(r, size, qcow2.Options{Name: opts.Name, AllowParent: opts.Parents != nil})
 	case VMDK:
 		return vmdk.Open(r, size, vmdk.Options{Name: opts.Name, Resolve: opts.Resolve})
 	case VHD:
-		return vhd.Open(r, size, vhd.Options{Name: opts.Name})
+		return vhd.Open(r, size, vhd.Options{Name: opts.Name, AllowParent: opts.Parents != nil})
 	}
 	if opts.Raw {
 		return newRawMapper(r, size), nil
