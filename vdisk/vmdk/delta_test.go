@@ -278,9 +278,17 @@ func TestQemuDeltaChain(t *testing.T) {
 				if !errors.Is(err, blockmap.ErrCorrupt) || !strings.Contains(err.Error(), ci.CID()) || !strings.Contains(err.Error(), bi.CID()) {
 					t.Fatalf("Check(base) for the grandchild: %v; want ErrCorrupt naming %s and %s", err, ci.CID(), bi.CID())
 				}
+				// A parent of another format is refused, as qemu refuses
+				// to read through one: given the base's bytes as a raw
+				// backing file, its reads fail.
 				err = ci.Parent().Check(notVMDK{})
 				if !errors.Is(err, blockmap.ErrUnsupported) || !strings.Contains(err.Error(), "qcow2 v3") || !strings.Contains(err.Error(), "not a VMDK") {
 					t.Fatalf("Check(qcow2): %v; want ErrUnsupported naming the format", err)
+				}
+				rawBase := testutil.RawOracle(t, dir, base, "vmdk")
+				over := fmt.Sprintf(`json:{"driver":"vmdk","file":{"driver":"file","filename":%q},"backing":{"driver":"raw","file":{"driver":"file","filename":%q}}}`, child, rawBase)
+				if out, err := exec.Command("qemu-img", "convert", "-O", "raw", over, filepath.Join(dir, "over-raw.raw")).CombinedOutput(); err == nil || !strings.Contains(string(out), "error while reading") {
+					t.Fatalf("qemu-img convert over a raw parent: %v\n%s\nwant a read error: qemu refuses to read through a parent without a CID", err, out)
 				}
 
 				kinds := map[string]map[blockmap.Kind]int64{}
@@ -469,6 +477,28 @@ func TestBuiltMonolithicDelta(t *testing.T) {
 		if i := firstDiff(chainBytes(t, im, parent), want); i >= 0 {
 			t.Fatalf("chain differs from the model at byte %d", i)
 		}
+	}
+}
+
+// TestStreamDelta is a streamOptimized delta (grain directory at the end):
+// its compressed grains are its own, the rest the parent's.
+func TestStreamDelta(t *testing.T) {
+	data := pattern(20*testGrain+512, testGrain, 3, 4, 5, 6, 7, 8, 20)
+	b := spec{version: 3, grainSectors: 8, gtes: 4, compressed: true, markers: true, atEnd: true, data: data, parentHint: "base.vmdk"}.build()
+	im, err := Open(bytes.NewReader(b.file), int64(len(b.file)), Options{Name: "s.vmdk", AllowParent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im.Parent() == nil || im.Format() != "vmdk streamOptimized v3 (GD at end)" {
+		t.Fatalf("Parent() = %+v, Format() = %q", im.Parent(), im.Format())
+	}
+	parent := &flatMapper{b: bytes.Repeat([]byte{0x3c}, len(data))}
+	want := append([]byte(nil), data...)
+	for _, g := range []int{3, 4, 5, 6, 7, 8, 20} {
+		copy(want[g*testGrain:min((g+1)*testGrain, len(want))], parent.b)
+	}
+	if i := firstDiff(chainBytes(t, im, parent), want); i >= 0 {
+		t.Fatalf("chain differs from the model at byte %d", i)
 	}
 }
 

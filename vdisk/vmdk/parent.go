@@ -35,7 +35,8 @@ func (im *Image) CID() string { return im.cid }
 //
 // Check accepts only a *Image: qemu, the reference reader, fails every
 // read that reaches a backing file of another format, since such a file
-// has no CID to check. Parent CIDs are compared as 32-bit hex numbers, as
+// has no CID to check (and qemu-img create refuses to write such a
+// delta: "backing_file must be a vmdk image"). Parent CIDs are compared as 32-bit hex numbers, as
 // qemu reads them (so "0badf00d", "BADF00D" and "badf00d" are the same).
 // A delta that stores no parentCID (only a file name) has nothing to
 // compare and accepts any VMDK parent; a parent without a CID cannot be
