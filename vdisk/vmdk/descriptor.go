@@ -19,7 +19,8 @@ const noParentCID = "ffffffff"
 // descriptor holds what this package uses from a descriptor's text.
 type descriptor struct {
 	createType string
-	parentCID  string // "" when absent
+	cid        string // as stored; "" when absent
+	parentCID  string // lower-cased; "" when absent
 	parentHint string
 	hasHint    bool
 	extents    []extentLine
@@ -93,6 +94,8 @@ func parseDescriptor(text []byte, name string, extents bool) (descriptor, error)
 		switch k {
 		case "createtype":
 			d.createType = v
+		case "cid":
+			d.cid = v
 		case "parentcid":
 			d.parentCID = strings.ToLower(v)
 		case "parentfilenamehint":
@@ -178,10 +181,17 @@ func parseExtentLine(line string) (extentLine, error) {
 	return e, nil
 }
 
-// checkParent refuses delta disks: their data is only meaningful on top
-// of a parent that this package will not look for.
-func (d *descriptor) checkParent(name string) error {
-	if !d.hasHint && (d.parentCID == "" || d.parentCID == noParentCID) {
+// isDelta reports whether the descriptor names a parent: a parent file
+// name, or a parentCID other than ffffffff (a disk with no parent).
+func (d *descriptor) isDelta() bool {
+	return d.hasHint || (d.parentCID != "" && d.parentCID != noParentCID)
+}
+
+// checkParent refuses delta disks unless the caller reads through them
+// (Options.AllowParent): without their parent, their data is only part of
+// a disk.
+func (d *descriptor) checkParent(name string, opts Options) error {
+	if !d.isDelta() || opts.AllowParent {
 		return nil
 	}
 	parent := d.parentHint

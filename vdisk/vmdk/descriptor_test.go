@@ -206,7 +206,7 @@ func TestDescriptorErrors(t *testing.T) {
 		{"unterminated quote", head + "RW 8 SPARSE \"x\n", nil, false, blockmap.ErrCorrupt, "unterminated quote"},
 		{"trailing junk", head + "RW 8 FLAT \"x\" 0 junk\n", nil, false, blockmap.ErrCorrupt, "unexpected"},
 		{"unknown type", head + "RW 8 WEIRD \"x\"\n", nil, false, blockmap.ErrUnsupported, `unknown type "WEIRD"`},
-		{"seSparse", head + "RW 8 SESPARSE \"x\"\n", nil, false, blockmap.ErrUnsupported, "SESPARSE"},
+		{"seSparse not seSparse", head + "RW 8 SESPARSE \"x\"\n", map[string][]byte{"x": stream}, false, blockmap.ErrCorrupt, "does not begin with the seSparse magic"},
 		{"NOACCESS", head + "NOACCESS 8 FLAT \"x\" 0\n", nil, false, blockmap.ErrUnsupported, "NOACCESS"},
 		{"raw device", "# Disk DescriptorFile\ncreateType=\"fullDevice\"\nRW 8 FLAT \"/dev/sda\" 0\n", nil, false, blockmap.ErrUnsupported, "fullDevice"},
 		{"nested descriptor", head + "RW 8 SPARSE \"x\"\n", map[string][]byte{"x": []byte(head + "RW 8 SPARSE \"x\"\n")}, false, blockmap.ErrUnsupported, "nested"},

@@ -28,20 +28,24 @@ func openDescriptor(text []byte, opts Options, name string) (*Image, error) {
 	if d.createType == "" {
 		return nil, fmt.Errorf("vmdk: %s: not a VMDK: no sparse header magic, and no createType in a descriptor: %w", name, blockmap.ErrCorrupt)
 	}
-	if err := d.checkParent(name); err != nil {
+	if err := d.checkParent(name, opts); err != nil {
 		return nil, err
 	}
 	switch strings.ToLower(d.createType) {
-	case "fulldevice", "partitioneddevice", "vmfsraw", "vmfsrdm", "vmfsrdmp", "vmfspassthroughrawdevicemap", "sesparse":
+	case "fulldevice", "partitioneddevice", "vmfsraw", "vmfsrdm", "vmfsrdmp", "vmfspassthroughrawdevicemap":
 		return nil, fmt.Errorf("vmdk: %s: createType %q cannot be served from an archive: %w", name, clip(d.createType), blockmap.ErrUnsupported)
 	}
 	if len(d.extents) == 0 {
 		return nil, fmt.Errorf("vmdk: %s: descriptor (createType %q) lists no extents: %w", name, clip(d.createType), blockmap.ErrCorrupt)
 	}
 
-	im := &Image{name: name}
+	im := &Image{name: name, cid: d.cid}
+	if d.isDelta() {
+		im.parent = d.parentRef(name)
+	}
 	files := map[string]member{}
 	sparses := map[string]*sparse{}
+	ses := map[string]*seSparse{}
 	var pos int64
 	for i, e := range d.extents {
 		which := fmt.Sprintf("extent %d (line %d)", i+1, e.line)
@@ -82,7 +86,21 @@ func openDescriptor(text []byte, opts Options, name string) (*Image, error) {
 				continue
 			}
 			x.kind, x.sp, x.dec = extSparse, sp, &grainDecoder{sp: sp, base: pos}
-		case "SESPARSE", "VMFSRDM", "VMFSRAW":
+		case "SESPARSE":
+			se, err := im.openSESparseExtent(opts, e, which, files, ses)
+			if err != nil {
+				return nil, err
+			}
+			if se.size != length {
+				im.warn("%s: descriptor gives %d sectors, the extent's header %d; the header wins, as in qemu",
+					which, e.sectors, se.size/sectorSize)
+			}
+			length = se.size
+			if length == 0 {
+				continue
+			}
+			x.kind, x.se = extSESparse, se
+		case "VMFSRDM", "VMFSRAW":
 			return nil, fmt.Errorf("vmdk: %s: %s has type %s: %w", name, which, e.typ, blockmap.ErrUnsupported)
 		default:
 			return nil, fmt.Errorf("vmdk: %s: %s has unknown type %q: %w", name, which, clip(e.typ), blockmap.ErrUnsupported)

@@ -215,7 +215,9 @@ func TestLegacyGrains(t *testing.T) {
 
 // undoubleCOWD works around qemu-img 7.2, which lists a COWD extent twice
 // (qemu-img info shows two extents of the same file, and the second copy's
-// first sectors read wrong). It checks that qemu's first copy is exactly
+// first sectors read wrong). The cause is the blank line before the extent
+// line in the descriptor below: qemu scans extent lines with sscanf, which
+// skips the newline and reads the next line's extent once more. It checks that qemu's first copy is exactly
 // the disk that was built, and returns a file holding only that copy.
 func undoubleCOWD(t *testing.T, oracle string, disk []byte) string {
 	t.Helper()

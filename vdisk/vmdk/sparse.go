@@ -34,7 +34,7 @@ type sparse struct {
 	compressed bool
 	markers    bool
 
-	cache gtCache
+	cache gtCache[uint32]
 }
 
 // newSparse checks h against the member and loads the grain directory.

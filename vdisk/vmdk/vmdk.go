@@ -20,6 +20,12 @@ type Options struct {
 	// absolute name (Unix, UNC or drive letter) or one with a ".." path
 	// element. Without it, only single-file disks open.
 	Resolve func(name string) (io.ReaderAt, int64, error)
+	// AllowParent opens delta disks (a descriptor with a parent file name
+	// or a parentCID) as children: Parent returns their reference, and Map
+	// returns Hole exactly where the parent shows through. Without it a
+	// delta is refused with blockmap.ErrUnsupported, since its own bytes
+	// are only part of a disk.
+	AllowParent bool
 }
 
 // Image is an opened VMDK disk: one sparse file or the extents a
@@ -30,6 +36,8 @@ type Image struct {
 	format   string
 	warnings []string
 	exts     []extent
+	cid      string
+	parent   *blockmap.Parent // nil unless a delta opened with AllowParent
 }
 
 var _ blockmap.Mapper = (*Image)(nil)
@@ -40,6 +48,7 @@ const (
 	extZero extentKind = iota
 	extFlat
 	extSparse
+	extSESparse
 )
 
 // extent is one piece of the virtual disk, [start, end) in virtual bytes.
@@ -50,6 +59,7 @@ type extent struct {
 	phys       int64       // flat: byte offset of start in src
 	sp         *sparse
 	dec        *grainDecoder
+	se         *seSparse
 }
 
 // Detect reports whether the member starts like a VMDK: a sparse header
@@ -121,7 +131,7 @@ func openMonolithic(r io.ReaderAt, size int64, first []byte, opts Options, name 
 	if err != nil {
 		return nil, err
 	}
-	if err := d.checkParent(name); err != nil {
+	if err := d.checkParent(name, opts); err != nil {
 		return nil, err
 	}
 	h, atEnd, err := readSparseHeader(r, size, first, name)
@@ -132,7 +142,10 @@ func openMonolithic(r io.ReaderAt, size int64, first []byte, opts Options, name 
 	if err != nil {
 		return nil, err
 	}
-	im := &Image{name: name, size: sp.size}
+	im := &Image{name: name, size: sp.size, cid: d.cid}
+	if d.isDelta() {
+		im.parent = d.parentRef(name)
+	}
 	kind := "monolithicSparse"
 	if sp.compressed {
 		kind = "streamOptimized"
@@ -225,6 +238,13 @@ func (im *Image) Map(off int64) (blockmap.Run, error) {
 		return blockmap.Run{Off: e.start, Len: e.end - e.start, Kind: blockmap.Zero}, nil
 	case extFlat:
 		return blockmap.Run{Off: e.start, Len: e.end - e.start, Kind: blockmap.Stored, Src: e.src, Phys: e.phys}, nil
+	case extSESparse:
+		r, err := e.se.mapAt(off - e.start)
+		if err != nil {
+			return blockmap.Run{}, err
+		}
+		r.Off += e.start
+		return r, nil
 	}
 	r, err := e.sp.mapAt(off-e.start, e.dec, e.start)
 	if err != nil {
