@@ -178,7 +178,7 @@ func openMapper(r io.ReaderAt, size int64, opts Options) (formatMapper, error) {
 	case QCOW2:
 		return qcow2.Open(r, size, qcow2.Options{Name: opts.Name, AllowParent: opts.Parents != nil})
 	case VMDK:
-		return vmdk.Open(r, size, vmdk.Options{Name: opts.Name, Resolve: opts.Resolve})
+		return vmdk.Open(r, size, vmdk.Options{Name: opts.Name, Resolve: opts.Resolve, AllowParent: opts.Parents != nil})
 	case VHD:
 		return vhd.Open(r, size, vhd.Options{Name: opts.Name, AllowParent: opts.Parents != nil})
 	}
