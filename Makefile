@@ -109,7 +109,7 @@ lint:
 	@if $(have_liblzma); then set -x; $(GO) vet -tags=liblzma ./xzindex; fi
 
 demo: build
-	@$(call install_tools,fusermount3:fuse3 mkfs.ext4:e2fsprogs getfattr:attr)
+	@$(call install_tools,fusermount3:fuse3 mkfs.ext4:e2fsprogs getfattr:attr qemu-img:qemu-utils)
 	@set -e; d=$$(mktemp -d /tmp/ovfmount-demo.XXXXXX); \
 	trap 'fusermount3 -u "$$d/mnt" 2>/dev/null || true; rm -rf "$$d"' EXIT; \
 	mkdir "$$d/mnt"; cd "$$d"; \
@@ -149,6 +149,14 @@ demo: build
 	echo; echo "\$$ ovfmount verify appliance.ova      # reads every byte, prints the digests it computed"; $(CURDIR)/$(BIN) verify appliance.ova; \
 	echo; echo "\$$ tar -xf appliance.ova disk1.vmdk && ovfmount disk1.vmdk mnt   # a loose disk image is a one-disk package"; \
 	tar -xf appliance.ova disk1.vmdk; $(CURDIR)/$(BIN) --log-level=warn disk1.vmdk mnt; ls -l mnt mnt/disks; \
+	fusermount3 -u mnt; \
+	echo; echo "\$$ qemu-img create -f qcow2 -b disk1.vmdk -F vmdk snap.qcow2 && qemu-io -c 'write -P 0x61 1M 64k' snap.qcow2"; \
+	qemu-img create -q -f qcow2 -b disk1.vmdk -F vmdk snap.qcow2; qemu-io -c 'write -P 0x61 1M 64k' snap.qcow2 >/dev/null; \
+	echo "\$$ tar -cf snapshot.ova disk1.vmdk snap.qcow2 && ovfmount snapshot.ova mnt   # a snapshot chain: the overlay reads through its parent"; \
+	tar -cf snapshot.ova disk1.vmdk snap.qcow2; $(CURDIR)/$(BIN) --log-level=error snapshot.ova mnt; ls -l mnt/disks; \
+	echo "\$$ ovfmount info snapshot.ova | grep chain"; $(CURDIR)/$(BIN) info snapshot.ova 2>/dev/null | grep chain; \
+	echo "\$$ ovfmount map snapshot.ova snap.qcow2 | head -n 6     # which layer, which file, which offset"; \
+	$(CURDIR)/$(BIN) map snapshot.ova snap.qcow2 2>/dev/null | head -n 6; \
 	fusermount3 -u mnt; echo; echo "\$$ ovfmount info /etc/hostname"; $(CURDIR)/$(BIN) info /etc/hostname || echo "(exit $$?: not a package, named as what it is)"
 
 bench: bench-deps build versitygw

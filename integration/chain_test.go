@@ -187,6 +187,21 @@ func TestDiskChains(t *testing.T) {
 			t.Errorf("the log does not say why the leaf has no view:\n%s", log)
 		}
 	})
+	t.Run("climbing name", func(t *testing.T) {
+		// The leaf names a host file by a climbing path: only its last
+		// element is looked up, in the package, where it is not.
+		leaf := filepath.Join(t.TempDir(), "leaf.qcow2")
+		b, _ := os.ReadFile(filepath.Join(dir, "leaf.qcow2"))
+		os.WriteFile(leaf, b, 0o644)
+		testutil.QemuImg(t, "rebase", "-u", "-b", "../../../../../../etc/hostname", "-F", "raw", leaf)
+		m := mountArchive(t, packOVA(t, map[string]string{"leaf.qcow2": leaf, "mid.qcow2": filepath.Join(dir, "mid.qcow2")}))
+		if _, err := os.Stat(m.path("disks/leaf.qcow2.raw")); err == nil {
+			t.Error("a view for a leaf whose parent is a host path")
+		}
+		if log := readFile(m.logFile); !strings.Contains(log, "etc/hostname") || !strings.Contains(log, "not in the package") {
+			t.Errorf("the log does not name the parent it wanted:\n%s", log)
+		}
+	})
 	t.Run("parent missing", func(t *testing.T) {
 		m := mountArchive(t, packOVA(t, map[string]string{"leaf.qcow2": filepath.Join(dir, "leaf.qcow2")}))
 		if _, err := os.Stat(m.path("disks/leaf.qcow2.raw")); err == nil {

@@ -132,6 +132,7 @@ func TestChains(t *testing.T) {
 		{"qcow2 on qcow2", "qcow2", "qcow2", "4M"},
 		{"qcow2 on raw", "raw", "qcow2", "4M"},
 		{"qcow2 on a smaller qcow2", "qcow2", "qcow2", "2M"},
+		{"qcow2 on a larger qcow2", "qcow2", "qcow2", "6M"},
 		{"qcow2 on vmdk", "vmdk", "qcow2", "4M"},
 		{"vmdk on vmdk", "vmdk", "vmdk", "4M"},
 	} {

@@ -11,6 +11,19 @@
 // and never a panic; reads elsewhere keep working, except after a unit whose
 // head was served is found corrupt (see below).
 //
+// # Chains
+//
+// A child image (a VMDK delta, a QCOW2 overlay, a VHD or VHDX differencing
+// disk) is opened as one when [Options.Parents] is set: the caller lists
+// the package's files that may be the parent it names, never a host path;
+// the child checks the candidate (blockmap.Parent.Check), and the view
+// reads a layer's holes from the next layer, and zeros past a parent's
+// end, as qemu does. The chain is one more Mapper, so the read path below
+// serves it unchanged; [Image.Layers] and [Image.Provenance] say which
+// layer holds what. Loops, a child that is its own parent and chains
+// deeper than [MaxChainDepth] fail with [ErrParent]. Without Parents, a
+// child is refused with ErrUnsupported.
+//
 // # The read path
 //
 // Formats (in the subpackages) only map a virtual offset to where its

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"text/tabwriter"
 
 	"github.com/spf13/pflag"
 
@@ -79,16 +78,19 @@ func runMap(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "START\tLENGTH\tDEPTH\tKIND\tOFFSET\t FILE\t")
+	// Offsets right-aligned, as qemu-img map prints them; the file last.
+	w := len("LENGTH")
+	if n := len(runs); n > 0 {
+		w = max(w, len(fmt.Sprint(runs[n-1].Start+runs[n-1].Length)))
+	}
+	fmt.Fprintf(stdout, "%*s  %*s  %5s  %-10s  %*s  %s\n", w, "START", w, "LENGTH", "DEPTH", "KIND", w, "OFFSET", "FILE")
 	for _, r := range runs {
 		off := "-"
 		if r.Offset != nil {
 			off = fmt.Sprint(*r.Offset)
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t %s\t\n", r.Start, r.Length, r.Depth, kindWord(r), off, r.File)
+		fmt.Fprintf(stdout, "%*d  %*d  %5d  %-10s  %*s  %s\n", w, r.Start, w, r.Length, r.Depth, kindWord(r), w, off, r.File)
 	}
-	tw.Flush()
 	return exitOK
 }
 

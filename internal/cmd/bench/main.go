@@ -33,6 +33,7 @@ var sections = []section{
 	{"vmdk", benchVMDK},
 	{"random", benchRandom},
 	{"formats", benchFormats},
+	{"chain", benchChain},
 	{"verify", benchVerify},
 	{"gzip", benchGzip},
 	{"remote", benchRemote},
