@@ -39,7 +39,6 @@ type File struct {
 	ctx    context.Context // ends with Close, and every fetch with it
 	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup // fetch goroutines
-	idle   chan *run      // hands a run to a fetch goroutine waiting for one
 	conns  chan struct{}  // a slot per request in flight
 	pslots chan struct{}  // a slot per read-ahead fetch
 
@@ -106,7 +105,6 @@ func Open(ctx context.Context, rawURL string, opt Options) (*File, error) {
 		pslots:  make(chan struct{}, max(1, cfg.conns/2)),
 		mem:     newBlockLRU(cfg.memBlocks),
 		flights: make(map[int64]*flight),
-		idle:    make(chan *run),
 	}
 	if opt.Name != "" {
 		f.name = opt.Name

@@ -3,7 +3,6 @@ package remote
 import (
 	"context"
 	"errors"
-	"time"
 )
 
 // Blocks are fetched in runs: a goroutine fetches a stretch of adjacent
@@ -97,41 +96,12 @@ func (f *File) startRunLocked(a, b int64, prefetch bool, refs int) {
 	for idx := a; idx <= b; idx++ {
 		f.flights[idx] = &flight{run: r, done: make(chan struct{})}
 	}
-	select {
-	case f.idle <- r:
-	default:
-		f.wg.Add(1)
-		go f.fetcher(r)
-	}
-}
-
-// fetchIdle is how long a fetch goroutine waits for its next run before
-// it ends.
-const fetchIdle = time.Second
-
-// fetcher runs r, then whatever runs it is handed within fetchIdle of
-// the last. A run's request goes deep into net/http and TLS, so a new
-// goroutine grows its stack several times on its first request; one per
-// run cost a sequential reader of a 4 GiB view 0.4 s of CPU in stack
-// copies (pprof), against none for goroutines that keep their stack.
-func (f *File) fetcher(r *run) {
-	defer f.wg.Done()
-	t := time.NewTimer(fetchIdle)
-	defer t.Stop()
-	for {
-		f.runFetch(r)
-		t.Reset(fetchIdle)
-		select {
-		case r = <-f.idle:
-		case <-t.C:
-			return
-		case <-f.ctx.Done():
-			return
-		}
-	}
+	f.wg.Add(1)
+	go f.runFetch(r)
 }
 
 func (f *File) runFetch(r *run) {
+	defer f.wg.Done()
 	if r.prefetch {
 		defer func() { <-f.pslots }()
 	}
