@@ -17,13 +17,14 @@
 //     parent only by the parent's creation UUID (uuidLinkage). A resolver
 //     matches it by UUID among the package's VDI files: ParentUUID against
 //     CreateUUID. Check accepts exactly the VDI image whose creation UUID
-//     is the child's uuidLinkage, which is all VirtualBox checks (its
-//     media registry, in Main's Medium code, looks the parent up by that
-//     UUID; VD's VDOpen checks nothing). The child's uuidParentModify is
-//     not compared with the parent's uuidModify: VirtualBox never does,
-//     and it gives an image a new uuidModify each time it writes to it
-//     (merging a snapshot writes to the parent without updating the other
-//     children), so the comparison would refuse chains VirtualBox runs;
+//     is the child's uuidLinkage, which is all VirtualBox checks: Main's
+//     Medium::i_queryInfo compares the linkage with the parent's UUID in
+//     the media registry, and VD's VDOpen checks nothing ("optionally
+//     check UUIDs" is a todo there). The child's uuidParentModify is not
+//     compared with the parent's uuidModify, because VirtualBox never
+//     compares them and gives an image a new uuidModify whenever it writes
+//     to it (vdResetModifiedFlag), so a chain VirtualBox runs may well
+//     disagree there. ParentModifyUUID and ModifyUUID expose both;
 //   - an odd disk size is rounded up to a whole sector, as qemu does
 //     (VirtualBox rounds down), with a warning;
 //   - hostile input cannot make it panic, loop, allocate more than the file

@@ -2,6 +2,7 @@ package vdi
 
 import (
 	"fmt"
+	"math/big"
 
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
@@ -95,8 +96,11 @@ func (img *Image) blockData(b int64, e uint32) (int64, error) {
 	// offData <= size was not checked: a short file fails here.
 	room := img.size - img.h.offData - int64(img.h.blockExtra) - need
 	if room < 0 || int64(e) > room/img.stride {
-		return 0, fmt.Errorf("block map entry %d (stored block %d) puts the block's data at %d, past the end of the image (%d bytes): %w",
-			b, e, img.h.offData+int64(e)*img.stride+int64(img.h.blockExtra), img.size, blockmap.ErrCorrupt)
+		// The offset may not fit in an int64: 2^32 blocks of 4 GiB.
+		at := new(big.Int).Mul(big.NewInt(int64(e)), big.NewInt(img.stride))
+		at.Add(at, big.NewInt(img.h.offData+int64(img.h.blockExtra)))
+		return 0, fmt.Errorf("block map entry %d (stored block %d) puts the block's data at %s, past the end of the image (%d bytes): %w",
+			b, e, at, img.size, blockmap.ErrCorrupt)
 	}
 	return img.h.offData + int64(e)*img.stride + int64(img.h.blockExtra), nil
 }

@@ -89,7 +89,7 @@ func open(r io.ReaderAt, size int64, opts Options) (*Image, error) {
 			return nil, fmt.Errorf("differencing image with a null parent UUID, so no image can be its parent: %w", blockmap.ErrCorrupt)
 		}
 		if !opts.AllowParent {
-			return nil, fmt.Errorf("differencing image: its unallocated blocks live in the parent image with UUID {%s} (modified as {%s}), and parent images are not read: %w",
+			return nil, fmt.Errorf("differencing image: its unallocated blocks live in the parent image with creation UUID {%s} (modification UUID {%s} when this image was made), which is not read: %w",
 				h.linkage, h.parentMod, blockmap.ErrUnsupported)
 		}
 		img.parent = &blockmap.Parent{Check: img.checkParent}

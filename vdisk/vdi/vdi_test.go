@@ -210,17 +210,28 @@ func TestQemuIO(t *testing.T) {
 		if a, b, ok := strings.Cut(off, "+"); ok {
 			off = fmt.Sprint(parseSize(a) + parseSize(b))
 		}
-		cmds = append(cmds, "-c", fmt.Sprintf("write -P %#x %s %s", 0x31+i*0x11, off, w.n))
+		cmds = append(cmds, fmt.Sprintf("write -P %#x %s %s", 0x31+i*0x11, off, w.n))
 	}
-	out, err := exec.Command("qemu-io", append(append([]string{"-f", "vdi"}, cmds...), path)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("qemu-io: %v\n%s", err, out)
-	}
+	runQemuIO(t, path, cmds...)
 	img := openPath(t, path)
 	if img.entry(6) != 0 || img.entry(1) != 1 {
 		t.Fatalf("qemu-io did not allocate out of order: entries %d, %d", img.entry(6), img.entry(1))
 	}
 	checkQemu(t, img, path)
+}
+
+// runQemuIO runs qemu-io commands on a VDI file.
+func runQemuIO(t *testing.T, path string, cmds ...string) {
+	t.Helper()
+	testutil.RequireTool(t, "qemu-io")
+	args := []string{"-f", "vdi"}
+	for _, c := range cmds {
+		args = append(args, "-c", c)
+	}
+	out, err := exec.Command("qemu-io", append(args, path)...).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "error") {
+		t.Fatalf("qemu-io %q: %v\n%s", cmds, err, out)
+	}
 }
 
 func parseSize(s string) int64 {
