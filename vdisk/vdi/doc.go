@@ -7,8 +7,9 @@
 //     version 1.x (1.1 and 1.1+, which VirtualBox and qemu write) or the
 //     old 0.2, any power-of-two block size from 512 bytes, and block extra
 //     data (placed before each block's data, as VirtualBox reads it). qemu
-//     reads only 1.1 with 1 MiB blocks and no parent; where both read an
-//     image, the bytes are those qemu-img convert writes;
+//     reads only 1.1 with 1 MiB blocks and no parent, and ignores block
+//     extra data (no known writer makes any), reading such blocks from the
+//     wrong place; elsewhere, the bytes are those qemu-img convert writes;
 //   - a block map entry 0xFFFFFFFF (free) is a Hole: zeros in a base
 //     image, the parent's bytes in a differencing image, as VirtualBox
 //     reads it (qemu has no differencing VDI). 0xFFFFFFFE is a Zero run,

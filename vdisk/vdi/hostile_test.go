@@ -122,7 +122,9 @@ func TestHostileOpen(t *testing.T) {
 		{"largest disk of version 0.2", mutate(build(spec{version: v0Version, data: hostileData(), blockSize: hBS}),
 			both(setU32(preHeaderSize+0x124, 0xFFFFFFFF), setU32(preHeaderSize+0x120, 1<<31), setU64(preHeaderSize+0x118, 0xFFFFFFFF<<31))),
 			blockmap.ErrCorrupt, "block map of 4294967295 entries at 420 runs past the end"},
-		{"differencing", func() []byte { return build(spec{imageType: typeDiff, data: hostileData(), blockSize: hBS, linkage: UUID{1}}) },
+		{"differencing", func() []byte {
+			return build(spec{imageType: typeDiff, data: hostileData(), blockSize: hBS, linkage: UUID{1}})
+		},
 			blockmap.ErrUnsupported, "parent image with creation UUID {00000001-0000-0000-0000-000000000000}"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

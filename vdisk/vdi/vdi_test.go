@@ -3,6 +3,7 @@ package vdi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand"
@@ -100,7 +101,7 @@ func compareBytes(t *testing.T, m blockmap.Mapper, want []byte) {
 		if i%10 == 0 {
 			off = size - rnd.Int63n(min(size, 4096)) - 1
 		}
-		if err := compare(m, want, off, 1+rnd.Int63n(3<<20)); err != nil {
+		if err := compare(m, want, off, 1+rnd.Int63n(min(3<<20, size/2+4096))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -284,5 +285,38 @@ func TestGeneratedAgainstQemu(t *testing.T) {
 			}
 			checkQemu(t, img, path)
 		})
+	}
+}
+
+// TestPastEndAgainstQemu: where a block map entry puts a block past the end
+// of the file, qemu 7.2 reads zeros without a word (its reads past the end
+// of a file are zeros); this package refuses that block, as VirtualBox's
+// read does (VERR_VD_READ_OUT_OF_RANGE), and reads every other block as
+// qemu does.
+func TestPastEndAgainstQemu(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "past.vdi")
+	testutil.QemuImg(t, "create", "-q", "-f", "vdi", path, "4M")
+	runQemuIO(t, path, "write -P 0x61 0 1M", "write -P 0x62 1M 1M", "write -P 0x63 3M 1M")
+	b := readFile(t, path)
+	offBlocks := le.Uint32(b[preHeaderSize+0x10c:])
+	le.PutUint32(b[offBlocks+4:], 7) // block 1: stored block 7, past the end
+	writeFile(t, path, b)
+
+	want := readFile(t, testutil.RawOracle(t, dir, path, "vdi"))
+	if !allZero(want[1<<20 : 2<<20]) {
+		t.Fatal("qemu-img no longer reads a block past the end of the file as zeros; revisit the package documentation")
+	}
+	img := openPath(t, path)
+	if w := strings.Join(img.Warnings(), "\n"); !strings.Contains(w, "1 of 3 allocated blocks cannot be read") {
+		t.Errorf("warnings %q", w)
+	}
+	if _, err := img.Map(1<<20 + 5); !errors.Is(err, blockmap.ErrCorrupt) || !strings.Contains(err.Error(), "block map entry 1 (stored block 7)") {
+		t.Errorf("Map(block 1) = %v", err)
+	}
+	for _, blk := range []int64{0, 2, 3} {
+		if err := compare(img, want, blk<<20, 1<<20); err != nil {
+			t.Errorf("block %d: %v", blk, err)
+		}
 	}
 }
