@@ -44,8 +44,8 @@
 //   - differencing images without AllowParent (ErrUnsupported, naming the
 //     parent's UUIDs), and differencing images with a null parent UUID,
 //     which no image can match (ErrCorrupt);
-//   - undo images (type 3, VirtualBox 1.x), whose unallocated blocks live
-//     in an image they do not name, and unknown image types;
+//   - undo images (type 3, VirtualBox 1.x), which VirtualBox's current
+//     code does not handle (it asserts on the type), and unknown types;
 //   - versions other than 1.x and 0.2, which VirtualBox does not read
 //     either;
 //   - headers whose fields cannot describe a readable image: a header size

@@ -176,7 +176,9 @@ func (h *header) check() ([]string, error) {
 	switch h.imageType {
 	case typeNormal, typeFixed, typeDiff:
 	case typeUndo:
-		return nil, fmt.Errorf("image type 3 (undo), an old VirtualBox image whose unallocated blocks live in another image it does not name: %w", blockmap.ErrUnsupported)
+		// VirtualBox 1.x kept the changes to an immutable disk in one; its
+		// current code asserts on the type, so no reader defines it.
+		return nil, fmt.Errorf("image type 3 (undo), the undo image of early VirtualBox, which later versions no longer read: %w", blockmap.ErrUnsupported)
 	default:
 		return nil, fmt.Errorf("unknown image type %d: %w", h.imageType, blockmap.ErrCorrupt)
 	}
