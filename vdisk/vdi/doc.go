@@ -25,7 +25,12 @@
 //     compared with the parent's uuidModify, because VirtualBox never
 //     compares them and gives an image a new uuidModify whenever it writes
 //     to it (vdResetModifiedFlag), so a chain VirtualBox runs may well
-//     disagree there. ParentModifyUUID and ModifyUUID expose both;
+//     disagree there. ParentModifyUUID and ModifyUUID expose both.
+//     Check refuses a parent of another format (ErrWrongParent), although
+//     VirtualBox writes VDI children over bases of formats it cannot write
+//     children for, such as VHDX or raw (Medium::i_getPreferredDiffFormat):
+//     their UUID is one VirtualBox keeps in its registry or reads through
+//     its own backend, which this package cannot confirm;
 //   - an odd disk size is rounded up to a whole sector, as qemu does
 //     (VirtualBox rounds down), with a warning;
 //   - hostile input cannot make it panic, loop, allocate more than the file
