@@ -12,28 +12,33 @@ import (
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
 
-// readChain reads [off, off+len(p)) of child over parent as VirtualBox
-// does: the child's Hole runs from the parent (zeros past its end), the
-// rest from the child. It is the test's stand-in for package vdisk's walk.
-func readChain(t *testing.T, child, parent blockmap.Mapper, p []byte, off int64) {
+// readChain reads [off, off+len(p)) of a chain, top layer first, as
+// VirtualBox does: each layer's Hole runs from the layers below it (zeros
+// past a layer's end or below the last), the rest from the layer itself.
+// It is the test's stand-in for package vdisk's walk.
+func readChain(t *testing.T, layers []blockmap.Mapper, p []byte, off int64) {
 	t.Helper()
+	if len(layers) == 0 || off >= layers[0].Size() {
+		clear(p)
+		return
+	}
+	top := layers[0]
 	for done := 0; done < len(p); {
 		pos := off + int64(done)
-		r, err := child.Map(pos)
+		if pos >= top.Size() {
+			clear(p[done:])
+			return
+		}
+		r, err := top.Map(pos)
 		if err != nil {
-			t.Fatalf("child Map(%d): %v", pos, err)
+			t.Fatalf("Map(%d): %v", pos, err)
 		}
 		n := int(min(r.End()-pos, int64(len(p)-done)))
 		dst := p[done : done+n]
 		if r.Kind == blockmap.Hole {
-			clear(dst)
-			if pos < parent.Size() {
-				if _, err := blockmap.ReadAt(parent, dst[:min(int64(n), parent.Size()-pos)], pos); err != nil {
-					t.Fatalf("parent ReadAt(%d): %v", pos, err)
-				}
-			}
-		} else if _, err := blockmap.ReadAt(child, dst, pos); err != nil {
-			t.Fatalf("child ReadAt(%d): %v", pos, err)
+			readChain(t, layers[1:], dst, pos)
+		} else if _, err := blockmap.ReadAt(top, dst, pos); err != nil {
+			t.Fatalf("ReadAt(%d): %v", pos, err)
 		}
 		done += n
 	}
@@ -169,14 +174,14 @@ func TestDifferencing(t *testing.T) {
 		}
 		want := flatChain(&child, baseVirt)
 		got := make([]byte, len(want))
-		readChain(t, img, base, got, 0)
+		readChain(t, []blockmap.Mapper{img, base}, got, 0)
 		if !bytes.Equal(got, want) {
 			t.Fatal("the chain does not read as the flat model")
 		}
 		// Reads that start and end inside blocks of each kind.
 		for _, r := range [][2]int64{{1<<20 - 100, 300}, {3<<20 + 5, 2 << 20}, {7<<20 - 1, 2}, {9<<20 + 17, 1<<20 - 17}} {
 			buf := make([]byte, r[1])
-			readChain(t, img, base, buf, r[0])
+			readChain(t, []blockmap.Mapper{img, base}, buf, r[0])
 			if !bytes.Equal(buf, want[r[0]:r[0]+r[1]]) {
 				t.Fatalf("reading [%d, +%d) through the chain differs from the model", r[0], r[1])
 			}
@@ -235,6 +240,15 @@ func TestDifferencing(t *testing.T) {
 		}
 		if err := g.Parent().Check(base); !errors.Is(err, ErrWrongParent) {
 			t.Errorf("grandchild's Check(base) = %v, want ErrWrongParent", err)
+		}
+		// Three layers: the grandchild's free blocks show the child's
+		// layer, whose free blocks show the base.
+		gc.defaults()
+		want := flatChain(&gc, flatChain(&child, baseVirt))
+		got := make([]byte, len(want))
+		readChain(t, []blockmap.Mapper{g, img, base}, got, 0)
+		if !bytes.Equal(got, want) {
+			t.Error("the three-layer chain does not read as the flat model")
 		}
 	})
 }
