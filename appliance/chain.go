@@ -65,7 +65,7 @@ func (p *Package) parentFinder(checks *integrity.Checks, tried map[string]*chain
 		var out []vdisk.Source
 		added := map[string]bool{}
 		add := func(cs *chainSource) {
-			if cs == nil || added[cs.src.Name] || cs.src.Name == child {
+			if cs == nil || added[cs.src.Name] {
 				return
 			}
 			added[cs.src.Name] = true

@@ -13,7 +13,7 @@ import (
 )
 
 // TestOtherFormats writes the partitioned disk with qemu-img in every VHD,
-// VHDX and QCOW2 variant appliances carry, and checks each raw view against
+// VHDX, QCOW2 and VDI variant appliances carry, and checks each raw view against
 // qemu-img convert -O raw of the same image.
 func TestOtherFormats(t *testing.T) {
 	raw := testutil.PartitionedDisk(t, 64<<20, 24<<20)
@@ -36,6 +36,8 @@ func TestOtherFormats(t *testing.T) {
 		{"qcow2 zstd", "qcow2", []string{"-c", "-o", "compression_type=zstd"}, "disk1.qcow2", true},
 		{"qcow2 extended l2", "qcow2", []string{"-o", "extended_l2=on,cluster_size=128k"}, "disk1.qcow2", false},
 		{"qcow2 2M clusters", "qcow2", []string{"-o", "cluster_size=2M"}, "disk1.qcow2", false},
+		{"vdi dynamic", "vdi", nil, "disk1.vdi", true},
+		{"vdi static", "vdi", []string{"-o", "static=on"}, "disk1.vdi", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -153,9 +153,6 @@ func findParent(child string, ref *blockmap.Parent, seen map[string]bool, opts O
 	}
 	var why []string
 	for _, s := range srcs {
-		if seen[s.Name] {
-			return nil, "", fmt.Errorf("%s wants the parent %s, which is %s, already in the chain (a loop): %w", child, wanted, s.Name, ErrParent)
-		}
 		m, err := openParent(s, ref, opts)
 		if err != nil {
 			why = append(why, fmt.Sprintf("%s: %v", s.Name, err))
@@ -170,6 +167,12 @@ func findParent(child string, ref *blockmap.Parent, seen map[string]bool, opts O
 				why = append(why, fmt.Sprintf("%s: %v", s.Name, err))
 				continue
 			}
+		}
+		// Only a candidate the child accepts makes a loop: a child that
+		// names its parent by identity alone (VDI) is offered every
+		// disk, its own descendants too.
+		if seen[s.Name] {
+			return nil, "", fmt.Errorf("%s wants the parent %s, which is %s, already in the chain (a loop): %w", child, wanted, s.Name, ErrParent)
 		}
 		return m, s.Name, nil
 	}

@@ -271,3 +271,107 @@ func TestChainHostile(t *testing.T) {
 		})
 	}
 }
+
+// TestChainVDI reads a three-layer VDI chain through Open, with every file
+// offered as a candidate (VDI names its parent by UUID only): qemu-img
+// writes each layer as a dynamic VDI, the test turns the upper two into
+// differencing images linked by their creation UUIDs (what VirtualBox
+// writes; qemu writes no VDI children), and the chain must read, block by
+// block, as the topmost layer that holds the block, per qemu-img's own
+// reading of each layer alone.
+func TestChainVDI(t *testing.T) {
+	testutil.RequireTool(t, "qemu-img")
+	testutil.RequireTool(t, "qemu-io")
+	dir := t.TempDir()
+	names := []string{"leaf.vdi", "mid.vdi", "base.vdi"}
+	writes := map[string][]string{
+		"base.vdi": {"write -P 0x11 0 3M", "write -P 0x12 5M 1M"},
+		"mid.vdi":  {"write -P 0x21 1M 1M", "write -P 0x22 6M 512k"},
+		"leaf.vdi": {"write -P 0x31 2M 4k", "write -P 0x32 7M 1M"},
+	}
+	layers := map[string][]byte{}
+	alloc := map[string][]qemuMapEntry{}
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		testutil.QemuImg(t, "create", "-q", "-f", "vdi", p, "8M")
+		qemuIO(t, "vdi", p, writes[n]...)
+		raw, err := os.ReadFile(testutil.RawOracle(t, t.TempDir(), p, "vdi"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers[n] = raw
+		out, err := exec.Command("qemu-img", "map", "-f", "vdi", "--output=json", p).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m []qemuMapEntry
+		if err := json.Unmarshal(out, &m); err != nil {
+			t.Fatal(err)
+		}
+		alloc[n] = m
+	}
+	files := map[string][]byte{}
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[n] = b
+	}
+	const (
+		typeAt   = 0x48 + 0x04
+		createAt = 0x48 + 0x140
+		linkAt   = 0x48 + 0x160
+	)
+	for i, n := range names[:2] {
+		parent := files[names[i+1]]
+		binary.LittleEndian.PutUint32(files[n][typeAt:], 4)
+		copy(files[n][linkAt:linkAt+16], parent[createAt:createAt+16])
+	}
+	held := func(n string, off int64) bool {
+		for _, e := range alloc[n] {
+			if off >= e.Start && off < e.Start+e.Length {
+				return e.Data
+			}
+		}
+		return false
+	}
+	want := make([]byte, 8<<20)
+	for off := int64(0); off < int64(len(want)); off += 512 {
+		for _, n := range names {
+			if held(n, off) {
+				copy(want[off:off+512], layers[n][off:])
+				break
+			}
+		}
+	}
+	all := func(child string, ref *blockmap.Parent) ([]Source, error) {
+		if len(ref.Names) != 0 {
+			t.Errorf("a VDI child named its parent %q", ref.Names)
+		}
+		var out []Source
+		for _, n := range names {
+			out = append(out, Source{Name: n, R: bytes.NewReader(files[n]), Size: int64(len(files[n]))})
+		}
+		return out, nil
+	}
+	b := files["leaf.vdi"]
+	im, err := Open(bytes.NewReader(b), int64(len(b)), Options{Name: "leaf.vdi", Parents: all})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ls := im.Layers(); len(ls) != 3 || ls[1].Name != "mid.vdi" || ls[2].Name != "base.vdi" {
+		t.Fatalf("Layers() = %v", ls)
+	}
+	got := make([]byte, len(want))
+	if _, err := im.ReadAt(got, 0); err != nil && err != io.EOF {
+		t.Fatal(err)
+	}
+	if i := bytes.Compare(got, want); i != 0 {
+		for j := range got {
+			if got[j] != want[j] {
+				t.Fatalf("the chain differs from the layers' topmost blocks at byte %d", j)
+			}
+		}
+	}
+}

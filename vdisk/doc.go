@@ -1,4 +1,4 @@
-// Package vdisk decodes disk images (VMDK, VHD, VHDX, QCOW2 and raw) into
+// Package vdisk decodes disk images (VMDK, VHD, VHDX, QCOW2, VDI and raw) into
 // their virtual bytes, for the raw views of a mount.
 //
 // # What it promises
@@ -13,8 +13,8 @@
 //
 // # Chains
 //
-// A child image (a VMDK delta, a QCOW2 overlay, a VHD or VHDX differencing
-// disk) is opened as one when [Options.Parents] is set: the caller lists
+// A child image (a VMDK delta, a QCOW2 overlay, a VHD, VHDX or VDI
+// differencing disk) is opened as one when [Options.Parents] is set: the caller lists
 // the package's files that may be the parent it names, never a host path;
 // the child checks the candidate (blockmap.Parent.Check), and the view
 // reads a layer's holes from the next layer, and zeros past a parent's

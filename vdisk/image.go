@@ -10,6 +10,7 @@ import (
 	"github.com/ovfmount/ovfmount/route"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 	"github.com/ovfmount/ovfmount/vdisk/qcow2"
+	"github.com/ovfmount/ovfmount/vdisk/vdi"
 	"github.com/ovfmount/ovfmount/vdisk/vhd"
 	"github.com/ovfmount/ovfmount/vdisk/vhdx"
 	"github.com/ovfmount/ovfmount/vdisk/vmdk"
@@ -84,11 +85,12 @@ const (
 	VHD
 	VHDX
 	QCOW2
+	VDI
 	Raw
 )
 
 func (f Format) String() string {
-	return [...]string{"unknown", "vmdk", "vhd", "vhdx", "qcow2", "raw"}[f]
+	return [...]string{"unknown", "vmdk", "vhd", "vhdx", "qcow2", "vdi", "raw"}[f]
 }
 
 var (
@@ -105,6 +107,8 @@ var (
 // the first and last sectors.
 func Detect(r io.ReaderAt, size int64) Format {
 	switch {
+	case vdi.Detect(r, size):
+		return VDI
 	case vhdx.Detect(r, size):
 		return VHDX
 	case qcow2.Detect(r, size):
@@ -181,6 +185,8 @@ func openMapper(r io.ReaderAt, size int64, opts Options) (formatMapper, error) {
 		return vmdk.Open(r, size, vmdk.Options{Name: opts.Name, Resolve: opts.Resolve, AllowParent: opts.Parents != nil})
 	case VHD:
 		return vhd.Open(r, size, vhd.Options{Name: opts.Name, AllowParent: opts.Parents != nil})
+	case VDI:
+		return vdi.Open(r, size, vdi.Options{Name: opts.Name, AllowParent: opts.Parents != nil})
 	}
 	if opts.Raw {
 		return newRawMapper(r, size), nil
