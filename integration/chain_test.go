@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ovfmount/ovfmount/internal/testpkg"
 	"github.com/ovfmount/ovfmount/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // chainFiles builds a three-layer chain with qemu-img create -b (a QCOW2
@@ -62,6 +64,34 @@ func chainOracle(t *testing.T, dir, layer string) string {
 	return testutil.RawOracle(t, t.TempDir(), img, "")
 }
 
+// qemuMapRun is a line of qemu-img map --output=json.
+type qemuMapRun struct {
+	Start, Length       int64
+	Depth               int
+	Present, Zero, Data bool
+}
+
+// qemuLeafMap is qemu-img map of the leaf, read through its parents in dir.
+func qemuLeafMap(t *testing.T, dir string) []qemuMapRun {
+	t.Helper()
+	cp := filepath.Join(t.TempDir(), "leaf.qcow2")
+	b, err := os.ReadFile(filepath.Join(dir, "leaf.qcow2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(cp, b, 0o644)
+	testutil.QemuImg(t, "rebase", "-u", "-b", filepath.Join(dir, "mid.qcow2"), "-F", "qcow2", cp)
+	qo, err := exec.Command("qemu-img", "map", "--output=json", cp).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []qemuMapRun
+	if err := json.Unmarshal(qo, &want); err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
 func chainPackage(t *testing.T, dir string, layers []string) []testpkg.File {
 	files := []testpkg.File{{Name: "app.ovf", Data: testpkg.Descriptor(layers[0])}}
 	for _, l := range layers {
@@ -94,6 +124,40 @@ func TestDiskChains(t *testing.T) {
 		for _, l := range layers {
 			sameFile(t, m.path("disks/"+l+".raw"), chainOracle(t, dir, l))
 		}
+		// SEEK_DATA and SEEK_HOLE follow the whole chain: the data runs
+		// they find are qemu-img map's.
+		f, err := os.Open(m.path("disks/leaf.qcow2.raw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var got, want []string
+		for off := int64(0); off < 16<<20; {
+			d := nextData(f, off, 16<<20)
+			if d >= 16<<20 {
+				break
+			}
+			h, err := unix.Seek(int(f.Fd()), d, unix.SEEK_HOLE)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprintf("%d-%d", d, h))
+			off = h
+		}
+		for _, w := range qemuLeafMap(t, dir) {
+			if !w.Data {
+				continue
+			}
+			if n := len(want); n > 0 && strings.HasSuffix(want[n-1], fmt.Sprintf("-%d", w.Start)) {
+				first, _, _ := strings.Cut(want[n-1], "-")
+				want[n-1] = fmt.Sprintf("%s-%d", first, w.Start+w.Length)
+				continue
+			}
+			want = append(want, fmt.Sprintf("%d-%d", w.Start, w.Start+w.Length))
+		}
+		if len(want) < 3 || strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("SEEK_DATA/SEEK_HOLE find data at %v; qemu-img map at %v", got, want)
+		}
 	})
 	t.Run("folder", func(t *testing.T) {
 		m := mountArchive(t, filepath.Join(folder, "app.ovf"))
@@ -113,22 +177,7 @@ func TestDiskChains(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &got); err != nil {
 			t.Fatalf("map --json: %v\n%s", err, out)
 		}
-		cp := filepath.Join(t.TempDir(), "leaf.qcow2")
-		b, _ := os.ReadFile(filepath.Join(dir, "leaf.qcow2"))
-		os.WriteFile(cp, b, 0o644)
-		testutil.QemuImg(t, "rebase", "-u", "-b", filepath.Join(dir, "mid.qcow2"), "-F", "qcow2", cp)
-		qo, err := exec.Command("qemu-img", "map", "--output=json", cp).Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var want []struct {
-			Start, Length       int64
-			Depth               int
-			Present, Zero, Data bool
-		}
-		if err := json.Unmarshal(qo, &want); err != nil {
-			t.Fatal(err)
-		}
+		want := qemuLeafMap(t, dir)
 		// Byte by byte: the runs may be cut in other places.
 		i := 0
 		for _, g := range got {
