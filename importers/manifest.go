@@ -1,0 +1,252 @@
+package importers
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/ovfmount/ovfmount/ova"
+	"github.com/ovfmount/ovfmount/ova/manifest"
+)
+
+var (
+	// canonicalLine is DSP0243's manifest line: ALG(name)= hex, with one
+	// blank, after "=" only.
+	canonicalLine = regexp.MustCompile(`^[A-Za-z0-9-]+\(.+\)= [0-9a-fA-F]+$`)
+	// v2vLine is virt-v2v 2.13.3's (input/OVA.ml), with its \r? kept.
+	v2vLine = regexp.MustCompile(`^(SHA1|SHA256)\s*\((.*)\)\s*= ([0-9a-fA-F]+)\r?$`)
+)
+
+// readBounded reads a member of at most max bytes; false when it is
+// larger or unreadable (package manifest then reports why).
+func readBounded(m *ova.Member, max int64) ([]byte, bool) {
+	if m.Size > max {
+		return nil, false
+	}
+	buf := make([]byte, m.Size)
+	if _, err := m.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, false
+	}
+	return buf, true
+}
+
+// algorithmOf normalises a manifest line's algorithm token: SHA1, SHA256,
+// SHA512 or MD5 however spelled (SHA-256, sha256, SHA2-256), or false.
+func algorithmOf(tok string) (manifest.Algorithm, bool) {
+	if a, ok := manifest.ParseAlgorithm(tok); ok {
+		return a, true
+	}
+	u := strings.ToUpper(tok)
+	if rest, ok := strings.CutPrefix(u, "SHA2-"); ok && (rest == "256" || rest == "512") {
+		return manifest.Algorithm("SHA" + rest), true
+	}
+	return "", false
+}
+
+// lineGroup counts the lines one kind of breach concerns.
+type lineGroup struct {
+	lines []int
+	first string
+}
+
+func (g *lineGroup) add(n int, line string) {
+	if len(g.lines) == 0 {
+		g.first = line
+	}
+	g.lines = append(g.lines, n)
+}
+
+func (g *lineGroup) where() string {
+	s := fmt.Sprintf("line %d", g.lines[0])
+	if len(g.lines) > 1 {
+		s = fmt.Sprintf("%d lines, the first line %d", len(g.lines), g.lines[0])
+	}
+	return s
+}
+
+// manifest checks the manifest's lines against each importer's grammar
+// and algorithms.
+func (c *checker) manifest() {
+	m := c.p.Manifest
+	if m == nil {
+		return
+	}
+	data, ok := readBounded(m, manifest.MaxManifestSize)
+	if !ok {
+		return
+	}
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	v1 := false
+	if d := c.p.Descriptor; d != nil && d.Env != nil {
+		v1 = !strings.HasPrefix(d.Env.Version, "2")
+	}
+	spelling := map[string]*lineGroup{} // as written, for a known algorithm
+	unknown := map[string]*lineGroup{}  // algorithms no importer checks
+	algs := map[manifest.Algorithm]*lineGroup{}
+	var nonCanonical, notV2V lineGroup
+	for i, raw := range strings.Split(string(data), "\n") {
+		n := i + 1
+		line := strings.TrimRight(raw, "\r")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		open := strings.IndexByte(line, '(')
+		tok := ""
+		if open > 0 {
+			tok = strings.TrimSpace(line[:open])
+		}
+		alg, known := algorithmOf(tok)
+		switch {
+		case tok == "":
+		case !known:
+			group(unknown, tok).add(n, line)
+		default:
+			if tok != string(alg) {
+				group(spelling, tok).add(n, line)
+			}
+			if algs[alg] == nil {
+				algs[alg] = &lineGroup{}
+			}
+			algs[alg].add(n, line)
+		}
+		if !canonicalLine.MatchString(line) || raw != line {
+			nonCanonical.add(n, line)
+		}
+		if (tok == "SHA1" || tok == "SHA256") && !v2vLine.MatchString(raw) {
+			notV2V.add(n, line)
+		}
+	}
+	name := m.Name
+	for _, tok := range sortedKeys(spelling) {
+		g := spelling[tok]
+		alg, _ := algorithmOf(tok)
+		c.add(breach{rule: "manifest-spelling", subject: name,
+			message: fmt.Sprintf("the algorithm is written %q (%s), not %s", tok, g.where(), alg),
+			fix:     fmt.Sprintf("rewrite the lines as %s(NAME)= HEX (sed -i 's/^%s *(/%s(/' %s)", alg, regexp.QuoteMeta(tok), alg, path.Base(name))})
+	}
+	for _, tok := range sortedKeys(unknown) {
+		c.add(breach{rule: "manifest-algorithm", subject: name, only: []Target{Spec, VirtualBox, VirtV2V, OVirt},
+			message: fmt.Sprintf("the algorithm %q (%s) is not one OVF importers check", tok, unknown[tok].where()),
+			fix:     "regenerate the manifest with SHA256 (or SHA1 for old vSphere): sha256sum each file into SHA256(NAME)= HEX lines"})
+	}
+	c.algorithms(name, algs, v1)
+	if len(nonCanonical.lines) > 0 {
+		c.add(breach{rule: "manifest-syntax", subject: name, only: []Target{Spec, VSphere},
+			message: fmt.Sprintf("%s not in the form ALG(name)= hex: %s", nonCanonical.where(), snippet(nonCanonical.first)),
+			fix:     "rewrite each line as ALG(NAME)= HEX: no blank before \"(\" or \"=\", one after \"=\", LF line ends"})
+	}
+	if len(notV2V.lines) > 0 {
+		c.add(breach{rule: "manifest-syntax", subject: name, only: []Target{VirtV2V, OVirt},
+			message: fmt.Sprintf("virt-v2v cannot parse %s, so it checks no digest there: %s", notV2V.where(), snippet(notV2V.first)),
+			fix:     "write one blank after \"=\" and nothing after the digest: ALG(NAME)= HEX"})
+	}
+}
+
+// algorithms reports the well-spelled algorithms an importer does not
+// check.
+func (c *checker) algorithms(name string, algs map[manifest.Algorithm]*lineGroup, v1 bool) {
+	for _, alg := range []manifest.Algorithm{manifest.MD5, manifest.SHA1, manifest.SHA256, manifest.SHA512} {
+		g := algs[alg]
+		if g == nil {
+			continue
+		}
+		b := breach{rule: "manifest-algorithm", subject: name}
+		switch alg {
+		case manifest.MD5:
+			b.only = []Target{Spec, VirtV2V, OVirt}
+			b.message = fmt.Sprintf("MD5 digests (%s): virt-v2v checks only SHA1 and SHA256, and DSP0243 names no MD5", g.where())
+			b.fix = "regenerate the manifest with SHA256"
+		case manifest.SHA1:
+			b.only = []Target{VSphere}
+			if !v1 {
+				b.only = append(b.only, Spec)
+			}
+			b.message = fmt.Sprintf("SHA1 digests (%s): newer vCenter releases refuse SHA1 manifests", g.where())
+			b.fix = "regenerate the manifest with SHA256 (ovftool --shaAlgorithm=SHA256)"
+		case manifest.SHA256:
+			if !v1 {
+				continue
+			}
+			b.only = []Target{Spec}
+			b.message = fmt.Sprintf("SHA256 digests (%s) in an OVF 1.x package, whose DSP0243 version names SHA1", g.where())
+			b.fix = "nothing is needed for current importers; for a strict 1.x reader, use SHA1"
+		case manifest.SHA512:
+			b.only = []Target{VirtV2V, OVirt}
+			b.message = fmt.Sprintf("SHA512 digests (%s): virt-v2v checks only SHA1 and SHA256, so these files go unchecked", g.where())
+			b.fix = "regenerate the manifest with SHA256"
+		}
+		c.add(b)
+	}
+}
+
+func group(m map[string]*lineGroup, k string) *lineGroup {
+	if m[k] == nil {
+		m[k] = &lineGroup{}
+	}
+	return m[k]
+}
+
+func sortedKeys(m map[string]*lineGroup) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// snippet quotes a line, cut to a readable length.
+func snippet(s string) string {
+	if len(s) > 80 {
+		s = s[:77] + "..."
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// cert checks the certificate file's form: a signature line naming the
+// package's manifest, then a PEM certificate.
+func (c *checker) cert() {
+	if c.p.Cert == nil {
+		c.orphanCert()
+		return
+	}
+	m := c.p.Cert
+	if m.Size > manifest.MaxCertSize {
+		c.add(breach{rule: "cert-format", subject: m.Name, message: fmt.Sprintf("the certificate file is %d bytes, more than any certificate file holds", m.Size),
+			fix: "re-sign the package: ovftool --privateKey=KEY.pem SOURCE TARGET"})
+		return
+	}
+	cert, err := manifest.ParseCert(m.Open())
+	if err != nil {
+		c.add(breach{rule: "cert-format", subject: m.Name, message: "the certificate file cannot be read: " + err.Error(),
+			fix: "re-sign the package: ovftool --privateKey=KEY.pem SOURCE TARGET (or openssl dgst -sign, then append the PEM certificate)"})
+		return
+	}
+	if c.p.Manifest != nil && !strings.EqualFold(path.Base(cert.ManifestName), path.Base(c.p.Manifest.Name)) {
+		c.add(breach{rule: "cert-format", subject: m.Name,
+			message: fmt.Sprintf("the signature line names %q, but the package's manifest is %s", cert.ManifestName, c.p.Manifest.Name),
+			fix:     "re-sign the package's own manifest"})
+	}
+}
+
+// orphanCert reports a certificate named after the descriptor that the
+// package could not pair with a manifest.
+func (c *checker) orphanCert() {
+	d := c.p.Descriptor
+	if d == nil {
+		return
+	}
+	want := strings.TrimSuffix(d.Member.Name, path.Ext(d.Member.Name)) + ".cert"
+	for _, m := range c.p.Foreign {
+		if strings.EqualFold(m.Name, want) {
+			c.add(breach{rule: "cert-format", subject: m.Name,
+				message: "the certificate has no manifest named after the descriptor to sign",
+				fix:     "add the manifest (" + strings.TrimSuffix(want, ".cert") + ".mf) and re-sign it"})
+		}
+	}
+}
