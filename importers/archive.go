@@ -2,6 +2,7 @@ package importers
 
 import (
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 
@@ -24,11 +25,11 @@ func (c *checker) container() {
 	switch comp := c.p.Compression; comp {
 	case logical.CompressionNone:
 	case logical.CompressionZip:
-		c.add(breach{rule: "archive-container", subject: c.p.Name,
+		c.add(breach{rule: "archive-container", subject: path.Base(c.p.Name),
 			message: "the package is a zip archive, not a tar (OVA)",
 			fix:     "repack the files as a tar: tar -cf NAME.ova DESCRIPTOR.ovf [MANIFEST.mf] FILES..."})
 	default:
-		b := breach{rule: "archive-container", subject: c.p.Name,
+		b := breach{rule: "archive-container", subject: path.Base(c.p.Name),
 			message: fmt.Sprintf("the whole OVA is %s-compressed", comp),
 			fix:     "ship the plain tar: decompress it, and compress disks inside with ovf:compression=\"gzip\" or streamOptimized VMDKs instead"}
 		if comp == logical.CompressionGzip || comp == logical.CompressionXZ {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 
 	"github.com/ovfmount/ovfmount/ova/ovf"
@@ -20,7 +21,7 @@ const envelope1 = "http://schemas.dmtf.org/ovf/envelope/1"
 func (c *checker) descriptor() {
 	d := c.p.Descriptor
 	if d == nil {
-		c.add(breach{rule: "descriptor-missing", subject: c.p.Name, message: "the package has no .ovf descriptor",
+		c.add(breach{rule: "descriptor-missing", subject: path.Base(c.p.Name), message: "the package has no .ovf descriptor",
 			fix: "add the OVF descriptor as the first member of the OVA"})
 		return
 	}

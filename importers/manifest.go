@@ -81,10 +81,6 @@ func (c *checker) manifest() {
 		return
 	}
 	data = bytes.TrimPrefix(data, []byte("\ufeff"))
-	v1 := false
-	if d := c.p.Descriptor; d != nil && d.Env != nil {
-		v1 = !strings.HasPrefix(d.Env.Version, "2")
-	}
 	spelling := map[string]*lineGroup{} // as written, for a known algorithm
 	unknown := map[string]*lineGroup{}  // algorithms no importer checks
 	algs := map[manifest.Algorithm]*lineGroup{}
@@ -114,8 +110,8 @@ func (c *checker) manifest() {
 			}
 			algs[alg].add(n, line)
 		}
-		if !canonicalLine.MatchString(line) || raw != line {
-			nonCanonical.add(n, line)
+		if why := deviation(raw); why != "" {
+			nonCanonical.add(n, why+": "+snippet(line))
 		}
 		if (tok == "SHA1" || tok == "SHA256") && !v2vLine.MatchString(raw) {
 			notV2V.add(n, line)
@@ -134,11 +130,11 @@ func (c *checker) manifest() {
 			message: fmt.Sprintf("the algorithm %q (%s) is not one OVF importers check", tok, unknown[tok].where()),
 			fix:     "regenerate the manifest with SHA256 (or SHA1 for old vSphere): sha256sum each file into SHA256(NAME)= HEX lines"})
 	}
-	c.algorithms(name, algs, v1)
+	c.algorithms(name, algs)
 	if len(nonCanonical.lines) > 0 {
 		c.add(breach{rule: "manifest-syntax", subject: name, only: []Target{Spec, VSphere},
-			message: fmt.Sprintf("%s not in the form ALG(name)= hex: %s", nonCanonical.where(), snippet(nonCanonical.first)),
-			fix:     "rewrite each line as ALG(NAME)= HEX: no blank before \"(\" or \"=\", one after \"=\", LF line ends"})
+			message: fmt.Sprintf("%s not in the form ALG(name)= hex (%s)", nonCanonical.where(), nonCanonical.first),
+			fix:     "rewrite each line as ALG(NAME)= HEX: no blank before \"(\" or \"=\", one after \"=\""})
 	}
 	if len(notV2V.lines) > 0 {
 		c.add(breach{rule: "manifest-syntax", subject: name, only: []Target{VirtV2V, OVirt},
@@ -147,9 +143,33 @@ func (c *checker) manifest() {
 	}
 }
 
+// deviation says how a manifest line departs from DSP0243's form, or ""
+// when it does not.
+func deviation(raw string) string {
+	// A CR before the LF is left alone: whether DSP0243's ABNF allows
+	// CRLF was not confirmed, and every importer here reads it.
+	line := strings.TrimRight(raw, "\r")
+	var why []string
+	if !canonicalLine.MatchString(line) {
+		open := strings.IndexByte(line, '(')
+		closeAt := strings.LastIndexByte(line, ')')
+		switch {
+		case open < 0 || closeAt < open:
+			why = append(why, "no ALG(name) part")
+		case strings.HasSuffix(line[:open], " ") || strings.HasSuffix(line[:open], "\t"):
+			why = append(why, "a blank before \"(\"")
+		case !strings.HasPrefix(line[closeAt+1:], "= ") || strings.HasPrefix(line[closeAt+1:], "=  "):
+			why = append(why, "not exactly \")= \" after the name")
+		default:
+			why = append(why, "a digest that is not hexadecimal, or text after it")
+		}
+	}
+	return strings.Join(why, ", ")
+}
+
 // algorithms reports the well-spelled algorithms an importer does not
 // check.
-func (c *checker) algorithms(name string, algs map[manifest.Algorithm]*lineGroup, v1 bool) {
+func (c *checker) algorithms(name string, algs map[manifest.Algorithm]*lineGroup) {
 	for _, alg := range []manifest.Algorithm{manifest.MD5, manifest.SHA1, manifest.SHA256, manifest.SHA512} {
 		g := algs[alg]
 		if g == nil {
@@ -163,18 +183,10 @@ func (c *checker) algorithms(name string, algs map[manifest.Algorithm]*lineGroup
 			b.fix = "regenerate the manifest with SHA256"
 		case manifest.SHA1:
 			b.only = []Target{VSphere}
-			if !v1 {
-				b.only = append(b.only, Spec)
-			}
 			b.message = fmt.Sprintf("SHA1 digests (%s): newer vCenter releases refuse SHA1 manifests", g.where())
 			b.fix = "regenerate the manifest with SHA256 (ovftool --shaAlgorithm=SHA256)"
 		case manifest.SHA256:
-			if !v1 {
-				continue
-			}
-			b.only = []Target{Spec}
-			b.message = fmt.Sprintf("SHA256 digests (%s) in an OVF 1.x package, whose DSP0243 version names SHA1", g.where())
-			b.fix = "nothing is needed for current importers; for a strict 1.x reader, use SHA1"
+			continue // every importer checks SHA256
 		case manifest.SHA512:
 			b.only = []Target{VirtV2V, OVirt}
 			b.message = fmt.Sprintf("SHA512 digests (%s): virt-v2v checks only SHA1 and SHA256, so these files go unchecked", g.where())
