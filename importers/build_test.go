@@ -60,7 +60,7 @@ type spec struct {
 	system             string // XML inside the Envelope, after the DiskSection
 	descriptor         []byte // replaces the generated descriptor
 	descName           string
-	alg                string                                 // the manifest's algorithm; "" for SHA256, "none" for no manifest
+	alg                string                                // the manifest's algorithm; "" for SHA256, "none" for no manifest
 	line               func(alg, name, digest string) string // one manifest line
 	cert               []byte
 	extra              []testpkg.TarMember // more members, after the files

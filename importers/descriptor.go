@@ -16,6 +16,12 @@ import (
 // Proxmox look for.
 const envelope1 = "http://schemas.dmtf.org/ovf/envelope/1"
 
+// envelope2 is OVF 2.x's; envelope09 is VMware's pre-standard OVF 0.9.
+const (
+	envelope2  = "http://schemas.dmtf.org/ovf/envelope/2"
+	envelope09 = "http://www.vmware.com/schema/ovf/1/envelope"
+)
+
 // descriptor checks that there is a descriptor, that it parses, and what
 // its version and hardware say.
 func (c *checker) descriptor() {
@@ -150,8 +156,13 @@ func (c *checker) version() {
 	b := breach{rule: "ovf-version", subject: name,
 		message: fmt.Sprintf("the descriptor is OVF %s (namespace %s), not OVF 1.x", v, env.Namespace),
 		fix:     "export the appliance as OVF 1.0 (ovftool --X:ovfVersion... or the producer's OVF 1.0 option; VirtualBox: --ovf10)"}
-	if !strings.HasPrefix(v, "0.") {
+	switch {
+	case env.Namespace == envelope2:
 		b.only = []Target{VirtV2V, OVirt, Proxmox} // 2.x is the standard's own; only 1.x-only importers object
+	case env.Namespace != envelope09:
+		b.sev = Fail // a namespace DSP0243 does not define: no importer knows it
+		b.message = fmt.Sprintf("the envelope namespace %s is not one DSP0243 defines (envelope/1 or envelope/2)", env.Namespace)
+		b.fix = "use the envelope/1 namespace, http://schemas.dmtf.org/ovf/envelope/1"
 	}
 	c.add(b)
 }

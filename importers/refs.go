@@ -28,7 +28,13 @@ func (c *checker) references() {
 	}
 	for _, ref := range d.Env.Files {
 		subject := fmt.Sprintf("File %s (%s)", ref.ID, ref.Href)
+		// What the descriptor asks of the importer holds whether or not
+		// the file is there.
+		c.compression(ref.Compression, subject)
 		f := byID[ref.ID]
+		if ref.ChunkSize > 0 {
+			c.chunks(ref.Href, subject, ref.ChunkSize, f)
+		}
 		if f == nil {
 			c.missing(ref.Href, subject, disk[ref.ID])
 			continue
@@ -38,21 +44,25 @@ func (c *checker) references() {
 				message: fmt.Sprintf("ovf:size says %d bytes, the package stores %d", ref.Size, f.StoredSize()),
 				fix:     fmt.Sprintf("set ovf:size=\"%d\" on the File (and update the descriptor's manifest line)", f.StoredSize())})
 		}
-		c.compression(ref.Compression, subject)
-		if ref.ChunkSize > 0 {
-			b := breach{rule: "chunk-size", subject: subject,
-				message: fmt.Sprintf("the file is split into %d chunks of ovf:chunkSize=%d", len(f.Members), ref.ChunkSize),
-				fix:     "join the chunks (cat " + ref.Href + ".0* > " + ref.Href + ") and drop ovf:chunkSize"}
-			if len(f.Members) < 2 {
-				// One chunk: virt-v2v's highest-numbered pick is the
-				// whole file, and only Proxmox (which looks for the href
-				// itself) and the unconfirmed VirtualBox remain.
-				b.only = []Target{Proxmox, VirtualBox}
-			}
-			c.add(b)
-		}
 	}
 	c.unreferenced()
+}
+
+// chunks reports a file split with ovf:chunkSize. With one chunk only,
+// virt-v2v's pick of the highest-numbered chunk is the whole file, and
+// only Proxmox (which looks for the href itself) and the unconfirmed
+// VirtualBox remain.
+func (c *checker) chunks(href, subject string, size int64, f *appliance.File) {
+	b := breach{rule: "chunk-size", subject: subject,
+		message: fmt.Sprintf("the file is split with ovf:chunkSize=%d", size),
+		fix:     "join the chunks (cat " + href + ".0* > " + href + ") and drop ovf:chunkSize"}
+	if f != nil {
+		b.message = fmt.Sprintf("the file is split into %d chunks of ovf:chunkSize=%d", len(f.Members), size)
+		if len(f.Members) < 2 {
+			b.only = []Target{Proxmox, VirtualBox}
+		}
+	}
+	c.add(b)
 }
 
 // missing reports a referenced file the package lacks. In an OVA every
