@@ -42,6 +42,7 @@ type breach struct {
 	fix     string
 	only    []Target
 	sev     Severity
+	source  string // replaces the rule's source, with sev, for a case the rule's own source does not cover
 }
 
 // checker accumulates breaches.
@@ -84,7 +85,11 @@ func Check(p *appliance.Package, opts Options) []Finding {
 			if b.sev != "" {
 				sev = b.sev
 			}
-			out = append(out, Finding{Target: t, Rule: b.rule, Severity: sev, Subject: b.subject, Message: b.message, Fix: b.fix, Source: v.Source})
+			src := v.Source
+			if b.source != "" {
+				src = b.source
+			}
+			out = append(out, Finding{Target: t, Rule: b.rule, Severity: sev, Subject: b.subject, Message: b.message, Fix: b.fix, Source: src})
 		}
 	}
 	order := map[Target]int{}

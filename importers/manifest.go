@@ -84,7 +84,7 @@ func (c *checker) manifest() {
 	spelling := map[string]*lineGroup{} // as written, for a known algorithm
 	unknown := map[string]*lineGroup{}  // algorithms no importer checks
 	algs := map[manifest.Algorithm]*lineGroup{}
-	var nonCanonical, notV2V lineGroup
+	var nonCanonical, blankBefore, notV2V lineGroup
 	for i, raw := range strings.Split(string(data), "\n") {
 		n := i + 1
 		line := strings.TrimRight(raw, "\r")
@@ -110,7 +110,9 @@ func (c *checker) manifest() {
 			}
 			algs[alg].add(n, line)
 		}
-		if why := deviation(raw); why != "" {
+		if why := deviation(raw); why == blankBeforeParen {
+			blankBefore.add(n, why+": "+snippet(line))
+		} else if why != "" {
 			nonCanonical.add(n, why+": "+snippet(line))
 		}
 		if (tok == "SHA1" || tok == "SHA256") && !v2vLine.MatchString(raw) {
@@ -131,8 +133,16 @@ func (c *checker) manifest() {
 			fix:     "regenerate the manifest with SHA256 (or SHA1 for old vSphere): sha256sum each file into SHA256(NAME)= HEX lines"})
 	}
 	c.algorithms(name, algs)
-	if len(nonCanonical.lines) > 0 {
+	if len(blankBefore.lines) > 0 {
 		c.add(breach{rule: "manifest-syntax", subject: name, only: []Target{Spec, VSphere},
+			message: fmt.Sprintf("%s not in the form ALG(name)= hex (%s)", blankBefore.where(), blankBefore.first),
+			fix:     "rewrite each line as ALG(NAME)= HEX (openssl dgst -sha256 writes it; sha256sum --tag does not)"})
+	}
+	if len(nonCanonical.lines) > 0 {
+		c.add(breach{rule: "manifest-syntax", subject: name, only: []Target{Spec},
+			message: fmt.Sprintf("%s not in the form ALG(name)= hex (%s)", nonCanonical.where(), nonCanonical.first),
+			fix:     "rewrite each line as ALG(NAME)= HEX: no blank before \"(\" or \"=\", one after \"=\""})
+		c.add(breach{rule: "manifest-syntax", subject: name, only: []Target{VSphere}, sev: Warn, source: srcVSUnconf,
 			message: fmt.Sprintf("%s not in the form ALG(name)= hex (%s)", nonCanonical.where(), nonCanonical.first),
 			fix:     "rewrite each line as ALG(NAME)= HEX: no blank before \"(\" or \"=\", one after \"=\""})
 	}
@@ -142,6 +152,10 @@ func (c *checker) manifest() {
 			fix:     "write one blank after \"=\" and nothing after the digest: ALG(NAME)= HEX"})
 	}
 }
+
+// blankBeforeParen is the deviation sha256sum --tag writes, which vCenter
+// refuses.
+const blankBeforeParen = "a blank before \"(\""
 
 // deviation says how a manifest line departs from DSP0243's form, or ""
 // when it does not.
@@ -157,7 +171,7 @@ func deviation(raw string) string {
 		case open < 0 || closeAt < open:
 			why = append(why, "no ALG(name) part")
 		case strings.HasSuffix(line[:open], " ") || strings.HasSuffix(line[:open], "\t"):
-			why = append(why, "a blank before \"(\"")
+			why = append(why, blankBeforeParen)
 		case !strings.HasPrefix(line[closeAt+1:], "= ") || strings.HasPrefix(line[closeAt+1:], "=  "):
 			why = append(why, "not exactly \")= \" after the name")
 		default:

@@ -71,7 +71,8 @@ const (
 	srcPVETar    = "Proxmox VE pve-storage 9.1.7 src/PVE/GuestImport.pm and OVF.pm extract with GNU tar -x; a zip is not a tar"
 	srcVSOrder   = "vSphere/ovftool: \"Did not find an .ovf file at the beginning of the OVA package\" (coreos/coreos-assembler PR #1141)"
 	srcVSMfSpell = "vSphere 8 rejected a manifest written as \"SHA2-256(...)=\" (OpenSSL 3's spelling) (home-assistant/operating-system#3654); ovftool writes and documents only SHA1, SHA256 and SHA512 (OVF Tool User's Guide 4.x, --shaAlgorithm)"
-	srcVSSHA1    = "newer vCenter releases refuse SHA1 manifests (\"Invalid OVF checksum algorithm: SHA1\", OpenCTI-Platform/opencti#1642, turnkeylinux/tracker#827); no VMware document found for the exact release"
+	srcVSSHA1    = "vCenter 6.5, ESXi 6.7 and vSphere 8 refused SHA1 manifests with \"Invalid OVF checksum algorithm: SHA1\" (MISP/MISP#3947, OpenCTI-Platform/opencti#1642, nextcloud/vm#2607) while others take them (turnkeylinux/tracker#827: older releases take SHA1 only); no VMware document found, hence a warning"
+	srcVSMfBlank = "vCenter 7 refused \"SHA256 (name)= hex\" lines, written by sha256sum --tag, with \"Invalid OVF checksum algorithm: SHA256 \" (home-assistant/operating-system#826, fixed by PR #1674 writing openssl's \"SHA256(name)= hex\")"
 	srcVSCert    = "VMware OVF Tool User's Guide, \"OVF Package Signing\" appendix: the .cert holds the signed digest of the manifest and the X.509 certificate; ovftool validates it on import"
 	srcVSDisk    = "vSphere imports VMDK disks only, and its OVF upload path takes streamOptimized VMDKs: govmomi vmdk/import.go ErrInvalidFormat \"vmdk: invalid format (must be streamOptimized)\"; no VMware document found for other VMDK subformats, hence a warning"
 	srcVSHW      = "Broadcom KB 315655 (formerly VMware KB 1003746), virtual machine hardware versions per ESXi release; ovftool and the vSphere client refuse a family they do not know (\"Unsupported hardware family\")"
@@ -107,7 +108,7 @@ var Rules = sortRules([]Rule{
 		Spec: {Fail, srcDSP51}, VSphere: {Fail, srcVSMfSpell}, VirtualBox: {Warn, srcVBoxMf},
 		VirtV2V: {Warn, srcV2VMf}, OVirt: {Warn, srcOVirt}}},
 	{ID: "manifest-syntax", What: "every manifest line is ALG(name)= hex, exactly", Targets: map[Target]Verdict{
-		Spec: {Fail, srcDSP51}, VSphere: {Warn, srcVSUnconf}, VirtV2V: {Warn, srcV2VMf}, OVirt: {Warn, srcOVirt}}},
+		Spec: {Fail, srcDSP51}, VSphere: {Fail, srcVSMfBlank}, VirtV2V: {Warn, srcV2VMf}, OVirt: {Warn, srcOVirt}}},
 	{ID: "cert-format", What: "the certificate file is a signature line naming the manifest, then a PEM X.509 certificate, beside a manifest", Targets: map[Target]Verdict{
 		Spec: {Fail, srcDSP51}, VSphere: {Fail, srcVSCert}, VirtualBox: {Fail, srcVBoxCert}}},
 	{ID: "disk-format", What: "every disk is in a format the importer reads", Targets: map[Target]Verdict{

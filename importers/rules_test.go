@@ -152,7 +152,7 @@ func TestManifestSyntax(t *testing.T) {
 	// it.
 	s := defaults()
 	s.line = func(alg, name, d string) string { return alg + " (" + name + ") = " + d + "\n" }
-	expect(t, check(t, s.write(t), importers.Options{}), "manifest-syntax", sev{dsp: F, vs: W})
+	expect(t, check(t, s.write(t), importers.Options{}), "manifest-syntax", sev{dsp: F, vs: F})
 
 	// No blank after "=": virt-v2v checks nothing on such lines.
 	s = defaults()
