@@ -27,7 +27,8 @@ func (c *checker) container() {
 	case logical.CompressionZip:
 		c.add(breach{rule: "archive-container", subject: path.Base(c.p.Name),
 			message: "the package is a zip archive, not a tar (OVA)",
-			fix:     "repack the files as a tar: tar -cf NAME.ova DESCRIPTOR.ovf [MANIFEST.mf] FILES..."})
+			fix:     "repack the files as a tar: tar -cf NAME.ova DESCRIPTOR.ovf [MANIFEST.mf] FILES...",
+			only:    []Target{Spec, VSphere, VirtualBox, Proxmox, OVirt}}) // virt-v2v reads zip
 	default:
 		b := breach{rule: "archive-container", subject: path.Base(c.p.Name),
 			message: fmt.Sprintf("the whole OVA is %s-compressed", comp),

@@ -56,7 +56,7 @@ const (
 	srcVBoxStream = "VirtualBox 7.x src/VBox/Main/src-server/ApplianceImplImport.cpp (@4908d8d1) i_importOpenSourceFile: the OVA is read forward only, and a file behind the reader fails with \"Unexpected end of OVA / internal error - missing\"; which order the disks are taken in was not confirmed"
 	srcVBoxFormat = "VirtualBox 7.x ApplianceImplImport.cpp (@4908d8d1) interpret: a disk whose medium format is not VMDK (or RAW, taken as a DVD image) fails with \"Unsupported format for virtual disk image\""
 	srcVBoxMf     = "VirtualBox 7.x src/VBox/Runtime/common/checksum/manifest2.cpp RTManifestReadStandardEx (MD5, SHA1, SHA256, SHA512; blanks around delimiters allowed); other spellings not confirmed"
-	srcVBoxCert   = "VirtualBox 7.x ApplianceImplImport.cpp i_readSignatureFile: the .cert is split at the first PEM marker, its signature line parsed as a manifest line; an unreadable certificate fails the import"
+	srcVBoxCert   = "VirtualBox 7.x ApplianceImplImport.cpp (@4908d8d1) i_readSignatureFile and i_readTailProcessing: \"Malformed .cert-file\", \"Error parsing the .cert-file\", \"Could not locate signed digest for '<name>.mf'\" and \"Found .cert-file but no .mf-file\" all fail the import"
 	srcVBoxUnconf = "not confirmed in VirtualBox 7.x ApplianceImplImport.cpp: a warning only"
 
 	srcV2VMf     = "virt-v2v 2.13.3 input/OVA.ml: manifest lines must match ^(SHA1|SHA256)\\s*\\((.*)\\)\\s*= ([0-9a-fA-F]+)\\r?$; any other line is only warned about (\"unable to parse line from manifest file\") and its digest is not checked"
