@@ -2,10 +2,12 @@ package importers_test
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"crypto/md5"
 	"encoding/hex"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,6 +54,24 @@ func TestArchiveContainer(t *testing.T) {
 	os.WriteFile(gzPath, gz.Bytes(), 0o644)
 	// virt-v2v and Proxmox's GNU tar read a gzip-compressed tar.
 	expect(t, check(t, gzPath, importers.Options{}), "archive-container", sev{dsp: F, vs: W, vbox: W})
+
+	// A zip of the same files: virt-v2v reads it, Proxmox's tar and
+	// oVirt's tarfile do not.
+	var zb bytes.Buffer
+	zw2 := zip.NewWriter(&zb)
+	tr := tar.NewReader(bytes.NewReader(raw))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		w, _ := zw2.Create(h.Name)
+		io.Copy(w, tr)
+	}
+	zw2.Close()
+	zipPath := filepath.Join(t.TempDir(), "test.zip")
+	os.WriteFile(zipPath, zb.Bytes(), 0o644)
+	expect(t, check(t, zipPath, importers.Options{}), "archive-container", sev{dsp: F, vs: W, vbox: W, pve: F, ovrt: F})
 }
 
 func TestDescriptorMissing(t *testing.T) {
@@ -172,6 +192,12 @@ func TestCertFormat(t *testing.T) {
 	mf := memberBytes(t, path, "appliance.mf")
 	s.cert = signer.Sign(t, "SHA256", "appliance.mf", mf, nil)
 	expect(t, check(t, s.write(t), importers.Options{}), "cert-format", sev{})
+
+	// A certificate with no manifest to sign.
+	s = defaults()
+	s.alg = "none"
+	s.extra = []testpkg.TarMember{testpkg.M(testpkg.File{Name: "appliance.cert", Data: signer.Sign(t, "SHA256", "appliance.mf", mf, nil)})}
+	expect(t, check(t, s.write(t), importers.Options{}), "cert-format", sev{dsp: F, vs: F, vbox: F})
 }
 
 // memberBytes reads one member of a tar file.
