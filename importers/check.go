@@ -1,6 +1,7 @@
 package importers
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/ovfmount/ovfmount/appliance"
@@ -67,6 +68,7 @@ func Check(p *appliance.Package, opts Options) []Finding {
 	c.cert()
 	c.references()
 	c.disks()
+	c.out = capBreaches(c.out)
 	want := map[Target]bool{}
 	for _, t := range opts.Targets {
 		want[t] = true
@@ -104,8 +106,40 @@ func Check(p *appliance.Package, opts Options) []Finding {
 		if a.Rule != b.Rule {
 			return a.Rule < b.Rule
 		}
+		if (a.Subject == "(more)") != (b.Subject == "(more)") {
+			return b.Subject == "(more)" // the summary closes its rule
+		}
 		return a.Subject < b.Subject
 	})
+	return out
+}
+
+// maxPerRule bounds the breaches one rule reports: an archive of a
+// hundred thousand pax members, or a descriptor referencing as many
+// absent files, is told in a screenful.
+const maxPerRule = 20
+
+// capBreaches keeps the first maxPerRule breaches of each rule and sums
+// up the rest in one.
+func capBreaches(bs []breach) []breach {
+	count := map[string]int{}
+	var out []breach
+	last := map[string]breach{}
+	for _, b := range bs {
+		count[b.rule]++
+		if count[b.rule] <= maxPerRule {
+			out = append(out, b)
+		}
+		last[b.rule] = b
+	}
+	for _, r := range Rules {
+		if n := count[r.ID]; n > maxPerRule {
+			b := last[r.ID]
+			b.subject = "(more)"
+			b.message = fmt.Sprintf("%d more breaches of this rule, not listed", n-maxPerRule)
+			out = append(out, b)
+		}
+	}
 	return out
 }
 

@@ -48,25 +48,25 @@ func algorithmOf(tok string) (manifest.Algorithm, bool) {
 	return "", false
 }
 
-// lineGroup counts the lines one kind of breach concerns.
+// lineGroup counts the lines one kind of breach concerns, keeping the
+// first (a hostile manifest's million lines cost a counter, not a list).
 type lineGroup struct {
-	lines []int
-	first string
+	count, firstLine int
+	first            string
 }
 
 func (g *lineGroup) add(n int, line string) {
-	if len(g.lines) == 0 {
-		g.first = line
+	if g.count == 0 {
+		g.first, g.firstLine = line, n
 	}
-	g.lines = append(g.lines, n)
+	g.count++
 }
 
 func (g *lineGroup) where() string {
-	s := fmt.Sprintf("line %d", g.lines[0])
-	if len(g.lines) > 1 {
-		s = fmt.Sprintf("%d lines, the first line %d", len(g.lines), g.lines[0])
+	if g.count > 1 {
+		return fmt.Sprintf("%d lines, the first line %d", g.count, g.firstLine)
 	}
-	return s
+	return fmt.Sprintf("line %d", g.firstLine)
 }
 
 // manifest checks the manifest's lines against each importer's grammar
@@ -100,10 +100,10 @@ func (c *checker) manifest() {
 		switch {
 		case tok == "":
 		case !known:
-			group(unknown, tok).add(n, line)
+			group(unknown, tok, maxTokens).add(n, line)
 		default:
 			if tok != string(alg) {
-				group(spelling, tok).add(n, line)
+				group(spelling, tok, maxTokens).add(n, line)
 			}
 			if algs[alg] == nil {
 				algs[alg] = &lineGroup{}
@@ -133,12 +133,12 @@ func (c *checker) manifest() {
 			fix:     "regenerate the manifest with SHA256 (or SHA1 for old vSphere): sha256sum each file into SHA256(NAME)= HEX lines"})
 	}
 	c.algorithms(name, algs)
-	if len(blankBefore.lines) > 0 {
+	if blankBefore.count > 0 {
 		c.add(breach{rule: "manifest-syntax", subject: name, only: []Target{Spec, VSphere},
 			message: fmt.Sprintf("%s not in the form ALG(name)= hex (%s)", blankBefore.where(), blankBefore.first),
 			fix:     "rewrite each line as ALG(NAME)= HEX (openssl dgst -sha256 writes it; sha256sum --tag does not)"})
 	}
-	if len(nonCanonical.lines) > 0 {
+	if nonCanonical.count > 0 {
 		c.add(breach{rule: "manifest-syntax", subject: name, only: []Target{Spec},
 			message: fmt.Sprintf("%s not in the form ALG(name)= hex (%s)", nonCanonical.where(), nonCanonical.first),
 			fix:     "rewrite each line as ALG(NAME)= HEX: no blank before \"(\" or \"=\", one after \"=\""})
@@ -146,7 +146,7 @@ func (c *checker) manifest() {
 			message: fmt.Sprintf("%s not in the form ALG(name)= hex (%s)", nonCanonical.where(), nonCanonical.first),
 			fix:     "rewrite each line as ALG(NAME)= HEX: no blank before \"(\" or \"=\", one after \"=\""})
 	}
-	if len(notV2V.lines) > 0 {
+	if notV2V.count > 0 {
 		c.add(breach{rule: "manifest-syntax", subject: name, only: []Target{VirtV2V, OVirt},
 			message: fmt.Sprintf("virt-v2v cannot parse %s, so it checks no digest there: %s", notV2V.where(), snippet(notV2V.first)),
 			fix:     "write one blank after \"=\" and nothing after the digest: ALG(NAME)= HEX"})
@@ -210,8 +210,19 @@ func (c *checker) algorithms(name string, algs map[manifest.Algorithm]*lineGroup
 	}
 }
 
-func group(m map[string]*lineGroup, k string) *lineGroup {
+// maxTokens bounds the distinct algorithm names reported; the rest of a
+// hostile manifest's inventions share one group.
+const maxTokens = 10
+
+func group(m map[string]*lineGroup, k string, max int) *lineGroup {
 	if m[k] == nil {
+		if len(m) >= max {
+			k = "(other names)"
+			if m[k] == nil {
+				m[k] = &lineGroup{}
+			}
+			return m[k]
+		}
 		m[k] = &lineGroup{}
 	}
 	return m[k]

@@ -7,6 +7,7 @@ import (
 	"compress/gzip"
 	"crypto/md5"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -353,5 +354,34 @@ func TestTargetsOption(t *testing.T) {
 	}
 	if !importers.Failed(fs) {
 		t.Errorf("a missing disk fails virt-v2v and Proxmox:\n%s", dump(fs))
+	}
+}
+
+// TestHostileCaps: a package breaking one rule a hundred times, and a
+// manifest inventing fifty algorithm names, give a bounded report.
+func TestHostileCaps(t *testing.T) {
+	s := defaults()
+	s.alg = "none"
+	for i := 0; i < 100; i++ {
+		name := fmt.Sprintf("extra%03d.txt", i)
+		s.extra = append(s.extra, testpkg.M(testpkg.F(name, "x")))
+	}
+	var mf strings.Builder
+	for i := 0; i < 50; i++ {
+		fmt.Fprintf(&mf, "ALG%d(disk1.vmdk)= 00\n", i)
+	}
+	s.extra = append(s.extra, testpkg.M(testpkg.F("appliance.mf", mf.String())))
+	fs := check(t, s.write(t), importers.Options{Targets: []importers.Target{dsp}})
+	n := map[string]int{}
+	for _, f := range fs {
+		n[f.Rule]++
+	}
+	// 20 files listed, then one summary.
+	if n["file-unreferenced"] != 21 || !strings.Contains(dump(fs), "(more): 80 more breaches") {
+		t.Errorf("file-unreferenced: %d findings\n%s", n["file-unreferenced"], dump(fs))
+	}
+	// Ten names, then the others together.
+	if n["manifest-algorithm"] != 11 {
+		t.Errorf("manifest-algorithm: %d findings\n%s", n["manifest-algorithm"], dump(fs))
 	}
 }
