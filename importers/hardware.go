@@ -139,3 +139,10 @@ func vmxNumber(f string) (int, bool) {
 	n, err := strconv.Atoi(s)
 	return n, err == nil && n > 0 && n < 1000
 }
+
+// oldVSphere reports whether --vsphere-version names a release older than
+// 6.5, whose C# client takes SHA1 manifests only.
+func (c *checker) oldVSphere() bool {
+	k, ok := releaseKey(c.opts.VSphereVersion)
+	return ok && k < 60500
+}

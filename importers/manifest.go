@@ -196,12 +196,21 @@ func (c *checker) algorithms(name string, algs map[manifest.Algorithm]*lineGroup
 			b.message = fmt.Sprintf("MD5 digests (%s): virt-v2v checks only SHA1 and SHA256, and DSP0243 names no MD5", g.where())
 			b.fix = "regenerate the manifest with SHA256"
 		case manifest.SHA1:
+			if c.oldVSphere() {
+				continue // what releases before 6.5 want
+			}
 			b.only = []Target{VSphere}
 			b.message = fmt.Sprintf("SHA1 digests (%s): newer vCenter releases refuse SHA1 manifests", g.where())
 			b.fix = "regenerate the manifest with SHA256 (ovftool --shaAlgorithm=SHA256)"
-		case manifest.SHA256:
-			continue // every importer checks SHA256
-		case manifest.SHA512:
+		case manifest.SHA256, manifest.SHA512:
+			if c.oldVSphere() {
+				c.add(breach{rule: "manifest-algorithm", subject: name, only: []Target{VSphere}, sev: Warn, source: srcVSOldSHA2,
+					message: fmt.Sprintf("%s digests (%s): the vSphere %s C# client takes SHA1 manifests only", alg, g.where(), c.opts.VSphereVersion),
+					fix:     "deploy with the Web client or ovftool, or regenerate the manifest with SHA1 (ovftool --shaAlgorithm=SHA1)"})
+			}
+			if alg == manifest.SHA256 {
+				continue
+			}
 			b.only = []Target{VirtV2V, OVirt}
 			b.message = fmt.Sprintf("SHA512 digests (%s): virt-v2v checks only SHA1 and SHA256, so these files go unchecked", g.where())
 			b.fix = "regenerate the manifest with SHA256"

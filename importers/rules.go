@@ -46,7 +46,7 @@ type Rule struct {
 // Sources, each with its version. The importers' own code is cited where
 // it decides; DSP0243 where the specification does.
 const (
-	srcDSP53     = "DMTF DSP0243 1.1.0 and 2.1.0 §5.3 (an OVA is a USTAR archive: the descriptor first, the manifest and certificate next or both at the end, the other files in References order), as quoted by the IBM OVF Toolkit guide"
+	srcDSP53     = "DMTF DSP0243 2.1.1 §5.3 (an OVA is a USTAR archive: the descriptor first, the manifest and certificate next or both at the end, the other files in References order); the clause as cited by bottlerocket-os/bottlerocket PR #1719, the text as quoted by the IBM OVF Toolkit guide and glennmatthews/cot ovf.py"
 	srcDSP51     = "DMTF DSP0243 2.1.0 §5.1 (manifest lines ALG(name)= digest; the certificate file: a signature line over the manifest and an X.509 certificate)"
 	srcDSP71     = "DMTF DSP0243 2.1.0 §7.1 File references (ovf:size is the file's size; ovf:compression is gzip or identity; every referenced file is in the package)"
 	srcDSP91     = "DMTF DSP0243 2.1.0 §9.1 DiskSection (ovf:capacity is the virtual disk's size)"
@@ -69,13 +69,14 @@ const (
 	srcPVEName   = "Proxmox VE pve-storage 9.1.7 src/PVE/Storage.pm OVA_CONTENT_RE_1 and GuestImport.pm: a disk inside an OVA must be named [ a-zA-Z0-9-.+=_]+.(qcow2|raw|vmdk), beside the descriptor, and its content is checked against that format"
 	srcPVECompr  = "Proxmox VE pve-storage 9.1.7 src/PVE/GuestImport/OVF.pm never reads ovf:compression or ovf:chunkSize: the href's file is extracted and imported as it is"
 	srcPVETar    = "Proxmox VE pve-storage 9.1.7 src/PVE/GuestImport.pm and OVF.pm extract with GNU tar -x; a zip is not a tar"
-	srcVSOrder   = "vSphere/ovftool: \"Did not find an .ovf file at the beginning of the OVA package\" (coreos/coreos-assembler PR #1141)"
-	srcVSMfSpell = "vSphere 8 rejected a manifest written as \"SHA2-256(...)=\" (OpenSSL 3's spelling) (home-assistant/operating-system#3654); ovftool writes and documents only SHA1, SHA256 and SHA512 (OVF Tool User's Guide 4.x, --shaAlgorithm)"
+	srcVSOrder   = "vSphere/ovftool: \"Did not find an .ovf file at the beginning of the OVA package\" (coreos/coreos-assembler PR #1141, vSphere 6.7); vSphere \"will choke\" on an OVA URL whose descriptor is not first (bottlerocket-os/bottlerocket PR #1719)"
+	srcVSMfSpell = "vSphere 8 rejected a manifest written as \"SHA2-256(...)=\" (OpenSSL 3's spelling): \"Invalid OVF checksum algorithm: SHA2-256\" (home-assistant/operating-system#3654); ovftool writes SHA1, SHA256 or SHA512 (--shaAlgorithm; William Lam, \"Default hashing algorithm changed in OVFTool 4.2\", 2016)"
 	srcVSSHA1    = "vCenter 6.5, ESXi 6.7 and vSphere 8 refused SHA1 manifests with \"Invalid OVF checksum algorithm: SHA1\" (MISP/MISP#3947, OpenCTI-Platform/opencti#1642, nextcloud/vm#2607) while others take them (turnkeylinux/tracker#827: older releases take SHA1 only); no VMware document found, hence a warning"
 	srcVSMfBlank = "vCenter 7 refused \"SHA256 (name)= hex\" lines, written by sha256sum --tag, with \"Invalid OVF checksum algorithm: SHA256 \" (home-assistant/operating-system#826, fixed by PR #1674 writing openssl's \"SHA256(name)= hex\")"
 	srcVSCert    = "VMware OVF Tool User's Guide, \"OVF Package Signing\" appendix: the .cert holds the signed digest of the manifest and the X.509 certificate; ovftool validates it on import"
 	srcVSDisk    = "vSphere imports VMDK disks only, and its OVF upload path takes streamOptimized VMDKs: govmomi vmdk/import.go ErrInvalidFormat \"vmdk: invalid format (must be streamOptimized)\"; no VMware document found for other VMDK subformats, hence a warning"
 	srcVSHW      = "Broadcom KB 315655 (formerly VMware KB 1003746), virtual machine hardware versions per ESXi release; ovftool and the vSphere client refuse a family they do not know (\"Unsupported hardware family\")"
+	srcVSOldSHA2 = "the vSphere C# client (vSphere 6.0 and older) accepts SHA1 manifests only: \"The following manifest file entry (line 1) is invalid: SHA256\" (William Lam, \"Default hashing algorithm changed in OVFTool 4.2\", 2016); the Web and HTML5 clients take SHA256"
 	srcVSUnconf  = "not confirmed for ovftool or the vSphere client: a warning only"
 )
 

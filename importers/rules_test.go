@@ -156,6 +156,15 @@ func TestManifestAlgorithm(t *testing.T) {
 	s.alg = "SHA1"
 	expect(t, check(t, s.write(t), importers.Options{}), "manifest-algorithm", sev{vs: W})
 
+	// SHA256 on vSphere 6.0, whose C# client takes SHA1 only; and SHA1
+	// is what it wants.
+	path := defaults().write(t)
+	expect(t, check(t, path, importers.Options{VSphereVersion: "6.0"}), "manifest-algorithm", sev{vs: W})
+	expect(t, check(t, path, importers.Options{VSphereVersion: "6.5"}), "manifest-algorithm", sev{})
+	s = defaults()
+	s.alg = "SHA1"
+	expect(t, check(t, s.write(t), importers.Options{VSphereVersion: "6.0"}), "manifest-algorithm", sev{})
+
 	s = defaults()
 	s.alg = "MD5"
 	expect(t, check(t, s.write(t), importers.Options{}), "manifest-algorithm", sev{dsp: F, v2v: W, ovrt: W})
