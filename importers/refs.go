@@ -80,9 +80,10 @@ func (c *checker) missing(href, subject string, isDisk bool) {
 	b := breach{rule: "reference-missing", subject: subject, message: msg,
 		fix: "add " + href + " to the package, or remove its File element (and the Disk that uses it)"}
 	if !isDisk {
-		// Only a missing disk stops virt-v2v, Proxmox and oVirt: they
-		// read nothing else.
-		b.only = []Target{Spec, VSphere, VirtualBox}
+		// Only a missing disk is known to stop an importer: virt-v2v,
+		// Proxmox and oVirt read nothing else, and VirtualBox's stream
+		// was not seen to look for other files.
+		b.only = []Target{Spec, VSphere}
 	}
 	c.add(b)
 }

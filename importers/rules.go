@@ -136,7 +136,7 @@ var Rules = sortRules([]Rule{
 		Spec: {Fail, srcDSPSchema}, VSphere: {Warn, srcVSUnconf}, VirtualBox: {Warn, srcVBoxUnconf},
 		VirtV2V: {Warn, "not confirmed for virt-v2v 2.13.3 (libxml2)"}, Proxmox: {Warn, "not confirmed for pve-storage 9.1.7 (XML::LibXML)"}, OVirt: {Warn, srcOVirt}}},
 	{ID: "reference-missing", What: "every file the References name is in the package", Targets: map[Target]Verdict{
-		Spec: {Fail, srcDSP71}, VSphere: {Fail, srcVSUnconf + " for files other than disks"}, VirtualBox: {Fail, srcVBoxStream},
+		Spec: {Fail, srcDSP71}, VSphere: {Warn, srcVSUnconf}, VirtualBox: {Fail, srcVBoxStream},
 		VirtV2V: {Fail, "virt-v2v 2.13.3 input/input_ova.ml: a disk whose href is in neither the archive nor its chunks fails"},
 		Proxmox: {Fail, srcPVEName}, OVirt: {Fail, srcOVirt}}},
 	{ID: "file-unreferenced", What: "every file in the package is the descriptor, the manifest, the certificate or a referenced file", Targets: map[Target]Verdict{
