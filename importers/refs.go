@@ -50,8 +50,7 @@ func (c *checker) references() {
 
 // chunks reports a file split with ovf:chunkSize. With one chunk only,
 // virt-v2v's pick of the highest-numbered chunk is the whole file, and
-// only Proxmox (which looks for the href itself) and the unconfirmed
-// VirtualBox remain.
+// only Proxmox and VirtualBox (which look for the href itself) remain.
 func (c *checker) chunks(href, subject string, size int64, f *appliance.File) {
 	b := breach{rule: "chunk-size", subject: subject,
 		message: fmt.Sprintf("the file is split with ovf:chunkSize=%d", size),
