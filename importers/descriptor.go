@@ -155,7 +155,7 @@ func (c *checker) version() {
 	}
 	b := breach{rule: "ovf-version", subject: name,
 		message: fmt.Sprintf("the descriptor is OVF %s (namespace %s), not OVF 1.x", v, env.Namespace),
-		fix:     "export the appliance as OVF 1.0 (ovftool --X:ovfVersion... or the producer's OVF 1.0 option; VirtualBox: --ovf10)"}
+		fix:     "re-export the appliance as OVF 1.0 (VBoxManage export --ovf10, or the producer's OVF 1.0 option)"}
 	switch {
 	case env.Namespace == envelope2:
 		b.only = []Target{VirtV2V, OVirt, Proxmox} // 2.x is the standard's own; only 1.x-only importers object

@@ -33,8 +33,9 @@ func expectRules(t *testing.T, fs []importers.Finding, want map[string]sev) {
 	}
 }
 
-// TestRealArchives checks the real OVAs other projects' tests ship. Each
-// expected finding is written down with why the archive earns it.
+// TestRealArchives checks the real OVAs and unpacked packages other
+// projects' tests ship. Each expected finding is written down with why the
+// package earns it.
 func TestRealArchives(t *testing.T) {
 	dir := testutil.RealFixtures(t)
 	for _, c := range []struct {
@@ -85,6 +86,22 @@ func TestRealArchives(t *testing.T) {
 		// descriptor: COT uses it to test its refusal of such a package.
 		{"glennmatthews-cot/test.tar", map[string]sev{
 			"descriptor-missing": {vs: F, vbox: F, v2v: F, pve: F, ovrt: F, dsp: F},
+		}},
+		// COT's unpacked package: a SHA1 manifest (vSphere warns), vmx-07
+		// and vmx-08 (ESXi 4.0), and a References entry for
+		// sample_cfg.txt, which is not beside it (not a disk: only the
+		// spec fails it, vSphere's answer is unknown).
+		{"glennmatthews-cot/input.ovf", map[string]sev{
+			"hardware-version":   {vs: W},
+			"manifest-algorithm": {vs: W},
+			"reference-missing":  {vs: W, dsp: F},
+		}},
+		// A VirtualBox OVF 2.0 export: the envelope/2 namespace that
+		// virt-v2v, Proxmox and oVirt do not read, and the virtualbox-2.2
+		// family vSphere refuses.
+		{"glennmatthews-cot/ubuntu.2.0.ovf", map[string]sev{
+			"hardware-version": {vs: F},
+			"ovf-version":      {v2v: F, pve: F, ovrt: F},
 		}},
 	} {
 		t.Run(c.path, func(t *testing.T) {
