@@ -39,11 +39,11 @@ func (c *checker) disks() {
 		if fam != "vmdk" {
 			c.add(breach{rule: "disk-format", subject: subject, only: []Target{VSphere, VirtualBox},
 				message: fmt.Sprintf("the disk is %s, not VMDK", k.Format),
-				fix:     fmt.Sprintf("convert it: qemu-img convert -O vmdk -o subformat=streamOptimized %s %s.vmdk", k.Href, strings.TrimSuffix(k.Href, path.Ext(k.Href)))})
+				fix:     fmt.Sprintf("convert it: qemu-img convert -O vmdk -o subformat=streamOptimized %s %s (then update its File and manifest line)", k.Href, convertedName(k.Href))})
 		} else if !strings.Contains(k.Format, "streamOptimized") {
 			c.add(breach{rule: "vmdk-subformat", subject: subject,
 				message: fmt.Sprintf("the disk is %s, not streamOptimized", k.Format),
-				fix:     fmt.Sprintf("convert it: qemu-img convert -O vmdk -o subformat=streamOptimized %s out.vmdk", k.Href)})
+				fix:     fmt.Sprintf("convert it: qemu-img convert -O vmdk -o subformat=streamOptimized %s %s (then update its File and manifest line)", k.Href, convertedName(k.Href))})
 		}
 		c.proxmoxDisk(subject, k.Href, fam)
 		if k.Decl.Capacity >= 0 && k.Size >= 0 && k.Decl.Capacity != k.Size {
@@ -71,6 +71,16 @@ func (c *checker) proxmoxDisk(subject, href string, fam string) {
 		return
 	}
 	c.add(b)
+}
+
+// convertedName names the VMDK a conversion of href writes: href with
+// .vmdk for its extension, never href itself.
+func convertedName(href string) string {
+	base := strings.TrimSuffix(path.Base(href), path.Ext(href))
+	if out := base + ".vmdk"; out != path.Base(href) {
+		return out
+	}
+	return base + "-stream.vmdk"
 }
 
 func capacityText(d *ovf.Disk) string {
