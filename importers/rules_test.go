@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ovfmount/ovfmount/appliance"
 	"github.com/ovfmount/ovfmount/importers"
 	"github.com/ovfmount/ovfmount/internal/testpkg"
 	"github.com/ovfmount/ovfmount/internal/testutil"
@@ -397,5 +398,30 @@ func TestHostileCaps(t *testing.T) {
 	// Ten names, then the others together.
 	if n["manifest-algorithm"] != 11 {
 		t.Errorf("manifest-algorithm: %d findings\n%s", n["manifest-algorithm"], dump(fs))
+	}
+}
+
+// TestHostileArchives: the ova package's damaged and unusual archives
+// (truncated members, bad checksums, huge pax headers, unsafe names...)
+// are checked without a panic, and every finding names a rule of the
+// table.
+func TestHostileArchives(t *testing.T) {
+	paths, _ := filepath.Glob(filepath.Join(testutil.RepoRoot(t), "ova", "testdata", "*"))
+	checked := 0
+	for _, p := range paths {
+		pkg, err := appliance.OpenPath(p, appliance.Options{})
+		if err != nil {
+			continue // not a package at all: check would exit 2, as info does
+		}
+		for _, f := range importers.Check(pkg, importers.Options{}) {
+			if _, ok := importers.RuleByID(f.Rule); !ok || f.Source == "" {
+				t.Errorf("%s: %+v", p, f)
+			}
+		}
+		pkg.Close()
+		checked++
+	}
+	if checked < 20 {
+		t.Errorf("only %d of %d test archives opened", checked, len(paths))
 	}
 }
