@@ -56,6 +56,7 @@ type Member struct {
 	avail  int64 // logical bytes present; less than Size when truncated
 	one    [1]fragment
 	zip    *zipMember // a zip archive's entry; then src is zip when not stored
+	tar    *TarHeader // a tar member's header (tarformat.go); nil otherwise
 }
 
 // Truncated reports whether the archive ends inside the member's data.

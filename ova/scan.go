@@ -18,6 +18,7 @@ type entry struct {
 	mtime    time.Time
 	size     int64 // logical size
 	linkname string
+	tar      *TarHeader // how the header was written (tarformat.go)
 	frags    []fragment
 	avail    int64
 	one      [1]fragment // backing store for the common single fragment
@@ -213,6 +214,7 @@ func (s *scanner) header(off int64, h rawHeader, p *pending) (next int64, stop b
 			s.warnf(off, e.rawName, "pax record ignored: %v", err)
 		}
 	}
+	e.tar = tarHeaderOf(h, p, s.globals, e.rawName)
 	*p = pending{}
 
 	// Link, directory and device entries carry no data, but their size

@@ -126,6 +126,7 @@ func (t *tree) hardLink(name string, e *entry) {
 func (t *tree) leaf(name string, e *entry, m *Member) bool {
 	m.Name = name
 	m.HeaderOffset = e.hdrOff
+	m.tar = e.tar
 	m.UID, m.GID = e.uid, e.gid
 	m.Mode = permOf(e.mode)
 	m.ModTime = e.mtime
