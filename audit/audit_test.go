@@ -7,8 +7,10 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -23,6 +25,7 @@ func started(t *testing.T, path string) *Log {
 	if err != nil {
 		t.Fatal(err)
 	}
+	l.procs.read = func(tid uint32) (uint32, bool) { return tid, true } // the tests' readers are made up
 	if err := l.Start(Start{Archive: "app.ova", Identity: "sha256:abc", Mountpoint: "/mnt/app", Program: "ovfmount test"}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -425,6 +428,7 @@ func TestFailureRefusesReads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		l.procs.read = func(tid uint32) (uint32, bool) { return tid, true }
 		s := &failSink{w: l.w, fsync: fsync}
 		l.w = s
 		reported := make(chan error, 2)
@@ -531,5 +535,27 @@ func TestNonUTF8Path(t *testing.T) {
 	}
 	if !bytes.Contains([]byte(readString(path)), []byte(`"pathHex"`)) {
 		t.Error("no pathHex in the log")
+	}
+}
+
+// TestThreadsAreProcesses: a thread's id, as FUSE gives it, is recorded as
+// its process's id; a thread that is gone keeps its id.
+func TestThreadsAreProcesses(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tid := uint32(syscall.Gettid())
+	if pid, ok := tgidOf(tid); !ok || pid != uint32(os.Getpid()) {
+		t.Errorf("tgidOf(%d) = %d, %v; want %d", tid, pid, ok, os.Getpid())
+	}
+	p := newProcesses(time.Now)
+	if got := p.reader(Reader{Pid: tid, Uid: 7}); got != (Reader{Pid: uint32(os.Getpid()), Uid: 7}) {
+		t.Errorf("reader of this thread: %+v", got)
+	}
+	if got := p.reader(Reader{Pid: 0}); got.Pid != 0 {
+		t.Errorf("the kernel's pid 0 became %d", got.Pid)
+	}
+	p.read = func(uint32) (uint32, bool) { return 0, false }
+	if got := p.reader(Reader{Pid: 1 << 30}); got.Pid != 1<<30 {
+		t.Errorf("a gone thread: %+v", got)
 	}
 }

@@ -41,6 +41,8 @@ type Log struct {
 	file *os.File
 	w    sink
 	now  func() time.Time
+	// procs turns the thread ids of FUSE requests into process ids.
+	procs *processes
 
 	// failed is set, with err, by the first failed write or fsync: from
 	// then on every Open and Read fails.
@@ -102,7 +104,7 @@ func open(f *os.File) (*Log, error) {
 		}
 		return nil, fmt.Errorf("locking: %w", err)
 	}
-	l := &Log{path: f.Name(), file: f, w: f, now: time.Now, files: map[*File]struct{}{}}
+	l := &Log{path: f.Name(), file: f, w: f, now: time.Now, procs: newProcesses(time.Now), files: map[*File]struct{}{}}
 	if st.Size() > 0 {
 		if err := l.continueChain(f, st.Size()); err != nil {
 			return nil, err
@@ -363,14 +365,20 @@ type File struct {
 	last    time.Time
 	readers []Reader
 	closed  bool
+	// lastWho and lastReader are the latest read's caller as given and
+	// as recorded (its process), so that a reader's next read costs no
+	// look-up.
+	lastWho, lastReader Reader
 }
 
 // Open records that who opened path, and returns the open file whose
-// reads to record. It fails once the log has failed.
+// reads to record. It fails once the log has failed. who.Pid may be a
+// thread's id, as FUSE gives it: the log records its process.
 func (l *Log) Open(path string, who Reader) (*File, error) {
 	if l.failed.Load() {
 		return nil, l.Err()
 	}
+	who = l.procs.reader(who)
 	if len(path) > maxPath {
 		path = path[:maxPath]
 	}
@@ -391,9 +399,9 @@ func (l *Log) Open(path string, who Reader) (*File, error) {
 	return f, nil
 }
 
-// Read records that n bytes at off are being served to who. It must
-// return nil before the bytes are given out: an error (the log failed)
-// means they must not be.
+// Read records that n bytes at off are being served to who (whose Pid
+// may be a thread's, as in Open). It must return nil before the bytes are
+// given out: an error (the log failed) means they must not be.
 func (f *File) Read(off int64, n int, who Reader) error {
 	if f.l.failed.Load() {
 		return f.l.Err()
@@ -401,8 +409,11 @@ func (f *File) Read(off int64, n int, who Reader) error {
 	now := f.l.now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if k := len(f.readers); k == 0 || f.readers[k-1] != who {
-		f.addReader(who)
+	if who != f.lastWho || len(f.readers) == 0 {
+		f.lastWho, f.lastReader = who, f.l.procs.reader(who)
+	}
+	if k := len(f.readers); k == 0 || f.readers[k-1] != f.lastReader {
+		f.addReader(f.lastReader)
 	}
 	if len(f.ranges) == 0 {
 		f.first = now
