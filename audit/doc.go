@@ -59,5 +59,7 @@
 // [Verify] reports and the mount logs when it stops, and a head recorded
 // elsewhere proves that line and everything before it (verify --head).
 // Lines cut from the end of the log are found the same way; a line cut in
-// the middle is found by its missing newline.
+// the middle is found by its missing newline. The chain has no key: whoever
+// can write the file can rebuild it whole, so it is a head kept elsewhere
+// that proves nothing before it changed.
 package audit
