@@ -387,6 +387,18 @@ func TestRefusesDamagedTail(t *testing.T) {
 	if _, err := Open(dir); err == nil {
 		t.Error("a folder was opened as a log")
 	}
+	// A log opened for a mount that never started leaves no file.
+	unused := filepath.Join(dir, "unused.log")
+	l, err := Open(unused)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head, err := l.Close(); head != "" || err != nil {
+		t.Errorf("Close without Start: %q, %v", head, err)
+	}
+	if _, err := os.Stat(unused); !os.IsNotExist(err) {
+		t.Errorf("the unused log was left behind: %v", err)
+	}
 	if _, err := Open(filepath.Join(dir, "missing", "audit.log")); err == nil {
 		t.Error("a log in a missing folder was opened")
 	}

@@ -54,6 +54,7 @@ type Log struct {
 	head    string // the hash of the last line put in buf
 	seq     uint64 // the next line's
 	started bool
+	created bool // Open made the file: Close removes it if nothing was started
 	files   map[*File]struct{} // open files
 	nextID  uint64
 	lost    int // lines dropped by a failure
@@ -72,21 +73,31 @@ type Log struct {
 // is continued: its last line must be a complete line of an audit log,
 // whose hash the next line records. A log whose end is damaged (cut
 // mid-line, or not a line of this format) is refused: appending to it
-// would hide the damage. Nothing is written until [Log.Start].
+// would hide the damage. Nothing is written until [Log.Start], and a file
+// Open created is removed by a Close without a Start.
 func Open(path string) (*Log, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(abs, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	created := true
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		created = false
+		f, err = os.OpenFile(abs, os.O_RDWR|os.O_APPEND, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	l, err := open(f)
 	if err != nil {
 		f.Close()
+		if created {
+			os.Remove(abs)
+		}
 		return nil, fmt.Errorf("audit log %s: %w", abs, err)
 	}
+	l.created = created
 	return l, nil
 }
 
@@ -317,8 +328,8 @@ func (l *Log) failWrite(err error, unwritten []byte) error {
 // Close writes what every file still open has pending (their close lines
 // say "unclosed") and a stop line, fsyncs and closes the log, and returns
 // the log's head: the hash of its last line, which proves the whole log
-// when kept elsewhere. After a failure it returns the failure, and how
-// many lines it lost.
+// when kept elsewhere ("" without a Start). After a failure it returns the
+// failure, and how many lines it lost.
 func (l *Log) Close() (head string, err error) {
 	if l.stop != nil {
 		close(l.stop)
@@ -341,9 +352,15 @@ func (l *Log) Close() (head string, err error) {
 	err = l.flush(l.started)
 	l.mu.Lock()
 	head, lost := l.head, l.lost
+	if !l.started {
+		head = ""
+	}
 	l.mu.Unlock()
 	if cerr := l.file.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("audit log %s: closing: %w", l.path, cerr)
+	}
+	if l.created && !l.started {
+		os.Remove(l.path) // the mount never started: leave no empty log
 	}
 	if err != nil && lost > 0 {
 		err = fmt.Errorf("%w (%d lines were never written)", err, lost)

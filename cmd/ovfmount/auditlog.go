@@ -64,6 +64,9 @@ func closeAudit(l *audit.Log, log zerolog.Logger) {
 		log.Error().Err(err).Msg("closing the audit log")
 		return
 	}
+	if head == "" {
+		return // the mount never started: nothing was written
+	}
 	log.Info().Str("auditLogHead", head).Msg("audit log closed (its head is the SHA-256 of its last line: 'ovfmount audit verify --head' checks it)")
 }
 
