@@ -130,7 +130,7 @@ func printAudit(w io.Writer, path string, rep *audit.Report, most int) {
 		p := rep.Problem
 		fmt.Fprintf(w, "%s: BROKEN at line %d (%s): %s\n", path, p.Line, p.Kind, p.Message)
 	}
-	if rep.Head != "" {
+	if rep.Head != "" && rep.Intact {
 		fmt.Fprintf(w, "head: sha256:%s (the SHA-256 of its last line: keep it to check the log later with --head)\n", rep.Head)
 	}
 	for _, n := range rep.Notes {
@@ -203,6 +203,9 @@ func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z
 
 func readersString(rs []audit.Reader) string {
 	const shown = 4
+	if len(rs) == 0 {
+		return "-"
+	}
 	parts := make([]string, 0, shown)
 	for _, r := range rs[:min(len(rs), shown)] {
 		parts = append(parts, fmt.Sprintf("pid %d uid %d", r.Pid, r.Uid))
