@@ -30,6 +30,8 @@ is printed here and logged by the mount when it stops. Keep it elsewhere,
 and --head checks that the log still holds that line (lines appended since
 are fine), which also finds lines cut from the end.
 
+FILE "-" reads the log from standard input.
+
 Exit status: 0 when the chain is intact, 1 when it is broken, 2 for a
 usage error or a log that cannot be read.
 
@@ -81,7 +83,12 @@ func runAudit(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	path := fl.Arg(0)
-	f, err := os.Open(path)
+	var f *os.File
+	if path == "-" {
+		f, err = os.Stdin, nil
+	} else {
+		f, err = os.Open(path)
+	}
 	if err == nil {
 		var st os.FileInfo
 		if st, err = f.Stat(); err == nil && st.IsDir() {
