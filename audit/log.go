@@ -54,7 +54,7 @@ type Log struct {
 	head    string // the hash of the last line put in buf
 	seq     uint64 // the next line's
 	started bool
-	created bool // Open made the file: Close removes it if nothing was started
+	created bool               // Open made the file: Close removes it if nothing was started
 	files   map[*File]struct{} // open files
 	nextID  uint64
 	lost    int // lines dropped by a failure
