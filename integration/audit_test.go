@@ -10,7 +10,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ovfmount/ovfmount/internal/testutil"
 )
@@ -248,5 +250,54 @@ func TestAuditLogRefused(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(damaged); !strings.HasSuffix(string(b), `"pr`) {
 		t.Error("the damaged log was written to")
+	}
+}
+
+// TestAuditLogSurvivesKill: a file kept open has its reads written by
+// the log's own clock (within about a second), so a kill -9 of the daemon
+// loses them not; the log it leaves verifies, with a note that its session
+// never stopped, and the next mount continues its chain.
+func TestAuditLogSurvivesKill(t *testing.T) {
+	dir := t.TempDir()
+	payload := make([]byte, 300000)
+	rand.New(rand.NewSource(3)).Read(payload)
+	for _, name := range []string{"a.bin", "b.bin"} {
+		os.WriteFile(filepath.Join(dir, name), payload, 0o644)
+	}
+	archive := packOVA(t, map[string]string{"a.bin": filepath.Join(dir, "a.bin"), "b.bin": filepath.Join(dir, "b.bin")})
+	log := filepath.Join(t.TempDir(), "reads.log")
+
+	m := mountArchive(t, archive, "--audit-log", log, "-o", "direct_io")
+	f, err := os.Open(m.path("a.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pread(t, f, 4096, 0)
+	pread(t, f, 4096, 100000)
+	if !waitFor(5*time.Second, func() bool {
+		return strings.Contains(readFile(log), `"type":"read","time"`) && strings.Contains(readFile(log), `[100000,4096]`)
+	}) {
+		t.Fatalf("the open file's reads were not written within 5 s; log:\n%s", readFile(log))
+	}
+	pid := findDaemon(m.dir)
+	syscall.Kill(pid, syscall.SIGKILL)
+	waitFor(5*time.Second, func() bool { return syscall.Kill(pid, 0) != nil })
+	f.Close()
+	exec.Command("fusermount3", "-u", "-z", m.dir).Run()
+
+	code, rep := auditVerify(t, log)
+	if code != 0 || !rep.Intact || len(rep.Sessions) != 1 || rep.Sessions[0].Stop != "" || len(rep.Files) != 1 ||
+		len(rep.Files[0].Ranges) != 2 || rep.Files[0].Ranges[1] != [2]int64{100000, 4096} {
+		t.Fatalf("after kill -9: exit %d, %+v", code, rep)
+	}
+
+	m2 := mountArchive(t, archive, "--audit-log", log)
+	if _, err := os.ReadFile(m2.path("b.bin")); err != nil {
+		t.Fatal(err)
+	}
+	m2.unmount(t)
+	code, rep = auditVerify(t, log)
+	if code != 0 || !rep.Intact || len(rep.Sessions) != 2 || rep.Sessions[1].Stop == "" || len(rep.Files) != 2 {
+		t.Errorf("appended after the kill: exit %d, %+v", code, rep)
 	}
 }
