@@ -36,10 +36,11 @@
 // A read is answered only after its range is recorded in the log's memory
 // (the open file's pending ranges), and only while the log has never
 // failed. Recorded ranges are written to the file within a second, and
-// made durable by the fsync that follows; so a crash of the machine (or a
-// kill -9 of the daemon) can lose the records of about the last second or
-// two of reads, which is the trade-off of fsyncing once a second rather
-// than on every read. Once a write or an fsync of the log fails, every
+// made durable by the fsync that follows; so a kill -9 of the daemon
+// loses the records not yet written (about the last second of reads), and
+// a crash of the machine those not yet fsynced (about two), which is the
+// trade-off of writing and fsyncing once a second rather than on every
+// read. Once a write or an fsync of the log fails, every
 // later open and read fails (the mount answers EIO) rather than serving
 // bytes that could not be logged; the records still in memory are lost
 // with the error, and the daemon's log says how many.
