@@ -32,6 +32,10 @@
 // that grows while the reader keeps to the folder's order (fileahead.go).
 // A file whose read fails is never stored; its reader gets the error.
 //
+// With an [Observer] (a read audit log) every OPEN is answered instead,
+// without FOPEN_KEEP_CACHE, so that each open and release is seen with its
+// caller and each open's reads reach the daemon; nothing is stored ahead.
+//
 // # Reads
 //
 // A read of 64 KiB or more whose content answers with host file ranges (a
@@ -41,6 +45,8 @@
 // asked for bytes, which costs less than a splice's fixed overhead. Ranges
 // that would not fit the reply pipe are asked for again as bytes. Errors
 // are mapped to an errno in one place (see [Errno]), and logged there once.
+// An Observer is told of every read before its bytes are given out, and a
+// read it refuses fails with EIO.
 //
 // # Inode numbers
 //

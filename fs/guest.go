@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"io"
 	"syscall"
@@ -159,6 +160,10 @@ func (n *guestNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileH
 
 func (n *guestNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	reply, errno := openReply(flags, n.g.root.opts.DirectIO, n.g.root.opts.Writable)
+	obs := n.g.root.opts.Observer
+	if obs != nil {
+		reply, errno = observedOpen(reply, errno)
+	}
 	if errno != 0 {
 		return nil, 0, errno
 	}
@@ -166,14 +171,34 @@ func (n *guestNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, ui
 	if err != nil {
 		return nil, 0, n.errno(0, err)
 	}
-	return &guestFile{f: f}, reply, 0
+	h := &guestFile{f: f}
+	if obs != nil {
+		if h.o, err = obs.Open(n.mountPath(), callerOf(ctx)); err != nil {
+			return nil, 0, n.errno(0, fmt.Errorf("audit: %w", err))
+		}
+	}
+	return h, reply, 0
 }
+
+// mountPath is the file's path in the mount, by the name the kernel knows
+// it by (a hard link has several).
+func (n *guestNode) mountPath() string { return n.Path(nil) }
 
 // guestFile is a guest file opened by open(2), on a mount where the kernel
 // sends OPEN (see openReply); elsewhere reads find the file through the
-// tree's open files.
+// tree's open files. o follows it on a mount with an Observer.
 type guestFile struct {
 	f guestfs.File
+	o Observed
+}
+
+var _ gofs.FileReleaser = (*guestFile)(nil)
+
+func (h *guestFile) Release(ctx context.Context) syscall.Errno {
+	if h.o != nil {
+		h.o.Release()
+	}
+	return 0
 }
 
 // file is the guest file a read or seek is about: the handle's, or the one
@@ -205,11 +230,15 @@ func (n *guestNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, o
 	} else if err == nil || err == io.EOF {
 		err = errShortRead
 	}
+	if obs := n.g.root.opts.Observer; err == nil && obs != nil {
+		err = observe(ctx, obs, fh, n.mountPath, off, want)
+	}
 	if err != nil {
 		return nil, n.errno(off, err)
 	}
-	// With direct I/O the kernel would not look in its page cache.
-	if off == 0 && want == int(size) && size <= aheadFileMax && !n.g.root.opts.DirectIO {
+	// With direct I/O the kernel would not look in its page cache; with
+	// an Observer, only what readers ask for is served.
+	if off == 0 && want == int(size) && size <= aheadFileMax && !n.g.root.opts.DirectIO && n.g.root.opts.Observer == nil {
 		n.g.ahead.read(n)
 	}
 	// A vector result goes straight to writev; a data result would first

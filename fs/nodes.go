@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"sync"
 	"syscall"
@@ -99,6 +100,7 @@ type fileNode struct {
 	c        appliance.Content
 	directIO bool // open with FOPEN_DIRECT_IO: see Options.DirectIO
 	writable bool // the mount takes writes (Options.Writable): see write.go
+	obs      Observer
 	log      *zerolog.Logger
 	// opened tells the content, once, that the file is in use (it starts
 	// a lazy mount's verification of it): at the first open the kernel
@@ -116,16 +118,30 @@ func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 }
 
 func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	var fh gofs.FileHandle
+	var reply uint32
+	var errno syscall.Errno
 	if isWrite(flags) {
-		fh, reply, errno := n.writeOpen(flags)
+		fh, reply, errno = n.writeOpen(flags)
 		if errno == 0 {
 			n.opened.Do(n.c.Opened)
 		}
+	} else {
+		reply, errno = openReply(flags, n.directIO, n.writable)
+		n.opened.Do(n.c.Opened)
+	}
+	if n.obs == nil {
 		return fh, reply, errno
 	}
-	reply, errno := openReply(flags, n.directIO, n.writable)
-	n.opened.Do(n.c.Opened)
-	return nil, reply, errno
+	if reply, errno = observedOpen(reply, errno); errno != 0 {
+		return nil, 0, errno
+	}
+	o, err := n.obs.Open(n.path, callerOf(ctx))
+	if err != nil {
+		return nil, 0, Errno(n.log, n.path, 0, fmt.Errorf("audit: %w", err))
+	}
+	view, _ := fh.(*viewHandle)
+	return &observedHandle{o: o, view: view}, reply, 0
 }
 
 func (n *fileNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
@@ -137,6 +153,14 @@ func (n *fileNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, of
 	want := int(min(int64(len(dest)), size-off))
 	splice := want >= minSplice
 	r, err := n.c.Read(ctx, dest[:want], off, splice)
+	if err == nil && n.obs != nil {
+		// Recorded before any byte is given out; a reply that fails
+		// after this stays recorded (the log may hold more than was
+		// delivered, never less).
+		if err = observe(ctx, n.obs, fh, n.pathOf, off, want); err != nil {
+			r.Release()
+		}
+	}
 	if err == nil && r.Ranges != nil {
 		if res, ok := spliceResult(r.Ranges, want, n.log, n.path); ok {
 			return res, 0
@@ -159,6 +183,8 @@ func (n *fileNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, of
 	// held by the reply (checked chunks) are let go once it is written.
 	return &bufsResult{r}, 0
 }
+
+func (n *fileNode) pathOf() string { return n.path }
 
 // Lseek answers SEEK_DATA and SEEK_HOLE (the kernel handles the other
 // whence values itself), so that cp --sparse and qemu-img skip holes.

@@ -36,6 +36,10 @@ type Options struct {
 	// the files whose content is appliance.Writable take writes, and
 	// nothing else changes (see write.go).
 	Writable bool
+	// Observer, when set, is told of every open and every read served
+	// before its bytes are given out (a read audit log); nil costs
+	// nothing. See [Observer].
+	Observer Observer
 	Log      zerolog.Logger
 }
 
@@ -114,7 +118,8 @@ func (r *Root) add(ctx context.Context, e *appliance.Entry) {
 	case e.Type == appliance.Symlink:
 		node, mode = &symlinkNode{meta: mt, target: e.Target}, syscall.S_IFLNK
 	default:
-		node, mode = &fileNode{meta: mt, path: e.Path, c: e.Content, directIO: r.opts.DirectIO, writable: r.opts.Writable, log: &r.opts.Log}, syscall.S_IFREG
+		node, mode = &fileNode{meta: mt, path: e.Path, c: e.Content, directIO: r.opts.DirectIO, writable: r.opts.Writable,
+			obs: r.opts.Observer, log: &r.opts.Log}, syscall.S_IFREG
 	}
 	child := p.NewPersistentInode(ctx, node, gofs.StableAttr{Mode: mode, Ino: r.ino.forPath(key, e.Path)})
 	p.AddChild(baseOf(e.Path), child, true)

@@ -27,6 +27,18 @@ type viewHandle struct {
 	sync bool // each write is durable before it is acknowledged
 }
 
+// viewOf is a handle's viewHandle, nil when it was not opened for
+// writing; an observed handle holds it (see Observer).
+func viewOf(fh gofs.FileHandle) *viewHandle {
+	switch h := fh.(type) {
+	case *viewHandle:
+		return h
+	case *observedHandle:
+		return h.view
+	}
+	return nil
+}
+
 // writeOpen answers an open(2) for writing of n.
 func (n *fileNode) writeOpen(flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if _, ok := n.c.(appliance.Writable); !ok || !n.writable {
@@ -55,7 +67,7 @@ func (n *fileNode) Write(ctx context.Context, fh gofs.FileHandle, data []byte, o
 	if err := w.WriteAt(ctx, data[:k], off); err != nil {
 		return 0, Errno(n.log, n.path, off, err)
 	}
-	if h, ok := fh.(*viewHandle); ok && h.sync {
+	if h := viewOf(fh); h != nil && h.sync {
 		if err := w.Sync(); err != nil {
 			return 0, Errno(n.log, n.path, off, err)
 		}

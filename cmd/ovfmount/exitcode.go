@@ -9,8 +9,8 @@ import (
 // in --help and in the README.
 const (
 	exitOK         = 0  // success
-	exitVerify     = 1  // verification found a problem (the verify command)
-	exitUsage      = 2  // bad flags or arguments, or an archive that is missing, unreadable or not an OVA/OVF
+	exitVerify     = 1  // verification found a problem (verify, check, audit verify)
+	exitUsage      = 2  // bad flags or arguments, an archive that is missing, unreadable or not an OVA/OVF, or an --audit-log that cannot be written
 	exitMountpoint = 10 // the mountpoint is missing, not a directory, not empty, stale, or already mounted
 	exitFUSE       = 11 // the kernel refused the mount (no /dev/fuse, no fusermount3, not permitted)
 	exitDaemon     = 12 // the background process died before reporting the mount ready
@@ -20,8 +20,10 @@ const (
 
 const exitCodeHelp = `Exit codes:
    0  success
-   1  verification failed (verify: a digest mismatch, a missing file or a bad signature)
-   2  usage error, or the archive is missing, unreadable, or not an OVA or OVF package
+   1  verification failed (verify: a digest mismatch, a missing file or a bad signature;
+      check: an importer would refuse the package; audit verify: the chain is broken)
+   2  usage error, or the archive is missing, unreadable, or not an OVA or OVF
+      package, or the --audit-log cannot be opened, continued or written
   10  the mountpoint is missing, not a directory, not empty, stale, or already mounted
   11  the FUSE mount failed (no /dev/fuse, no fusermount3, or not permitted)
   12  the background process exited before the mount was ready

@@ -42,6 +42,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runMap(args[1:], stdout, stderr)
 		case "check":
 			return runCheck(args[1:], stdout, stderr)
+		case "audit":
+			return runAudit(args[1:], stdout, stderr)
 		}
 		if err := mistypedCommand(args[0]); err != nil {
 			fmt.Fprintf(stderr, "ovfmount: %v\nRun 'ovfmount --help' for usage.\n", err)
@@ -88,7 +90,7 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	switch args[0] {
-	case "info", "verify", "serve", "overlay", "map", "check":
+	case "info", "verify", "serve", "overlay", "map", "check", "audit":
 		return run([]string{args[0], "--help"}, stdout, stderr)
 	case "mount", "version", "help":
 		usage(stdout)
@@ -98,7 +100,7 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 	if c := closestCommand(args[0]); c != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", c)
 	}
-	fmt.Fprintf(stderr, "ovfmount: help: %s; the commands are mount, info, verify, check, serve, overlay, map, version and help\nRun 'ovfmount --help' for usage.\n", msg)
+	fmt.Fprintf(stderr, "ovfmount: help: %s; the commands are mount, info, verify, check, serve, overlay, map, audit, version and help\nRun 'ovfmount --help' for usage.\n", msg)
 	return exitUsage
 }
 
@@ -120,8 +122,9 @@ Usage:
   ovfmount overlay status|export ...    what an --overlay folder holds; a disk as the guest left it
   ovfmount map [--json] ARCHIVE DISK    where each byte of a disk's view comes from (which layer of
                                         its snapshot chain, which file, which offset)
+  ovfmount audit verify [--json] FILE   check a read audit log's hash chain (--audit-log), print what was read
   ovfmount version                      print the version (also -V, --version)
-  ovfmount help [COMMAND]               print this help, or that of info, verify, check, serve, overlay or map
+  ovfmount help [COMMAND]               print this help, or that of info, verify, check, serve, overlay, map or audit
 
 ARCHIVE is an .ova file (a tar archive, also compressed whole with gzip),
 an http:// or https:// URL of one (read in place with range requests:

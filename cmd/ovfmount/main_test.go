@@ -25,6 +25,7 @@ func TestHelpCommand(t *testing.T) {
 		{[]string{"help", "info"}, "Usage: ovfmount info [flags] ARCHIVE"},
 		{[]string{"help", "verify"}, "Usage: ovfmount verify [flags] ARCHIVE"},
 		{[]string{"help", "check"}, "Usage: ovfmount check [flags] ARCHIVE"},
+		{[]string{"help", "audit"}, "Usage: ovfmount audit verify [flags] FILE"},
 		{[]string{"help"}, "ovfmount mounts an OVA appliance"},
 		{[]string{"help", "mount"}, "ovfmount mounts an OVA appliance"},
 		{[]string{"--help"}, "ovfmount mounts an OVA appliance"},
@@ -42,7 +43,7 @@ func TestHelpCommand(t *testing.T) {
 	}
 
 	code, out, errOut := runArgs("help", "nosuch")
-	want := `ovfmount: help: no command "nosuch"; the commands are mount, info, verify, check, serve, overlay, map, version and help`
+	want := `ovfmount: help: no command "nosuch"; the commands are mount, info, verify, check, serve, overlay, map, audit, version and help`
 	if code != exitUsage || out != "" || !strings.HasPrefix(errOut, want) {
 		t.Errorf("help nosuch: exit %d, stdout %q, stderr %q; want exit %d and %q", code, out, errOut, exitUsage, want)
 	}

@@ -33,6 +33,7 @@ type mountConfig struct {
 	cacheSize int64  // bytes of decoded disk data kept in memory
 	directIO  bool   // bypass the kernel's page cache for file reads
 	overlay   string // folder of the copy-on-write overlay that makes the views writable ("": read-only)
+	auditLog  string // file the read audit log is appended to ("": none)
 
 	cpuProfile string // hidden: write a CPU profile of the mount's life here
 
@@ -102,6 +103,7 @@ func mountFlags(cfg *mountConfig) *pflag.FlagSet {
 	})
 	fs.BoolVar(&cfg.directIO, "direct-io", false, "bypass the kernel's page cache for file reads: large sequential reads (qemu-img convert, dd bs=1M, cp) get faster; small reads (a round trip each) and rereads get slower")
 	fs.StringVar(&cfg.overlay, "overlay", "", "make the disks' raw views, partitions and logical volumes writable, keeping the guest's writes in this folder (created if missing; bound to this archive); the archive is never written")
+	fs.StringVar(&cfg.auditLog, "audit-log", "", "append a line to this file for every open and every range of a file read through the mount, each with the SHA-256 of the line before (a hash chain; check it with 'ovfmount audit verify'); the mount refuses to start if it cannot be written, and a later write error fails reads with EIO")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: trace, debug, info, warn or error")
 	fs.StringVar(&cfg.logFormat, "log-format", "auto", "log format: auto (console on a terminal, JSON otherwise), console or json")
 	fs.StringVar(&cfg.logFile, "log-file", "", "file a background mount appends its log to (default: syslog, or nowhere if syslog is absent)")
@@ -132,6 +134,7 @@ const mountOptionsHelp = `Mount options (-o), also usable in fstab:
   cache_size=SIZE        same as --cache-size
   direct_io              same as --direct-io
   overlay=DIR            same as --overlay
+  audit_log=FILE         same as --audit-log
   verify=MODE, cache_dir=DIR, ca=FILE, require_trusted_signer, allow_unlisted,
   descriptor=NAME, disk_chain=on|off, netrc=FILE, remote_cache=SIZE,
   timeout=DURATION, connections=N, s3_endpoint=URL, s3_region=REGION,
@@ -185,6 +188,11 @@ func (cfg *mountConfig) applyOption(opt string) error {
 			return fmt.Errorf("mount option %q needs a folder", opt)
 		}
 		cfg.overlay = val
+	case "audit_log":
+		if val == "" {
+			return fmt.Errorf("mount option %q needs a file", opt)
+		}
+		cfg.auditLog = val
 	case "verify":
 		cfg.mode = val
 	case "cache_dir":

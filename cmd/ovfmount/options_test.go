@@ -45,6 +45,11 @@ func TestParseMountArgs(t *testing.T) {
 			want: mountConfig{archive: "a", mountpoint: "m", directIO: true, uid: -1, gid: -1, logLevel: "info", logFormat: "auto"}},
 		{args: []string{"a", "m", "-o", "ro,direct_io"},
 			want: mountConfig{archive: "a", mountpoint: "m", directIO: true, uid: -1, gid: -1, logLevel: "info", logFormat: "auto"}},
+		// The audit log, as a flag and as fstab gives it.
+		{args: []string{"--audit-log", "/cases/1/reads.log", "a", "m"},
+			want: mountConfig{archive: "a", mountpoint: "m", auditLog: "/cases/1/reads.log", uid: -1, gid: -1, logLevel: "info", logFormat: "auto"}},
+		{args: []string{"a", "m", "-o", "ro,audit_log=/cases/1/reads.log"},
+			want: mountConfig{archive: "a", mountpoint: "m", auditLog: "/cases/1/reads.log", uid: -1, gid: -1, logLevel: "info", logFormat: "auto"}},
 		// The S3 flags and --connections, as fstab gives them.
 		{args: []string{"-o", "connections=8,s3_endpoint=http://127.0.0.1:7070,s3_region=eu-west-1,s3_profile=lab,s3_addressing=path", "s3://b/a.ova", "m"},
 			want: mountConfig{archive: "s3://b/a.ova", mountpoint: "m", uid: -1, gid: -1, logLevel: "info", logFormat: "auto",

@@ -60,6 +60,18 @@ func serve(cfg *mountConfig) error {
 	if err != nil {
 		return err
 	}
+	// The audit log is opened before the archive is read and closed after
+	// the unmount (or on any failure before it): see auditlog.go.
+	alog, err := openAuditLog(cfg)
+	if err != nil {
+		return err
+	}
+	auditClosed := false
+	defer func() {
+		if !auditClosed {
+			closeAudit(alog, log)
+		}
+	}()
 	uid, gid := os.Getuid(), os.Getgid()
 	if cfg.uid >= 0 {
 		uid = cfg.uid
@@ -113,8 +125,12 @@ func serve(cfg *mountConfig) error {
 		// that allow_other lets other users read, not write, the disks.
 		cfg.defaultPermissions = true
 	}
+	observer, err := startAudit(alog, cfg, tree, mnt, log)
+	if err != nil {
+		return err
+	}
 	root := fs.NewRoot(tree.entries, fs.Options{UID: uint32(uid), GID: uint32(gid), Signature: tree.signature,
-		Size: tree.size, DirectIO: cfg.directIO, Writable: cfg.overlay != "", Log: log})
+		Size: tree.size, DirectIO: cfg.directIO, Writable: cfg.overlay != "", Observer: observer, Log: log})
 	fsname := cfg.fsname
 	if fsname == "" {
 		fsname = tree.name
@@ -131,6 +147,9 @@ func serve(cfg *mountConfig) error {
 	if cfg.directIO {
 		ev = ev.Bool("directIO", true)
 	}
+	if alog != nil {
+		ev = ev.Str("auditLog", cfg.auditLog)
+	}
 	ev.Dur("took_ms", time.Since(start)).Msg("mounted")
 
 	if cfg.notifyFD > 0 {
@@ -146,6 +165,8 @@ func serve(cfg *mountConfig) error {
 	}
 	tuneGC()
 	waitForUnmount(srv, mnt, sigs, log)
+	closeAudit(alog, log)
+	auditClosed = true
 	hits, misses, decodes := cache.Stats()
 	prefixes, finished := cache.PrefixStats()
 	log.Info().Str("mountpoint", mnt).Int64("cacheHits", hits).Int64("cacheMisses", misses).Int64("decodes", decodes).

@@ -10,7 +10,7 @@ import (
 
 // commands are the names run dispatches on, which a mistyped first
 // argument is compared with.
-var commands = []string{"info", "verify", "check", "serve", "overlay", "map", "version", "help"}
+var commands = []string{"info", "verify", "check", "serve", "overlay", "map", "audit", "version", "help"}
 
 // mistypedCommand returns a usage error when arg, the first argument, is
 // not an existing path but is a small edit away from a command: "ovfmount

@@ -32,6 +32,7 @@ var sections = []section{
 	{"stored", benchStored},
 	{"vmdk", benchVMDK},
 	{"random", benchRandom},
+	{"audit", benchAudit},
 	{"formats", benchFormats},
 	{"chain", benchChain},
 	{"verify", benchVerify},
