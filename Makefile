@@ -157,7 +157,15 @@ demo: build
 	echo "\$$ ovfmount info snapshot.ova | grep chain"; $(CURDIR)/$(BIN) info snapshot.ova 2>/dev/null | grep chain; \
 	echo "\$$ ovfmount map snapshot.ova snap.qcow2 | head -n 6     # which layer, which file, which offset"; \
 	$(CURDIR)/$(BIN) map snapshot.ova snap.qcow2 2>/dev/null | head -n 6; \
-	fusermount3 -u mnt; echo; echo "\$$ ovfmount info /etc/hostname"; $(CURDIR)/$(BIN) info /etc/hostname || echo "(exit $$?: not a package, named as what it is)"
+	fusermount3 -u mnt; \
+	echo; echo "\$$ ovfmount check appliance.ova     # would vSphere, VirtualBox, virt-v2v, Proxmox, oVirt import it?"; \
+	$(CURDIR)/$(BIN) check appliance.ova || echo "(exit $$?: a target would refuse it)"; \
+	echo; echo "\$$ ovfmount --audit-log reads.log appliance.ova mnt && head -c 4096 mnt/appliance.ovf >/dev/null   # every byte served, logged"; \
+	$(CURDIR)/$(BIN) --log-level=error --audit-log reads.log appliance.ova mnt; head -c 4096 mnt/appliance.ovf >/dev/null; \
+	dd if=mnt/disks/disk1.vmdk.raw of=/dev/null bs=64k skip=16 count=4 2>/dev/null; fusermount3 -u mnt; \
+	echo "\$$ ovfmount audit verify reads.log     # the log is a hash chain: an edited or removed line is found"; \
+	$(CURDIR)/$(BIN) audit verify reads.log; \
+	echo; echo "\$$ ovfmount info /etc/hostname"; $(CURDIR)/$(BIN) info /etc/hostname || echo "(exit $$?: not a package, named as what it is)"
 
 bench: bench-deps build versitygw
 	OVFMOUNT_VERSITYGW=$(VERSITYGW) $(GO) run ./internal/cmd/bench -bin $(CURDIR)/$(BIN)
