@@ -12,6 +12,7 @@ import (
 
 	"github.com/zeebo/blake3"
 
+	"github.com/ovfmount/ovfmount/internal/nginx"
 	"github.com/ovfmount/ovfmount/internal/testpkg"
 	"github.com/ovfmount/ovfmount/internal/testutil"
 )
@@ -155,6 +156,28 @@ func TestVerifyDiskHashes(t *testing.T) {
 	if line := "sha256  " + views["disks/disk1.vmdk.raw"].Digests["sha256"] + "  disks/disk1.vmdk.raw"; code != 0 || !strings.Contains(out, line) {
 		t.Errorf("text report: exit %d, no %q in\n%s", code, line, out)
 	}
+
+	// From a URL: the archive read once more through the same reader gives
+	// the file's digests, and the disks the same as from the file.
+	t.Run("url", func(t *testing.T) {
+		if _, err := nginx.Binary(); err != nil {
+			t.Skip(err)
+		}
+		srv, err := nginx.Start(t.TempDir(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Stop()
+		code, u := verifyDisksJSON(t, "--disks", "--hash", "sha1", "--cache-dir", "", srv.URL+"/app.ova")
+		if code != 0 || u.Hashes.Archive.Digests["sha1"] != sums(t, archive)["sha1"] || len(u.Hashes.Views) != 2 {
+			t.Fatalf("exit %d, %+v", code, u.Hashes)
+		}
+		for _, v := range u.Hashes.Views {
+			if v.Status != "verified" || v.Digests["sha1"] != views[v.Path].Digests["sha1"] {
+				t.Errorf("%s from the URL: %+v, from the file %+v", v.Path, v, views[v.Path])
+			}
+		}
+	})
 
 	// A damaged member: an error for its disk, no digest.
 	bad := makeSignedPkg(t, true)

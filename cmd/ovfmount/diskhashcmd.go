@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ovfmount/ovfmount/appliance"
 	"github.com/ovfmount/ovfmount/diskhash"
+	"github.com/ovfmount/ovfmount/ova"
 	"github.com/ovfmount/ovfmount/ova/integrity"
 	"github.com/ovfmount/ovfmount/route"
 )
@@ -168,7 +170,27 @@ func container(arg string, pkg *appliance.Package, remote io.ReaderAt, remoteSiz
 		f.Close()
 		return arg, nil, 0, nil, err
 	}
-	return arg, f, st.Size(), func() { f.Close() }, nil
+	name = arg
+	if pkg.Name != "" {
+		name = pkg.Name // absolute, as the rest of the report names it
+	}
+	return name, &unchangedFile{f: f, id: ova.FileIdentity(st)}, st.Size(), func() { f.Close() }, nil
+}
+
+// unchangedFile reads a local archive, and fails the read that finds it
+// changed (its size, mtime or ctime) since it was opened for hashing: the
+// digest is of one version of the file, or there is none.
+type unchangedFile struct {
+	f  *os.File
+	id []byte
+}
+
+func (u *unchangedFile) ReadAt(p []byte, off int64) (int, error) {
+	n, err := u.f.ReadAt(p, off)
+	if st, serr := u.f.Stat(); serr == nil && !bytes.Equal(ova.FileIdentity(st), u.id) {
+		return n, fmt.Errorf("%s changed while it was hashed", u.f.Name())
+	}
+	return n, err
 }
 
 // hashPackage hashes the container and every disk view (and with

@@ -20,7 +20,8 @@ const (
 
 const exitCodeHelp = `Exit codes:
    0  success
-   1  verification failed (verify: a digest mismatch, a missing file or a bad signature)
+   1  verification failed (verify: a digest mismatch, a missing file or a bad signature;
+      with --disks, a disk that got no digest)
    2  usage error, or the archive is missing, unreadable, or not an OVA or OVF package
   10  the mountpoint is missing, not a directory, not empty, stale, or already mounted
   11  the FUSE mount failed (no /dev/fuse, no fusermount3, or not permitted)

@@ -139,13 +139,15 @@ func verifyArchive(path string, v *verify, dh *diskHashFlags, trustCache, quiet 
 	}
 	var done atomic.Int64
 	var progress func(int64)
+	finish := func() {}
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) && !quiet {
 		total := pkg.Checks.ListedTotal()
 		progress = func(n int64) { done.Add(n) }
-		finish := showProgress(f, total, &done)
-		defer finish()
+		finish = showProgress(f, total, &done)
 	}
-	if err := pkg.Checks.VerifyAll(ctx, progress); err != nil {
+	err = pkg.Checks.VerifyAll(ctx, progress)
+	finish() // the line is cleared before the report, or --disks' own progress
+	if err != nil {
 		return nil, fail(exitInterrupted, "verification interrupted: nothing was concluded, and no partial chunk table was kept")
 	}
 	r := buildReport(pkg, v.requireTrustedSigner)
