@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -65,6 +66,9 @@ type hashReport struct {
 	Algorithms []string     `json:"algorithms"`
 	Archive    *archiveHash `json:"archive"` // null for an unpacked package: it has no container
 	Views      []viewHash   `json:"views"`
+
+	partErr string   // why --partitions found no partition table to read
+	notes   []string // warnings about partition tables that could not be read
 }
 
 // archiveHash is the digest of the file the user named: the container's
@@ -235,7 +239,15 @@ func hashPackage(ctx context.Context, arg string, pkg *appliance.Package, remote
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return nil, fmt.Errorf("reading the partition tables: %w", err)
+			// The disks are still hashed; the verdict fails, saying why
+			// no partition was.
+			rep.partErr = err.Error()
+			in = &appliance.Inside{}
+		}
+		for _, w := range in.Warnings {
+			if strings.Contains(w, ": partition table: ") {
+				rep.notes = append(rep.notes, w) // a disk whose partitions were not hashed, and why
+			}
 		}
 		for _, v := range in.Volumes {
 			if v.Kind == appliance.VolumePartition && v.Disk != nil && v.Partition != nil && v.View != "" {
@@ -367,6 +379,9 @@ func memberNames(e *appliance.Entry) []string {
 // view or archive without digests.
 func (h *hashReport) failures() []string {
 	var out []string
+	if h.partErr != "" {
+		out = append(out, "no partition was hashed: reading the partition tables: "+h.partErr)
+	}
 	if a := h.Archive; a != nil && a.Error != "" {
 		out = append(out, fmt.Sprintf("%s: no digest of the archive: %s", a.Path, a.Error))
 	}

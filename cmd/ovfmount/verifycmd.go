@@ -165,6 +165,7 @@ func verifyArchive(path string, v *verify, dh *diskHashFlags, trustCache, quiet 
 			return nil, err
 		}
 		r.Hashes = h
+		r.Warnings = append(r.Warnings, h.notes...)
 		if fails := h.failures(); len(fails) > 0 {
 			r.OK = false
 			r.Warnings = append(r.Warnings, fails...)
