@@ -21,7 +21,8 @@ const (
 const exitCodeHelp = `Exit codes:
    0  success
    1  verification failed (verify: a digest mismatch, a missing file or a bad signature;
-      check: an importer would refuse the package; audit verify: the chain is broken)
+      with --disks, a disk that got no digest; check: an importer would refuse the
+      package; audit verify: the chain is broken)
    2  usage error, or the archive is missing, unreadable, or not an OVA or OVF
       package, or the --audit-log cannot be opened, continued or written
   10  the mountpoint is missing, not a directory, not empty, stale, or already mounted

@@ -26,6 +26,8 @@ type verifyReport struct {
 	Files     []verifyFile    `json:"files"`
 	Signature verifySignature `json:"signature"`
 	Warnings  []string        `json:"warnings"`
+	// Hashes are the digests --disks computed; absent without it.
+	Hashes *hashReport `json:"hashes,omitempty"`
 }
 
 type verifyFile struct {
@@ -60,12 +62,27 @@ ways, and the signature, its chain and whether it binds the descriptor,
 then a verdict. A successful run keeps trusted chunk tables, so a
 --verify=strict mount of the archive afterwards starts at once.
 
+With --disks it then hashes, with every --hash algorithm in one pass, each
+decoded disk (the raw view disks/NAME.raw: the bytes qemu-img convert -O
+raw writes) and with --partitions each partition view, disks in parallel,
+all read through the same checks as a mount's reads; and the archive file
+itself as stored (for a URL or s3://, read once more through the same
+pinned reader). The report adds, under "hashes" in JSON: started and time
+(RFC 3339, UTC), algorithms, archive {path, size, digests, seconds, error}
+(null for an unpacked package), and views [{path, kind (disk or
+partition), disk, offset, size, digests, seconds, status, error, from}],
+status being verified (decoded from members that matched the manifest),
+unverified (no manifest vouches for them) or failed (no digest: error says
+why, and the verdict fails). The text report prints one "ALG DIGEST PATH"
+line per digest, even with --quiet.
+
 Flags:
 %s
 Exit codes: 0 everything is good; 1 a digest mismatch, a missing listed file,
 a bad signature (with --require-trusted-signer: any package not signed by a
-trusted signer), or no manifest at all; 2 usage error or unreadable archive;
-130 interrupted.
+trusted signer), no manifest at all, or (with --disks) a view or the archive
+that got no digest; 2 usage error (an unknown --hash algorithm too) or
+unreadable archive; 130 interrupted.
 `
 
 // exitInterrupted is a verification stopped by SIGINT or SIGTERM, as
@@ -75,15 +92,22 @@ const exitInterrupted = 130
 func runVerify(args []string, stdout, stderr io.Writer) int {
 	var v verify
 	var asJSON, quiet, trustCache bool
+	var dh diskHashFlags
 	fs := pflag.NewFlagSet("ovfmount verify", pflag.ContinueOnError)
 	fs.SortFlags = false
 	fs.SetOutput(io.Discard)
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fs.BoolVarP(&quiet, "quiet", "q", false, "print only the verdict, and when it fails, the files that failed and the warnings (no progress)")
 	fs.BoolVar(&trustCache, "trust-cache", false, "take files an earlier run verified (of the same archive: device, inode, size, mtime and ctime) as verified without reading them again; the report marks them cached")
+	dh.flags(fs)
 	v.flags(fs, false)
 	if code, done := parseArchives(fs, args, verifyUsage, stdout, stderr); done {
 		return code
+	}
+	dh.json = asJSON
+	if err := dh.parse(); err != nil {
+		fmt.Fprintf(stderr, "ovfmount verify: %v\nRun 'ovfmount verify --help' for usage.\n", err)
+		return codeOf(err)
 	}
 	srcs, _, err := expandSources(fs.Args(), &v)
 	if err != nil {
@@ -91,7 +115,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		return codeOf(err)
 	}
 	return eachSource(srcs, stdout, stderr, "ovfmount verify", asJSON, func(s source) (any, int, error) {
-		report, err := verifyArchive(s.arg, &v, trustCache, quiet, stderr)
+		report, err := verifyArchive(s.arg, &v, &dh, trustCache, quiet, stderr)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -102,7 +126,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	}, func(r any) { printReport(stdout, r.(*verifyReport), quiet) })
 }
 
-func verifyArchive(path string, v *verify, trustCache, quiet bool, stderr io.Writer) (*verifyReport, error) {
+func verifyArchive(path string, v *verify, dh *diskHashFlags, trustCache, quiet bool, stderr io.Writer) (*verifyReport, error) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	pkg, rf, err := openPackage(path, v, openWith{mode: integrity.Lazy, useTables: trustCache, ctx: ctx, log: warnLogger(stderr)})
@@ -115,21 +139,49 @@ func verifyArchive(path string, v *verify, trustCache, quiet bool, stderr io.Wri
 	}
 	var done atomic.Int64
 	var progress func(int64)
+	finish := func() {}
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) && !quiet {
 		total := pkg.Checks.ListedTotal()
 		progress = func(n int64) { done.Add(n) }
-		finish := showProgress(f, total, &done)
-		defer finish()
+		finish = showProgress(f, total, &done)
 	}
-	if err := pkg.Checks.VerifyAll(ctx, progress); err != nil {
+	err = pkg.Checks.VerifyAll(ctx, progress)
+	finish() // the line is cleared before the report, or --disks' own progress
+	if err != nil {
 		return nil, fail(exitInterrupted, "verification interrupted: nothing was concluded, and no partial chunk table was kept")
 	}
-	return buildReport(pkg, v.requireTrustedSigner), nil
+	r := buildReport(pkg, v.requireTrustedSigner)
+	if dh.disks {
+		var remote io.ReaderAt
+		var size int64
+		if rf != nil {
+			remote, size = rf, rf.Size()
+		}
+		h, err := hashPackage(ctx, path, pkg, remote, size, dh, stderr, quiet)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fail(exitInterrupted, "hashing interrupted: no digest was reported")
+			}
+			return nil, err
+		}
+		r.Hashes = h
+		r.Warnings = append(r.Warnings, h.notes...)
+		if fails := h.failures(); len(fails) > 0 {
+			r.OK = false
+			r.Warnings = append(r.Warnings, fails...)
+		}
+	}
+	return r, nil
 }
 
 // showProgress draws bytes hashed, the share done and the rate on a
 // terminal line until the returned function is called.
 func showProgress(w io.Writer, total int64, done *atomic.Int64) func() {
+	return showProgressAs(w, "verifying", total, done)
+}
+
+// showProgressAs is showProgress with what is being done named.
+func showProgressAs(w io.Writer, what string, total int64, done *atomic.Int64) func() {
 	start := time.Now()
 	stop := make(chan struct{})
 	finished := make(chan struct{})
@@ -140,7 +192,7 @@ func showProgress(w io.Writer, total int64, done *atomic.Int64) func() {
 			pct = 100 * float64(n) / float64(total)
 		}
 		rate := float64(n) / max(time.Since(start).Seconds(), 1e-3)
-		fmt.Fprintf(w, "\r  verifying: %s of %s  %3.0f%%  %s/s   ", formatBytes(n), formatBytes(total), pct, formatBytes(int64(rate)))
+		fmt.Fprintf(w, "\r  %s: %s of %s  %3.0f%%  %s/s   ", what, formatBytes(n), formatBytes(total), pct, formatBytes(int64(rate)))
 	}
 	go func() {
 		defer close(finished)
@@ -263,6 +315,9 @@ func printReport(w io.Writer, r *verifyReport, quiet bool) {
 		fmt.Fprintf(w, "signature: valid, signed by %s (chain %s)\n", s.Signer, s.Chain)
 	case s.Status == "bad":
 		fmt.Fprintf(w, "signature: INVALID: %s\n", s.Error)
+	}
+	if r.Hashes != nil {
+		printHashes(w, r.Hashes) // asked for with --disks: printed even with --quiet
 	}
 	for _, warn := range r.Warnings {
 		if !quiet || !r.OK {

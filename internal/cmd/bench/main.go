@@ -36,6 +36,7 @@ var sections = []section{
 	{"formats", benchFormats},
 	{"chain", benchChain},
 	{"verify", benchVerify},
+	{"diskhash", benchDiskHash},
 	{"gzip", benchGzip},
 	{"remote", benchRemote},
 	{"roundtrip", benchRoundtrip},
