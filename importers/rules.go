@@ -57,7 +57,7 @@ const (
 	srcVBoxFormat = "VirtualBox 7.x ApplianceImplImport.cpp (@4908d8d1) interpret: a disk whose medium format is not VMDK (or RAW, taken as a DVD image) fails with \"Unsupported format for virtual disk image\""
 	srcVBoxMf     = "VirtualBox 7.x src/VBox/Runtime/common/checksum/manifest2.cpp RTManifestReadStandardEx (MD5, SHA1, SHA256, SHA512; blanks around delimiters allowed); other spellings not confirmed"
 	srcVBoxCert   = "VirtualBox 7.x ApplianceImplImport.cpp (@4908d8d1) i_readSignatureFile and i_readTailProcessing: \"Malformed .cert-file\", \"Error parsing the .cert-file\", \"Could not locate signed digest for '<name>.mf'\" and \"Found .cert-file but no .mf-file\" all fail the import"
-	srcVBoxChunk  = "VirtualBox 7.x src/VBox/Main/xml/ovfreader.cpp (@4908d8d1) HandleDiskSection does not read ovf:chunkSize (a TODO), so the import looks for the href itself, which a chunked file does not have (\"Unexpected end of OVA / internal error - missing\")"
+	srcVBoxChunk  = "VirtualBox 7.x src/VBox/Main/xml/ovfreader.cpp (@4908d8d1) HandleDiskSection does not read ovf:chunkSize (left as work to do in the source), so the import looks for the href itself, which a chunked file does not have (\"Unexpected end of OVA / internal error - missing\")"
 	srcVBoxUnconf = "not confirmed in VirtualBox 7.x ApplianceImplImport.cpp: a warning only"
 
 	srcV2VMf     = "virt-v2v 2.13.3 input/OVA.ml: manifest lines must match ^(SHA1|SHA256)\\s*\\((.*)\\)\\s*= ([0-9a-fA-F]+)\\r?$; any other line is only warned about (\"unable to parse line from manifest file\") and its digest is not checked"

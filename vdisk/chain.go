@@ -74,7 +74,9 @@ func (c *chain) Map(off int64) (blockmap.Run, error) {
 // reaches off, as qemu-img map reports it.
 func (c *chain) mapLayer(off int64) (blockmap.Run, int, error) {
 	hi := c.size
-	for d, l := range c.layers {
+	last := len(c.layers) - 1
+	for d := 0; ; d++ {
+		l := c.layers[d]
 		if off >= l.Size() {
 			return blockmap.Run{Off: off, Len: hi - off, Kind: blockmap.Hole}, max(d-1, 0), nil
 		}
@@ -88,26 +90,23 @@ func (c *chain) mapLayer(off int64) (blockmap.Run, int, error) {
 		if r.Len <= 0 || r.Off > off || r.End() <= off {
 			return blockmap.Run{}, d, fmt.Errorf("%s: the map gave bytes %d+%d for offset %d: %w", c.names[d], r.Off, r.Len, off, ErrCorrupt)
 		}
-		if d > 0 {
+		if d > 0 && r.Off < off {
 			// A parent's run may begin before the child's hole: only
 			// the part from off on is the parent's to give.
-			if r.Off < off {
-				if r.Kind == blockmap.Stored {
-					r.Phys += off - r.Off
-				}
-				r.Len -= off - r.Off
-				r.Off = off
+			if r.Kind == blockmap.Stored {
+				r.Phys += off - r.Off
 			}
+			r.Len -= off - r.Off
+			r.Off = off
 		}
 		if r.End() > hi {
 			r.Len = hi - r.Off
 		}
-		if r.Kind != blockmap.Hole || d == len(c.layers)-1 {
+		if r.Kind != blockmap.Hole || d == last {
 			return r, d, nil
 		}
 		hi = r.End()
 	}
-	panic("unreachable")
 }
 
 // openChain opens the parents of leaf, nearest first, and returns the

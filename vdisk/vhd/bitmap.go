@@ -1,12 +1,11 @@
 package vhd
 
 import (
-	"container/list"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
-	"sync"
 
+	"github.com/ovfmount/ovfmount/lru"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
 
@@ -23,66 +22,29 @@ var (
 	bitmapCacheMax         = 64
 )
 
-// bitmapCache holds the sector bitmaps of recently mapped blocks. The
-// slices it hands out are never modified.
-type bitmapCache struct {
-	mu    sync.Mutex
-	items map[int64]*list.Element
-	lru   *list.List
-	max   int
-}
-
-type bitmapEntry struct {
-	block int64
-	bits  []byte
-}
-
-func newBitmapCache(bitmapSize int64) *bitmapCache {
+// newBitmapCache holds at most bitmapCacheMax bitmaps of bitmapSize bytes,
+// and at most bitmapCacheBytes bytes of them. The slices it hands out are
+// never modified.
+func newBitmapCache(bitmapSize int64) *lru.Cache[int64, []byte] {
 	n := 0
 	if bitmapSize > 0 {
 		n = int(min(int64(bitmapCacheMax), bitmapCacheBytes/bitmapSize))
 	}
-	return &bitmapCache{items: map[int64]*list.Element{}, lru: list.New(), max: n}
-}
-
-func (c *bitmapCache) get(b int64) []byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.items[b]; ok {
-		c.lru.MoveToFront(el)
-		return el.Value.(*bitmapEntry).bits
-	}
-	return nil
-}
-
-func (c *bitmapCache) put(b int64, bm []byte) {
-	if c.max <= 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.items[b]; ok {
-		return
-	}
-	c.items[b] = c.lru.PushFront(&bitmapEntry{b, bm})
-	for c.lru.Len() > c.max {
-		old := c.lru.Remove(c.lru.Back()).(*bitmapEntry)
-		delete(c.items, old.block)
-	}
+	return lru.New[int64, []byte](n)
 }
 
 // sectorBitmap returns the bitmap of block b, whose BAT entry is e. The
 // caller has checked (blockData) that it lies inside the image and off its
 // metadata.
 func (img *Image) sectorBitmap(b int64, e uint32) ([]byte, error) {
-	if bm := img.bitmaps.get(b); bm != nil {
+	if bm, ok := img.bitmaps.Get(b); ok {
 		return bm, nil
 	}
 	bm := make([]byte, img.bitmap)
 	if err := readFull(img.r, bm, int64(e)*sectorSize, "the sector bitmap"); err != nil {
 		return nil, err
 	}
-	img.bitmaps.put(b, bm)
+	img.bitmaps.Put(b, bm, 1)
 	return bm, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/ovfmount/ovfmount/lru"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
 
@@ -47,7 +48,7 @@ type Image struct {
 	// decide, sector by sector, whether an allocated block or the parent
 	// holds the data.
 	differ  bool
-	bitmaps *bitmapCache
+	bitmaps *lru.Cache[int64, []byte]
 	parent  *blockmap.Parent
 
 	uniqueID [16]byte // the footer's Unique Id, which a child names as its parent

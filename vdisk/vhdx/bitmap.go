@@ -1,12 +1,11 @@
 package vhdx
 
 import (
-	"container/list"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
-	"sync"
 
+	"github.com/ovfmount/ovfmount/lru"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
 
@@ -21,58 +20,21 @@ var (
 	bitmapCacheMax         = 64
 )
 
-// bitmapCache maps a payload block to its bitmap slice. The slices it hands
-// out are never modified.
-type bitmapCache struct {
-	mu    sync.Mutex
-	items map[int64]*list.Element
-	lru   *list.List
-	max   int
-}
-
-type bitmapEntry struct {
-	block int64
-	bits  []byte
-}
-
-func newBitmapCache(sliceSize int64) *bitmapCache {
+// newBitmapCache holds at most bitmapCacheMax bitmaps of sliceSize bytes,
+// and at most bitmapCacheBytes bytes of them. The slices it hands out are
+// never modified.
+func newBitmapCache(sliceSize int64) *lru.Cache[int64, []byte] {
 	n := 0
 	if sliceSize > 0 {
 		n = int(min(int64(bitmapCacheMax), bitmapCacheBytes/sliceSize))
 	}
-	return &bitmapCache{items: map[int64]*list.Element{}, lru: list.New(), max: n}
-}
-
-func (c *bitmapCache) get(b int64) []byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.items[b]; ok {
-		c.lru.MoveToFront(el)
-		return el.Value.(*bitmapEntry).bits
-	}
-	return nil
-}
-
-func (c *bitmapCache) put(b int64, bm []byte) {
-	if c.max <= 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.items[b]; ok {
-		return
-	}
-	c.items[b] = c.lru.PushFront(&bitmapEntry{b, bm})
-	for c.lru.Len() > c.max {
-		old := c.lru.Remove(c.lru.Back()).(*bitmapEntry)
-		delete(c.items, old.block)
-	}
+	return lru.New[int64, []byte](n)
 }
 
 // blockBitmap returns the bits of payload block blk: a slice of the sector
 // bitmap block of its chunk, which must be present ([MS-VHDX] 2.5.1.2).
 func (img *Image) blockBitmap(blk int64) ([]byte, error) {
-	if bm := img.bitmaps.get(blk); bm != nil {
+	if bm, ok := img.bitmaps.Get(blk); ok {
 		return bm, nil
 	}
 	chunk := blk / img.chunkRatio
@@ -92,7 +54,7 @@ func (img *Image) blockBitmap(blk int64) ([]byte, error) {
 	if _, err := img.view.ReadAt(bm, off); err != nil {
 		return nil, readFail(img.name, fmt.Sprintf("the sector bitmap of block %d", blk), off, err)
 	}
-	img.bitmaps.put(blk, bm)
+	img.bitmaps.Put(blk, bm, 1)
 	return bm, nil
 }
 

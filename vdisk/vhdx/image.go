@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/ovfmount/ovfmount/lru"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
 
@@ -41,7 +42,7 @@ type Image struct {
 	// Differencing disks only (Options.AllowParent).
 	child   bool
 	parent  *blockmap.Parent
-	bitmaps *bitmapCache
+	bitmaps *lru.Cache[int64, []byte]
 }
 
 var (
