@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -177,5 +178,5 @@ func findDisk(pkg *appliance.Package, name string) (*appliance.Disk, error) {
 			return k, nil
 		}
 	}
-	return nil, fail(exitUsage, "no disk %q in the package (its views: %v)", name, names)
+	return nil, fail(exitUsage, "no disk %q with a view in the package (its views: %s)", name, strings.Join(names, ", "))
 }
