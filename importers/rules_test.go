@@ -205,7 +205,7 @@ func TestCertFormat(t *testing.T) {
 	s = defaults()
 	signer := testpkg.NewSigner(t, nil)
 	path := s.write(t) // to learn the manifest's bytes, then rebuild signed
-	mf := memberBytes(t, path, "appliance.mf")
+	mf := testutil.TarMember(t, path, "appliance.mf")
 	s.cert = signer.Sign(t, "SHA256", "appliance.mf", mf, nil)
 	expect(t, check(t, s.write(t), importers.Options{}), "cert-format", sev{})
 
@@ -214,28 +214,6 @@ func TestCertFormat(t *testing.T) {
 	s.alg = "none"
 	s.extra = []testpkg.TarMember{testpkg.M(testpkg.File{Name: "appliance.cert", Data: signer.Sign(t, "SHA256", "appliance.mf", mf, nil)})}
 	expect(t, check(t, s.write(t), importers.Options{}), "cert-format", sev{dsp: F, vs: W, vbox: F})
-}
-
-// memberBytes reads one member of a tar file.
-func memberBytes(t *testing.T, path, name string) []byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("%s: no member %s: %v", path, name, err)
-		}
-		if h.Name == name {
-			var b bytes.Buffer
-			b.ReadFrom(tr)
-			return b.Bytes()
-		}
-	}
 }
 
 func TestDiskFormat(t *testing.T) {

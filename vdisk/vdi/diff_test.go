@@ -112,10 +112,10 @@ func baseFromQemu(t *testing.T, dir string) (file, virt []byte, create, modify U
 	for i, off := range []string{"0", "1M", "2M", "3M", "5M", "6M", "7M"} {
 		runQemuIO(t, path, fmt.Sprintf("write -P %#x %s 1M", 0x41+i, off))
 	}
-	file = readFile(t, path)
+	file = testutil.ReadFile(t, path)
 	copy(create[:], file[0x188:])
 	copy(modify[:], file[0x198:])
-	virt = readFile(t, testutil.RawOracle(t, dir, path, "vdi"))
+	virt = testutil.ReadFile(t, testutil.RawOracle(t, dir, path, "vdi"))
 	return file, virt, create, modify
 }
 
@@ -125,7 +125,7 @@ func baseFromQemu(t *testing.T, dir string) (file, virt []byte, create, modify U
 func TestDifferencing(t *testing.T) {
 	dir := t.TempDir()
 	baseFile, baseVirt, create, modify := baseFromQemu(t, dir)
-	base := openPath(t, writeFile(t, filepath.Join(dir, "base-copy.vdi"), baseFile))
+	base := openPath(t, testutil.WriteFile(t, filepath.Join(dir, "base-copy.vdi"), baseFile))
 	if base.CreateUUID() != create || base.ModifyUUID() != modify || base.Parent() != nil {
 		t.Fatalf("base UUIDs %s, %s, parent %v; the file holds %s, %s", base.CreateUUID(), base.ModifyUUID(), base.Parent(), create, modify)
 	}
@@ -194,7 +194,7 @@ func TestDifferencing(t *testing.T) {
 		asBase := bytes.Clone(childFile)
 		le.PutUint32(asBase[preHeaderSize+4:], typeNormal)
 		clear(asBase[preHeaderSize+0x160 : preHeaderSize+0x180])
-		checkQemu(t, img, writeFile(t, filepath.Join(dir, "child-as-base.vdi"), asBase))
+		checkQemu(t, img, testutil.WriteFile(t, filepath.Join(dir, "child-as-base.vdi"), asBase))
 	})
 
 	t.Run("Check", func(t *testing.T) {

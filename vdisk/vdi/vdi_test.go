@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/ovfmount/ovfmount/internal/testutil"
@@ -26,51 +24,10 @@ func openChild(b []byte, name string) (*Image, error) {
 	return Open(bytes.NewReader(b), int64(len(b)), Options{Name: name, AllowParent: true})
 }
 
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// mapFile maps a large oracle file read-only: unlike a heap copy, mapped
-// bytes cost the race detector nothing.
-func mapFile(t *testing.T, path string) []byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Size() == 0 {
-		return nil
-	}
-	b, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Munmap(b) })
-	return b
-}
-
-func writeFile(t *testing.T, path string, b []byte) string {
-	t.Helper()
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // openPath opens an image file, checking that Detect recognises it.
 func openPath(t *testing.T, path string) *Image {
 	t.Helper()
-	b := mapFile(t, path)
+	b := testutil.MapFile(t, path)
 	if !Detect(bytes.NewReader(b), int64(len(b))) {
 		t.Errorf("Detect(%s) = false", path)
 	}
@@ -199,7 +156,7 @@ func compareMap(t *testing.T, img *Image, ext []qemuExtent) (runs int) {
 func checkQemu(t *testing.T, img *Image, path string) {
 	t.Helper()
 	raw := testutil.RawOracle(t, t.TempDir(), path, "vdi")
-	want := mapFile(t, raw)
+	want := testutil.MapFile(t, raw)
 	compareBytes(t, img, want)
 	runs := compareMap(t, img, qemuMap(t, path))
 	t.Logf("%s (%s): %d bytes and %d runs agree with qemu-img", filepath.Base(path), img.Format(), len(want), runs)
@@ -222,7 +179,7 @@ func TestQemuConvert(t *testing.T) {
 			}
 			checkQemu(t, img, path)
 			// The raw disk is the first oracle's source too.
-			compareBytes(t, img, mapFile(t, src))
+			compareBytes(t, img, testutil.MapFile(t, src))
 		})
 	}
 }
@@ -318,7 +275,7 @@ func TestGeneratedAgainstQemu(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := build(tc.s)
-			path := writeFile(t, filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".vdi"), b)
+			path := testutil.WriteFile(t, filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".vdi"), b)
 			img := openPath(t, path)
 			if w := strings.Join(img.Warnings(), "\n"); (tc.warn == "") != (w == "") || !strings.Contains(w, tc.warn) {
 				t.Errorf("warnings %q, want %q", w, tc.warn)
@@ -338,12 +295,12 @@ func TestPastEndAgainstQemu(t *testing.T) {
 	path := filepath.Join(dir, "past.vdi")
 	testutil.QemuImg(t, "create", "-q", "-f", "vdi", path, "4M")
 	runQemuIO(t, path, "write -P 0x61 0 1M", "write -P 0x62 1M 1M", "write -P 0x63 3M 1M")
-	b := readFile(t, path)
+	b := testutil.ReadFile(t, path)
 	offBlocks := le.Uint32(b[preHeaderSize+0x10c:])
 	le.PutUint32(b[offBlocks+4:], 7) // block 1: stored block 7, past the end
-	writeFile(t, path, b)
+	testutil.WriteFile(t, path, b)
 
-	want := readFile(t, testutil.RawOracle(t, dir, path, "vdi"))
+	want := testutil.ReadFile(t, testutil.RawOracle(t, dir, path, "vdi"))
 	if !allZero(want[1<<20 : 2<<20]) {
 		t.Fatal("qemu-img no longer reads a block past the end of the file as zeros; revisit the package documentation")
 	}

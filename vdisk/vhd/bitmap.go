@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/bits"
 
-	"github.com/ovfmount/ovfmount/lru"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
 
@@ -14,24 +13,9 @@ import (
 // is mapped many times in a row; without the cache each call would read the
 // block's bitmap again (a 512-byte read for a 2 MiB block, through the
 // archive's reader, which may be remote). bitmapCacheBytes bounds the
-// cache, and bitmapCacheMax the entries, so that large blocks (whose
-// bitmaps are large) keep only a few. A variable so tests can turn it off
-// (0) and measure what it saves.
-var (
-	bitmapCacheBytes int64 = 1 << 20
-	bitmapCacheMax         = 64
-)
-
-// newBitmapCache holds at most bitmapCacheMax bitmaps of bitmapSize bytes,
-// and at most bitmapCacheBytes bytes of them. The slices it hands out are
-// never modified.
-func newBitmapCache(bitmapSize int64) *lru.Cache[int64, []byte] {
-	n := 0
-	if bitmapSize > 0 {
-		n = int(min(int64(bitmapCacheMax), bitmapCacheBytes/bitmapSize))
-	}
-	return lru.New[int64, []byte](n)
-}
+// bytes it keeps, so that large blocks (whose bitmaps are large) keep only
+// a few. A variable so tests can turn it off (0) and measure what it saves.
+var bitmapCacheBytes = 1 << 20
 
 // sectorBitmap returns the bitmap of block b, whose BAT entry is e. The
 // caller has checked (blockData) that it lies inside the image and off its
@@ -44,7 +28,7 @@ func (img *Image) sectorBitmap(b int64, e uint32) ([]byte, error) {
 	if err := readFull(img.r, bm, int64(e)*sectorSize, "the sector bitmap"); err != nil {
 		return nil, err
 	}
-	img.bitmaps.Put(b, bm, 1)
+	img.bitmaps.Put(b, bm, len(bm))
 	return bm, nil
 }
 

@@ -362,8 +362,8 @@ func TestDifferencingQemu(t *testing.T) {
 	_, _, c := diffCase(64<<10, 12, 77)
 	b := buildChild(c)
 	dir := t.TempDir()
-	path := writeFile(t, filepath.Join(dir, "child.vhd"), b)
-	qemu := mapFile(t, testutil.RawOracle(t, dir, path, "vpc"))
+	path := testutil.WriteFile(t, filepath.Join(dir, "child.vhd"), b)
+	qemu := testutil.MapFile(t, testutil.RawOracle(t, dir, path, "vpc"))
 	out, err := exec.Command("qemu-img", "map", "-f", "vpc", "--output=json", path).Output()
 	if err != nil {
 		t.Fatalf("qemu-img map: %v", err)
@@ -714,7 +714,7 @@ func BenchmarkChildSequential(b *testing.B) {
 func TestRealDifferential(t *testing.T) {
 	testutil.RequireTool(t, "qemu-img")
 	path := filepath.Join(testutil.RealFixtures(t), "log2timeline-dfvfs", "image-differential.vhd")
-	b := readFile(t, path)
+	b := testutil.ReadFile(t, path)
 	img, err := Open(bytes.NewReader(b), int64(len(b)), Options{Name: "image-differential.vhd", AllowParent: true})
 	if err != nil {
 		t.Fatal(err)
@@ -749,7 +749,7 @@ func TestRealDifferential(t *testing.T) {
 	repaired := slices.Clone(b)
 	fixSums(repaired)
 	dir := t.TempDir()
-	qemu := mapFile(t, testutil.RawOracle(t, dir, writeFile(t, filepath.Join(dir, "repaired.vhd"), repaired), "vpc"))
+	qemu := testutil.MapFile(t, testutil.RawOracle(t, dir, testutil.WriteFile(t, filepath.Join(dir, "repaired.vhd"), repaired), "vpc"))
 	r, err := img.Map(0)
 	if err != nil || r.Kind != blockmap.Stored || r.Len != img.Size() {
 		t.Fatalf("Map(0) = %+v, %v; want one stored run (the one block's bitmap is all set)", r, err)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ovfmount/ovfmount/lru"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
 
@@ -25,7 +26,7 @@ var vhdEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 // the dynamic header h: the Parent Unique ID that Check compares with the
 // parent's footer, and the names to look the parent up by.
 func (img *Image) openChild(r io.ReaderAt, size int64, h *dynHeader) {
-	img.bitmaps = newBitmapCache(img.bitmap)
+	img.bitmaps = lru.New[int64, []byte](bitmapCacheBytes)
 	var parentID [16]byte
 	copy(parentID[:], h.raw[40:56])
 

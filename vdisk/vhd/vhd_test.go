@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/ovfmount/ovfmount/internal/testutil"
@@ -25,48 +24,6 @@ const chunk = 1 << 20
 func partitioned(t *testing.T) string {
 	t.Helper()
 	return testutil.PartitionedDisk(t, 64<<20, 24<<20)
-}
-
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// mapFile maps a large file (an oracle, the shared disk) read-only. Unlike
-// a heap copy, mapped bytes cost the race detector nothing, which keeps the
-// tests quick under -race.
-func mapFile(t *testing.T, path string) []byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Size() == 0 {
-		return nil
-	}
-	b, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Munmap(b) })
-	return b
-}
-
-func writeFile(t *testing.T, path string, b []byte) string {
-	t.Helper()
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 func openPath(t *testing.T, path string) *Image {
@@ -279,7 +236,7 @@ func TestQemuImages(t *testing.T) {
 		t.Run("opts="+tc.opts, func(t *testing.T) {
 			dir := t.TempDir()
 			path := testutil.Convert(t, dir, disk, "vpc", tc.opts)
-			want := mapFile(t, testutil.RawOracle(t, dir, path, "vpc"))
+			want := testutil.MapFile(t, testutil.RawOracle(t, dir, path, "vpc"))
 			if q := qemuSize(t, path); q != tc.size {
 				t.Fatalf("qemu-img reports %d bytes, the test expects %d", q, tc.size)
 			}
@@ -313,7 +270,7 @@ func TestRealFixtures(t *testing.T) {
 
 	t.Run("ext2.vhd", func(t *testing.T) {
 		path := filepath.Join(dir, "ext2.vhd")
-		want := mapFile(t, testutil.RawOracle(t, t.TempDir(), path, "vpc"))
+		want := testutil.MapFile(t, testutil.RawOracle(t, t.TempDir(), path, "vpc"))
 		img := openPath(t, path)
 		if img.Size() != 4212736 || img.Size() != qemuSize(t, path) || img.Format() != "vhd dynamic (2 MiB blocks)" {
 			t.Fatalf("Size() = %d, Format() = %q", img.Size(), img.Format())
@@ -332,7 +289,7 @@ func TestRealFixtures(t *testing.T) {
 
 	t.Run("image-differential.vhd", func(t *testing.T) {
 		path := filepath.Join(dir, "image-differential.vhd")
-		b := readFile(t, path)
+		b := testutil.ReadFile(t, path)
 		if !Detect(bytes.NewReader(b), int64(len(b))) {
 			t.Error("Detect = false")
 		}
@@ -359,14 +316,14 @@ func TestRealFixtures(t *testing.T) {
 // image was built from, and qemu's differing answer is asserted too.
 func TestBlockSizes(t *testing.T) {
 	testutil.RequireTool(t, "qemu-img")
-	raw := mapFile(t, partitioned(t))[:16<<20]
+	raw := testutil.MapFile(t, partitioned(t))[:16<<20]
 	for _, bs := range []uint32{512, 2 << 10, 4 << 10, 64 << 10, 4 << 20} {
 		name := byteSize(int64(bs))
 		t.Run(strings.ReplaceAll(name, " ", ""), func(t *testing.T) {
 			img := build(spec{data: raw, diskType: diskDynamic, blockSize: bs, shuffle: int64(bs)})
 			dir := t.TempDir()
-			path := writeFile(t, filepath.Join(dir, "bs.vhd"), img)
-			qemu := mapFile(t, testutil.RawOracle(t, dir, path, "vpc"))
+			path := testutil.WriteFile(t, filepath.Join(dir, "bs.vhd"), img)
+			qemu := testutil.MapFile(t, testutil.RawOracle(t, dir, path, "vpc"))
 			if qemuRight := bs >= 4096; bytes.Equal(qemu, raw) != qemuRight {
 				t.Fatalf("qemu-img reading the built image equals its source: %v, expected %v", !qemuRight, qemuRight)
 			}
@@ -391,7 +348,7 @@ func TestBlockSizes(t *testing.T) {
 // and where this package deliberately differs from it, against the rule.
 func TestVirtualSize(t *testing.T) {
 	testutil.RequireTool(t, "qemu-img")
-	full := mapFile(t, partitioned(t))
+	full := testutil.MapFile(t, partitioned(t))
 	raw := full[:8<<20]
 	const chs = 240 * 4 * 17 * 512 // 8355840, below 8 MiB
 	for _, tc := range []struct {
@@ -443,11 +400,11 @@ func TestVirtualSize(t *testing.T) {
 				return
 			}
 			dir := t.TempDir()
-			path := writeFile(t, filepath.Join(dir, "size.vhd"), b)
+			path := testutil.WriteFile(t, filepath.Join(dir, "size.vhd"), b)
 			if q := qemuSize(t, path); q != tc.size {
 				t.Fatalf("qemu-img reports %d bytes, want %d", q, tc.size)
 			}
-			want := mapFile(t, testutil.RawOracle(t, dir, path, "vpc"))
+			want := testutil.MapFile(t, testutil.RawOracle(t, dir, path, "vpc"))
 			compareAll(t, img, want)
 			compareBoundaries(t, img, want, 2<<20)
 		})
@@ -457,7 +414,7 @@ func TestVirtualSize(t *testing.T) {
 // TestShortFooter reads a fixed disk with the 511-byte footer of early
 // Virtual PC, which qemu cannot read, against the data it was built from.
 func TestShortFooter(t *testing.T) {
-	raw := mapFile(t, partitioned(t))[:3<<20]
+	raw := testutil.MapFile(t, partitioned(t))[:3<<20]
 	b := build(spec{data: raw, diskType: diskFixed, short: true})
 	if len(b) != len(raw)+shortFooterSize {
 		t.Fatalf("built %d bytes", len(b))
@@ -482,9 +439,9 @@ func TestShortFooter(t *testing.T) {
 func TestChecksums(t *testing.T) {
 	testutil.RequireTool(t, "qemu-img")
 	dir := t.TempDir()
-	src := writeFile(t, filepath.Join(dir, "small.raw"), mapFile(t, partitioned(t))[:6<<20])
-	dyn := readFile(t, testutil.Convert(t, dir, src, "vpc", ""))
-	fixed := readFile(t, testutil.Convert(t, dir, src, "vpc", "subformat=fixed"))
+	src := testutil.WriteFile(t, filepath.Join(dir, "small.raw"), testutil.MapFile(t, partitioned(t))[:6<<20])
+	dyn := testutil.ReadFile(t, testutil.Convert(t, dir, src, "vpc", ""))
+	fixed := testutil.ReadFile(t, testutil.Convert(t, dir, src, "vpc", "subformat=fixed"))
 	end := func(b []byte) int { return len(b) - footerSize }
 	for _, tc := range []struct {
 		name   string
@@ -525,12 +482,12 @@ func TestChecksums(t *testing.T) {
 			if tc.repair {
 				oracleSrc = append([]byte(nil), b...)
 				fixSums(oracleSrc)
-				path := writeFile(t, filepath.Join(dir, "damaged.vhd"), b)
+				path := testutil.WriteFile(t, filepath.Join(dir, "damaged.vhd"), b)
 				if out, err := exec.Command("qemu-img", "info", "-f", "vpc", path).CombinedOutput(); err == nil {
 					t.Errorf("qemu-img 7.2 opened the damaged image: %s", out)
 				}
 			}
-			want := mapFile(t, testutil.RawOracle(t, dir, writeFile(t, filepath.Join(dir, "repaired.vhd"), oracleSrc), "vpc"))
+			want := testutil.MapFile(t, testutil.RawOracle(t, dir, testutil.WriteFile(t, filepath.Join(dir, "repaired.vhd"), oracleSrc), "vpc"))
 			img, err := openBytes(b)
 			if err != nil {
 				t.Fatal(err)

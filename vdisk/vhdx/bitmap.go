@@ -5,31 +5,15 @@ import (
 	"fmt"
 	"math/bits"
 
-	"github.com/ovfmount/ovfmount/lru"
 	"github.com/ovfmount/ovfmount/vdisk/blockmap"
 )
 
 // The part of a sector bitmap block that covers one payload block is read
 // on demand and kept in a small LRU: vdisk calls Map once per run, so a
 // block whose bits alternate is mapped many times in a row. The cache
-// holds at most bitmapCacheMax slices and bitmapCacheBytes bytes (a
-// block's slice is 32 bytes to 64 KiB). A variable so tests can turn it
-// off.
-var (
-	bitmapCacheBytes int64 = 1 << 20
-	bitmapCacheMax         = 64
-)
-
-// newBitmapCache holds at most bitmapCacheMax bitmaps of sliceSize bytes,
-// and at most bitmapCacheBytes bytes of them. The slices it hands out are
-// never modified.
-func newBitmapCache(sliceSize int64) *lru.Cache[int64, []byte] {
-	n := 0
-	if sliceSize > 0 {
-		n = int(min(int64(bitmapCacheMax), bitmapCacheBytes/sliceSize))
-	}
-	return lru.New[int64, []byte](n)
-}
+// holds at most bitmapCacheBytes bytes of them (a block's slice is 32
+// bytes to 64 KiB). A variable so tests can turn it off.
+var bitmapCacheBytes = 1 << 20
 
 // blockBitmap returns the bits of payload block blk: a slice of the sector
 // bitmap block of its chunk, which must be present ([MS-VHDX] 2.5.1.2).
@@ -54,7 +38,7 @@ func (img *Image) blockBitmap(blk int64) ([]byte, error) {
 	if _, err := img.view.ReadAt(bm, off); err != nil {
 		return nil, readFail(img.name, fmt.Sprintf("the sector bitmap of block %d", blk), off, err)
 	}
-	img.bitmaps.Put(blk, bm, 1)
+	img.bitmaps.Put(blk, bm, len(bm))
 	return bm, nil
 }
 

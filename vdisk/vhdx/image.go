@@ -121,7 +121,7 @@ func Open(r io.ReaderAt, size int64, opts Options) (*Image, error) {
 	if p.parent != nil {
 		img.child = true
 		img.parent = img.newParent(p.parent)
-		img.bitmaps = newBitmapCache(img.blockSize / img.sector / 8)
+		img.bitmaps = lru.New[int64, []byte](bitmapCacheBytes)
 		// A child needs the sector bitmap entry of its last chunk too,
 		// which the interleaving puts after all chunkRatio payload entries
 		// of the chunk, full or not, as qemu counts them. ([MS-VHDX] 2.5

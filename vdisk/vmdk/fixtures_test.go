@@ -1,10 +1,8 @@
 package vmdk
 
 import (
-	"archive/tar"
 	"bytes"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,7 +46,7 @@ func TestRealFixtures(t *testing.T) {
 			if tc.member != "" {
 				dir = t.TempDir()
 				path = filepath.Join(dir, tc.member)
-				writeFile(t, path, tarMember(t, filepath.Join(root, tc.path), tc.member))
+				writeFile(t, path, testutil.TarMember(t, filepath.Join(root, tc.path), tc.member))
 			}
 			if tc.wantErr != nil {
 				if out, err := exec.Command("qemu-img", "info", path).CombinedOutput(); err == nil {
@@ -98,7 +96,7 @@ func TestRealFixtures(t *testing.T) {
 // Detect says no, and Open fails cleanly.
 func TestNotAVMDK(t *testing.T) {
 	root := testutil.RealFixtures(t)
-	b := tarMember(t, filepath.Join(root, "openstack-glance/testserver.ova"), "testserver-disk1.vmdk")
+	b := testutil.TarMember(t, filepath.Join(root, "openstack-glance/testserver.ova"), "testserver-disk1.vmdk")
 	if string(b) != "ABCD" {
 		t.Fatalf("member holds %q, want ABCD", b)
 	}
@@ -109,29 +107,5 @@ func TestNotAVMDK(t *testing.T) {
 	_, err := Open(r, int64(len(b)), Options{Name: "testserver-disk1.vmdk"})
 	if !errors.Is(err, blockmap.ErrCorrupt) || !strings.Contains(err.Error(), "testserver-disk1.vmdk") {
 		t.Fatalf("Open(ABCD): %v, want ErrCorrupt naming the member", err)
-	}
-}
-
-// tarMember returns the contents of member in the tar archive at path.
-func tarMember(t *testing.T, path, member string) []byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("%s: member %s: %v", path, member, err)
-		}
-		if h.Name == member {
-			b, err := io.ReadAll(tr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return b
-		}
 	}
 }
